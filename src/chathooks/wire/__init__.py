@@ -1,0 +1,90 @@
+"""Olark's webhook wire format: typed payloads, exact encoding, tolerant decoding.
+
+No web framework here: the sender, the receiver toolkit and the API all build
+on this module, and an endpoint owner can use it on its own.
+"""
+
+from chathooks.wire.codec import (
+    DEFAULT_MAX_BODY_BYTES,
+    FORM_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    decode_body,
+    decode_document,
+    dumps,
+    encode_form,
+    encode_json,
+    media_type,
+    validate_document,
+)
+from chathooks.wire.errors import (
+    BodyTooLarge,
+    InvalidJSON,
+    InvalidPayload,
+    MissingDataField,
+    NotAnObject,
+    UnsupportedContentType,
+    WireError,
+)
+from chathooks.wire.examples import TEST_TRANSCRIPT_ID, send_test_transcript
+from chathooks.wire.models import (
+    ChatFeedback,
+    Envelope,
+    Event,
+    Group,
+    Item,
+    MessageToOperator,
+    MessageToVisitor,
+    OfflineMessage,
+    OfflineMessageTranscript,
+    Operator,
+    Payload,
+    StartEvent,
+    Transcript,
+    UnknownItem,
+    Visitor,
+    WireModel,
+    payload_from_dict,
+)
+from chathooks.wire.timestamps import format_timestamp, is_wire_timestamp, parse_timestamp
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "FORM_CONTENT_TYPE",
+    "JSON_CONTENT_TYPE",
+    "TEST_TRANSCRIPT_ID",
+    "BodyTooLarge",
+    "ChatFeedback",
+    "Envelope",
+    "Event",
+    "Group",
+    "InvalidJSON",
+    "InvalidPayload",
+    "Item",
+    "MessageToOperator",
+    "MessageToVisitor",
+    "MissingDataField",
+    "NotAnObject",
+    "OfflineMessage",
+    "OfflineMessageTranscript",
+    "Operator",
+    "Payload",
+    "StartEvent",
+    "Transcript",
+    "UnknownItem",
+    "UnsupportedContentType",
+    "Visitor",
+    "WireError",
+    "WireModel",
+    "decode_body",
+    "decode_document",
+    "dumps",
+    "encode_form",
+    "encode_json",
+    "format_timestamp",
+    "is_wire_timestamp",
+    "media_type",
+    "parse_timestamp",
+    "payload_from_dict",
+    "send_test_transcript",
+    "validate_document",
+]

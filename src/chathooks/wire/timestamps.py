@@ -1,0 +1,48 @@
+"""Olark timestamps: strings of epoch seconds with a fraction.
+
+Olark writes ``"1473774819.263083"`` (six digits, trailing zeros kept) and
+consumers such as Snowplow reject any other shape, so timestamps stay strings
+end to end; these helpers convert at the edges only.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+_WIRE_SHAPE = re.compile(r"^\d+(\.\d+)?$")
+
+
+def format_timestamp(moment: datetime | float | int | None = None) -> str:
+    """The wire form of ``moment`` (now when omitted): epoch seconds, six decimals."""
+    if moment is None:
+        seconds = time.time()
+    elif isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            raise ValueError("a naive datetime is ambiguous; give it a time zone")
+        seconds = moment.timestamp()
+    else:
+        seconds = float(moment)
+    if seconds < 0:
+        raise ValueError("timestamps before 1970 cannot be written in Olark's format")
+    return f"{seconds:.6f}"
+
+
+def parse_timestamp(value: str) -> datetime:
+    """An aware UTC datetime from a wire timestamp such as ``"1307116657.1"``."""
+    if not isinstance(value, str) or not _WIRE_SHAPE.match(value):
+        raise ValueError(f"not an Olark timestamp (epoch seconds as a string): {value!r}")
+    try:
+        exact = Decimal(value)
+    except InvalidOperation as exc:  # pragma: no cover - the regex already guards this
+        raise ValueError(f"not an Olark timestamp: {value!r}") from exc
+    whole = int(exact)
+    micros = int(((exact - whole) * 1_000_000).to_integral_value())
+    return datetime.fromtimestamp(whole, tz=UTC) + timedelta(microseconds=micros)
+
+
+def is_wire_timestamp(value: object) -> bool:
+    """Whether ``value`` has the shape strict consumers accept."""
+    return isinstance(value, str) and bool(_WIRE_SHAPE.match(value))
