@@ -1,0 +1,194 @@
+"""The schema of the sender service, in one place.
+
+Times are stored as epoch seconds (``Float``): they compare the same way on
+SQLite and PostgreSQL, index well, and the queue does arithmetic on them.
+The API renders them as ISO-8601.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a queue.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    #: SHA-256 of the API key; the key itself is shown once and never stored.
+    Column("api_key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+#: Keys that may create sites. Only hashes: a key generated at first start is printed once.
+admin_keys = Table(
+    "admin_keys",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("site_id", String(40), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    #: Olark's "Send all transcripts automatically".
+    Column("auto_send", Boolean, nullable=False, default=True),
+    #: Olark's "Send offline messages".
+    Column("send_offline", Boolean, nullable=False, default=True),
+    #: Olark's "Send all events" (start events).
+    Column("send_events", Boolean, nullable=False, default=False),
+    #: ``whsec_...``; NULL for an unsigned endpoint.
+    Column("secret", String(100), nullable=True),
+    #: ``form`` (Olark's wire form) or ``json``.
+    Column("format", String(10), nullable=False, default="form"),
+    #: Extra request headers, e.g. a receiver's token.
+    Column("headers", JSON, nullable=False, default=dict),
+    #: Why the endpoint was switched off by chathooks (e.g. it answered 410 Gone).
+    Column("disabled_reason", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_endpoints_site", "site_id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    #: Queue order; also the cursor of delivery listings.
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    #: Public id, sent as ``webhook-id`` on every attempt.
+    Column("id", String(40), nullable=False, unique=True),
+    Column("site_id", String(40), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "endpoint_id", String(40), ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False
+    ),
+    #: The payload's conversation ``id``: deliveries sharing (endpoint, conversation) go in order.
+    Column("conversation_id", String(200), nullable=True),
+    #: ``transcript``, ``offline_message``, ``event`` or ``test``.
+    Column("payload_kind", String(20), nullable=False),
+    #: What made it: ``api``, ``command``, ``completion``, ``start``, ``offline``, ``redeliver``.
+    Column("trigger", String(20), nullable=False, default="api"),
+    #: The JSON document exactly as it goes on the wire (inside ``data=`` for form endpoints).
+    Column("payload", Text, nullable=False),
+    #: ``pending`` → ``delivering`` → ``succeeded`` | ``retrying`` | ``failed``.
+    Column("status", String(12), nullable=False),
+    Column("attempt_count", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("integration_url", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_order", "endpoint_id", "conversation_id", "seq"),
+    Index("ix_deliveries_site", "site_id", "seq"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_seq",
+        BigId,
+        ForeignKey("deliveries.seq", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("number", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    #: ``succeeded``, ``failed`` (will retry or gave up), ``refused`` (destination not allowed).
+    Column("outcome", String(12), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    #: The first 20 KB of the response body.
+    Column("response_body", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("integration_url", Text, nullable=True),
+    Index("ix_attempts_delivery", "delivery_seq", "number"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("site_id", String(40), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(200), primary_key=True),
+    #: ``open`` or ``closed``.
+    Column("state", String(10), nullable=False),
+    #: The transcript document as it would be posted now (``manuallySubmitted`` aside).
+    Column("document", JSON, nullable=False),
+    #: Bumped on every change: "nothing is posted twice for the same state".
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("last_activity_at", Float, nullable=False),
+    Column("closed_at", Float, nullable=True),
+    #: ``api`` or ``idle``.
+    Column("close_reason", String(10), nullable=True),
+    Index("ix_conversations_idle", "state", "last_activity_at"),
+)
+
+conversation_posts = Table(
+    "conversation_posts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("site_id", String(40), nullable=False),
+    Column("conversation_id", String(200), nullable=False),
+    Column(
+        "endpoint_id", String(40), ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("delivery_id", String(40), nullable=False),
+    #: ``start``, ``command`` or ``completion``.
+    Column("trigger", String(20), nullable=False),
+    #: ``lead``, ``case``, ``webhook``... for a command.
+    Column("command", String(20), nullable=True),
+    Column("operator_id", String(200), nullable=True),
+    #: The conversation ``version`` the posted transcript showed.
+    Column("version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_conversation_posts_conv", "site_id", "conversation_id", "id"),
+    UniqueConstraint("delivery_id"),
+)
+
+__all__ = [
+    "admin_keys",
+    "attempts",
+    "conversation_posts",
+    "conversations",
+    "deliveries",
+    "endpoints",
+    "metadata",
+    "sites",
+]

@@ -1,0 +1,99 @@
+"""Service settings, read from flags or ``CHATHOOKS_*`` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./chathooks.db"
+#: Olark documents "a few retries with back off"; ours: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_cidrs(value: str | list[str] | tuple[str, ...] | None) -> list[Network]:
+    """Networks from ``"10.0.0.0/8, ::1/128"`` (or a list); a bare address is a /32 or /128."""
+    if value is None:
+        return []
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    networks: list[Network] = []
+    for part in parts:
+        text = str(part).strip()
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a CIDR network such as 203.0.113.0/24") from exc
+    return networks
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the sender service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CHATHOOKS_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    #: Creates sites. Generated and printed on first start when unset.
+    admin_key: str | None = None
+    #: CIDRs that outgoing deliveries may reach although they are private or loopback.
+    allowed_destinations: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: The sender's public egress ranges, published at /api/v1/meta for receivers to allow-list.
+    egress_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Seconds to wait before each retry; the number of entries is the number of retries.
+    retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [float(s) for s in DEFAULT_RETRY_SCHEDULE]
+    )
+    connect_timeout: float = 5.0
+    total_timeout: float = 15.0
+    #: How much of a response body is kept on the attempt (and read at all).
+    max_response_bytes: int = 20 * 1024
+    #: A conversation with no message for this long completes (seconds).
+    idle_timeout: float = 1800.0
+    #: Deliveries in flight at once in one worker process.
+    worker_concurrency: int = 64
+    #: Deliveries claimed per query.
+    claim_batch_size: int = 200
+    #: A claim not finished within this many seconds returns to the queue.
+    lease_seconds: float = 120.0
+    #: How often an idle worker polls for due work (seconds).
+    poll_interval: float = 0.5
+    #: Largest request body the API accepts.
+    max_body_bytes: int = 5 * 1024 * 1024
+
+    @field_validator("allowed_destinations", "egress_cidrs", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: object) -> object:
+        value = _comma_list(value)
+        if isinstance(value, list):
+            parse_cidrs([str(v) for v in value])  # reject bad input at start-up
+        return value
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        value = _comma_list(value)
+        if isinstance(value, list):
+            try:
+                seconds = [float(v) for v in value]
+            except ValueError as exc:
+                raise ValueError("retry_schedule must be comma-separated seconds") from exc
+            if any(s < 0 for s in seconds):
+                raise ValueError("retry_schedule entries must not be negative")
+            return seconds
+        return value
+
+    @cached_property
+    def allowed_networks(self) -> list[Network]:
+        return parse_cidrs(self.allowed_destinations)

@@ -1,0 +1,166 @@
+"""A real HTTP receiver on loopback that records what it is sent.
+
+It runs an aiohttp server on its own event loop in a thread, so synchronous
+tests, async tests and separate worker processes can all post to it. Tests
+script its answers (status, body, headers, delay) and read back every request
+exactly as it arrived on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def document(self) -> dict[str, Any]:
+        """The JSON payload, read as every Olark consumer reads it."""
+        from chathooks.wire import decode_document
+
+        return decode_document(self.body, self.content_type)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes | str | dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class RecordingReceiver:
+    """Start with ``with RecordingReceiver() as receiver:``; post to ``receiver.url``."""
+
+    def __init__(self, *, integration_base: str | None = "https://crm.example/leads/") -> None:
+        self.requests: list[Received] = []
+        self._scripted: deque[Reply] = deque()
+        self._integration_base = integration_base
+        self._lock = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # -- scripting -----------------------------------------------------------------
+    def reply(self, status: int = 200, body: Any = None, *, headers: dict[str, str] | None = None,
+              delay: float = 0.0, times: int = 1) -> None:
+        """Answer the next ``times`` requests this way (then fall back to the default)."""
+        with self._lock:
+            for _ in range(times):
+                self._scripted.append(Reply(status, body, dict(headers or {}), delay))
+
+    # -- reading -------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
+        """Block until ``count`` requests arrived; fail with what did arrive otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.requests) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"expected {count} requests within {timeout}s, got {len(self.requests)}"
+                    )
+                self._lock.wait(left)
+            return list(self.requests)
+
+    async def wait_for_async(self, count: int, timeout: float = 15.0) -> list[Received]:
+        return await asyncio.to_thread(self.wait_for, count, timeout)
+
+    def documents(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r.document() for r in self.requests]
+
+    # -- server --------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        received = Received(
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            at=time.time(),
+        )
+        with self._lock:
+            self.requests.append(received)
+            reply = self._scripted.popleft() if self._scripted else None
+            self._lock.notify_all()
+        if reply is None:
+            document = {}
+            if self._integration_base is not None:
+                try:
+                    document = {"integrationUrl": self._integration_base + str(
+                        received.document().get("id", ""))}
+                except Exception:
+                    document = {}
+            reply = Reply(200, document)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        payload = reply.body
+        if isinstance(payload, dict):
+            return web.json_response(payload, status=reply.status, headers=reply.headers)
+        text = payload.encode() if isinstance(payload, str) else (payload or b"")
+        return web.Response(body=text, status=reply.status, headers=reply.headers)
+
+    def __enter__(self) -> RecordingReceiver:
+        started = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            app = web.Application(client_max_size=64 * 1024 * 1024)
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            runner = web.AppRunner(app, access_log=None)
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            loop.run_until_complete(site.start())
+            server = site._server
+            assert server is not None
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+            self._runner = runner
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="recording-receiver", daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("the recording receiver did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+def json_body(received: Received) -> Any:
+    return json.loads(received.body)

@@ -1,0 +1,58 @@
+"""Access to the real services tests use, failing loudly in CI when one is missing.
+
+Set ``CHATHOOKS_REQUIRE_SERVICES=1`` (CI does) to turn a missing PostgreSQL
+into a test failure instead of a visible skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
+import pytest
+
+ADMIN_URL = os.environ.get(
+    "CHATHOOKS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def services_required() -> bool:
+    return os.environ.get("CHATHOOKS_REQUIRE_SERVICES", "") not in ("", "0", "false")
+
+
+def unavailable(reason: str) -> None:
+    """Fail in CI, skip (with the reason shown) elsewhere."""
+    if services_required():
+        pytest.fail(f"required service unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(ADMIN_URL, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test; dropped afterwards."""
+    name = "chathooks_test_" + secrets.token_hex(6)
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        unavailable(f"PostgreSQL at {ADMIN_URL} is not reachable: {exc}")
+    try:
+        yield _with_database(ADMIN_URL, name)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
