@@ -1,0 +1,105 @@
+"""Flask adapter.
+
+::
+
+    receiver = WebhookReceiver(secrets=[...], allow_cidrs=[...])
+
+    @app.post("/olark")
+    def olark():
+        hook = receive_webhook(flask.request, receiver)  # aborts with 4xx JSON on rejection
+        ...
+        return integration_url_response(url)  # or use webhook_view()
+
+Flask is a development extra of chathooks, so it is imported only when these
+functions run.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from chathooks.receiver.core import (
+    ReceivedWebhook,
+    WebhookReceiver,
+    WebhookRejected,
+    WebhookResponse,
+    integration_url_response,
+)
+
+if TYPE_CHECKING:
+    from flask import Request, Response
+
+__all__ = ["error_response", "receive_webhook", "to_response", "webhook_view"]
+
+
+def receive_webhook(request: Request, receiver: WebhookReceiver) -> ReceivedWebhook:
+    """Check and parse ``request`` (normally ``flask.request``).
+
+    A rejected request aborts the view with the rejection's status and JSON
+    body (a werkzeug ``HTTPException`` whose ``__cause__`` is the
+    :class:`WebhookRejected`), so no error handler needs registering.
+    """
+    try:
+        remote_addr = request.remote_addr
+        headers = dict(request.headers.items())
+        receiver.check_source(headers, remote_addr)
+        if request.content_length is not None:
+            receiver.check_size(request.content_length)
+        # cache=True leaves the body readable for the view; Flask's MAX_CONTENT_LENGTH
+        # still bounds bodies sent without a Content-Length.
+        body = request.get_data(cache=True)
+        return receiver.receive(body, headers, remote_addr)
+    except WebhookRejected as exc:
+        _abort(exc)
+
+
+def _abort(exc: WebhookRejected) -> NoReturn:
+    from werkzeug.exceptions import HTTPException
+
+    raise HTTPException(response=error_response(exc)) from exc
+
+
+def to_response(reply: WebhookResponse) -> Response:
+    from flask import Response
+
+    return Response(reply.body, status=reply.status, content_type=reply.content_type)
+
+
+def error_response(exc: WebhookRejected) -> Response:
+    """The status and ``{"error", "field", "message"}`` body for a rejection."""
+    return to_response(exc.response())
+
+
+def webhook_view(
+    receiver: WebhookReceiver,
+) -> Callable[[Callable[..., object]], Callable[..., Response]]:
+    """Decorate ``view(hook, **url_args)`` into a Flask view that receives the webhook first.
+
+    The view returns a string (answered as ``{"integrationUrl": ...}``), None
+    (204), a :class:`WebhookResponse` or a Flask ``Response``.
+    """
+
+    def decorate(view: Callable[..., object]) -> Callable[..., Response]:
+        @functools.wraps(view)
+        def wrapper(**url_args: Any) -> Response:
+            from flask import Response, request
+
+            result = view(receive_webhook(request, receiver), **url_args)
+            if result is None:
+                return Response(status=204)
+            if isinstance(result, str):
+                return to_response(integration_url_response(result))
+            if isinstance(result, WebhookResponse):
+                return to_response(result)
+            if isinstance(result, Response):
+                return result
+            raise TypeError(
+                "a webhook view must return str, None, WebhookResponse or a Flask Response, "
+                f"not {type(result).__name__}"
+            )
+
+        return wrapper
+
+    return decorate
