@@ -1,0 +1,53 @@
+"""The HTTP side of a delivery: build the exact request, post it once, judge the outcome.
+
+* :func:`build_request` - body and headers of one attempt (Olark's form or JSON,
+  Standard Webhooks signature headers);
+* :class:`Sender` - posts it over a shared aiohttp session, behind the
+  destination guard, and reports an :class:`AttemptResult` (it never raises for
+  network or HTTP trouble);
+* :func:`retry_delay` / :func:`should_retry` - when, and whether, to try again.
+
+The queue and the worker decide what to send and record what happened; this
+package knows nothing about the database.
+"""
+
+from chathooks.sender.client import AttemptResult, Sender
+from chathooks.sender.guard import (
+    ALLOWED_DESTINATIONS_SETTING,
+    DestinationGuard,
+    DestinationRefused,
+    GuardedResolver,
+    Refusal,
+)
+from chathooks.sender.requests import (
+    FORMATS,
+    USER_AGENT,
+    OutgoingRequest,
+    build_request,
+    check_extra_headers,
+)
+from chathooks.sender.retry import (
+    MAX_RETRY_AFTER_SECONDS,
+    parse_retry_after,
+    retry_delay,
+    should_retry,
+)
+
+__all__ = [
+    "ALLOWED_DESTINATIONS_SETTING",
+    "FORMATS",
+    "MAX_RETRY_AFTER_SECONDS",
+    "USER_AGENT",
+    "AttemptResult",
+    "DestinationGuard",
+    "DestinationRefused",
+    "GuardedResolver",
+    "OutgoingRequest",
+    "Refusal",
+    "Sender",
+    "build_request",
+    "check_extra_headers",
+    "parse_retry_after",
+    "retry_delay",
+    "should_retry",
+]
