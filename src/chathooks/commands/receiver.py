@@ -1,0 +1,319 @@
+"""``chathooks send-test`` and ``chathooks receive [export]``: the endpoint owner's tools.
+
+``send-test`` is Olark's **Send test** button from a terminal; ``receive`` is a
+ready endpoint that stores every transcript it is sent and shows them, and
+``receive export`` writes them out. Every option of ``receive`` can also come
+from a ``CHATHOOKS_RECEIVER_*`` environment variable (lists: comma- or
+space-separated), which keeps secrets out of the process list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import typer
+import uvicorn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from chathooks.db.engine import normalize_url
+from chathooks.receiver.app import DEFAULT_HOST, DEFAULT_PORT, ReceiverConfig, create_app
+from chathooks.receiver.export import ExportFormat, export
+from chathooks.receiver.sendtest import (
+    DEFAULT_TIMEOUT_SECONDS,
+    OutgoingPost,
+    PayloadFileError,
+    SendTestResult,
+    check_url,
+    load_payload_file,
+    send_test,
+    test_transcript_post,
+)
+from chathooks.receiver.store import (
+    DEFAULT_DATABASE_URL,
+    MissingSchema,
+    ReceivedStore,
+    sqlite_file_exists,
+)
+from chathooks.signing import secret_key
+
+__all__ = ["register"]
+
+_ENV = "CHATHOOKS_RECEIVER_"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``send-test`` and the ``receive`` group (with ``export``) to ``app``."""
+    app.command("send-test")(send_test_command)
+    receive = typer.Typer(
+        name="receive",
+        invoke_without_command=True,
+        help="Run a receiver that stores every transcript POSTed to /webhook and shows them.",
+    )
+    receive.callback()(receive_command)
+    receive.command("export")(export_command)
+    app.add_typer(receive)
+
+
+# -- send-test ---------------------------------------------------------------------------
+
+
+def send_test_command(
+    url: str = typer.Argument(
+        ..., help="The endpoint to POST to, e.g. http://127.0.0.1:8701/webhook."
+    ),
+    file: Path | None = typer.Option(
+        None,
+        "--file",
+        "-f",
+        help="Send this payload instead of the test transcript: a .json document (sent "
+        "form-encoded) or a .body.txt wire body (sent byte for byte).",
+    ),
+    secret: str | None = typer.Option(
+        None,
+        "--secret",
+        envvar="CHATHOOKS_SEND_TEST_SECRET",
+        help="Sign the POST with this Standard Webhooks secret (whsec_...).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as one JSON object."),
+    timeout: float = typer.Option(
+        DEFAULT_TIMEOUT_SECONDS, "--timeout", min=0.1, help="Seconds to wait for the answer."
+    ),
+) -> None:
+    """POST Olark's test transcript (or --file) to URL, like Olark's Send test button.
+
+    Prints the status, the time taken, the response and the integrationUrl;
+    exits 1 when the endpoint failed (refused, timeout, DNS, non-2xx).
+    """
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="URL") from exc
+    if secret is not None:
+        try:
+            secret_key(secret)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--secret") from exc
+    try:
+        post = load_payload_file(file) if file is not None else test_transcript_post()
+    except PayloadFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--file") from exc
+
+    if not as_json:
+        what = str(file) if file is not None else "Olark's test transcript"
+        typer.echo(f"POST {url}  ({what}, {len(post.body)} bytes{', signed' if secret else ''})")
+    result = asyncio.run(send_test(url, post, secret=secret, timeout_seconds=timeout))
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_result(result, post)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _print_result(result: SendTestResult, post: OutgoingPost) -> None:
+    elapsed = f"{result.elapsed_seconds * 1000:.0f} ms"
+    if result.status is None:
+        typer.echo(f"failed after {elapsed}: {result.reason}", err=True)
+        return
+    typer.echo(f"status: {result.status_text}")
+    typer.echo(f"time: {elapsed}")
+    body = result.response_body.strip()
+    typer.echo(f"response: {body if body else '(empty)'}")
+    if result.integration_url:
+        typer.echo(f"integrationUrl: {result.integration_url}")
+    if result.ok:
+        typer.echo("ok: the endpoint accepted the POST")
+    else:
+        typer.echo(f"failed: {result.reason}", err=True)
+
+
+# -- receive -----------------------------------------------------------------------------
+
+
+def receive_command(
+    ctx: typer.Context,
+    host: str = typer.Option(DEFAULT_HOST, envvar=_ENV + "HOST", help="Interface to listen on."),
+    port: int = typer.Option(
+        DEFAULT_PORT, min=0, max=65535, envvar=_ENV + "PORT", help="Port to listen on."
+    ),
+    database_url: str = typer.Option(
+        DEFAULT_DATABASE_URL,
+        envvar=_ENV + "DATABASE_URL",
+        help="sqlite:///path.db or postgresql://user@host/db.",
+    ),
+    allow_cidr: list[str] = typer.Option(
+        [],
+        "--allow-cidr",
+        envvar=_ENV + "ALLOW_CIDR",
+        help="Accept POSTs only from this network (repeatable); default: from anyone.",
+    ),
+    trust_proxy: list[str] = typer.Option(
+        [],
+        "--trust-proxy",
+        envvar=_ENV + "TRUST_PROXY",
+        help="Believe X-Forwarded-For from this reverse proxy network (repeatable).",
+    ),
+    secret: list[str] = typer.Option(
+        [],
+        "--secret",
+        envvar=_ENV + "SECRET",
+        help="Require a Standard Webhooks signature with this secret (repeatable, for rotation).",
+    ),
+    public_url: str | None = typer.Option(
+        None,
+        envvar=_ENV + "PUBLIC_URL",
+        help="Base of the integrationUrl answered to Olark; default http://HOST:PORT.",
+    ),
+) -> None:
+    """Store every transcript POSTed to /webhook; browse them at / and /api/transcripts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    config = ReceiverConfig(
+        database_url=database_url,
+        host=host,
+        port=port,
+        allow_cidrs=_split(allow_cidr),
+        trusted_proxies=_split(trust_proxy),
+        secrets=_split(secret),
+        public_url=public_url.rstrip("/") if public_url else None,
+    )
+    _check_database_url(database_url)
+    if public_url is not None and not _is_http_url(public_url):
+        raise typer.BadParameter(
+            f"{public_url!r} is not an absolute http(s) URL such as https://hooks.example.com",
+            param_hint="--public-url",
+        )
+    try:
+        config.webhook_receiver()
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    raise typer.Exit(asyncio.run(_serve(config)))
+
+
+async def _serve(config: ReceiverConfig) -> int:
+    store = ReceivedStore.open(config.database_url)
+    try:
+        try:
+            await store.migrate()
+        except (SQLAlchemyError, OSError) as exc:
+            typer.echo(
+                f"error: cannot prepare the database {_shown(config.database_url)}: {exc}", err=True
+            )
+            return 1
+        base = config.public_url or f"http://{config.host}:{config.port}"
+        typer.echo(f"storing in {_shown(config.database_url)}", err=True)
+        typer.echo(f"POST Olark webhooks to {base}/webhook; read them at {base}/", err=True)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(config, store),
+                host=config.host,
+                port=config.port,
+                # The toolkit decides which X-Forwarded-For to believe (--trust-proxy);
+                # uvicorn must not rewrite the peer address before it looks.
+                proxy_headers=False,
+                server_header=False,
+                log_level="info",
+                log_config=_log_config(),
+            )
+        )
+        await server.serve()
+        return 0 if server.started else 1
+    finally:
+        await store.close()
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with the receiver's own lines (stored, repeated) shown too."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["chathooks"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+# -- receive export ----------------------------------------------------------------------
+
+
+def export_command(
+    database_url: str = typer.Option(
+        DEFAULT_DATABASE_URL, envvar=_ENV + "DATABASE_URL", help="The receiver's database."
+    ),
+    format: ExportFormat = typer.Option(
+        ExportFormat.JSONL,
+        "--format",
+        case_sensitive=False,
+        help="jsonl: one Olark document per line; csv: one row per conversation.",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of standard output."
+    ),
+    all_versions: bool = typer.Option(
+        False, "--all-versions", help="jsonl: every POST of each conversation, not only the latest."
+    ),
+) -> None:
+    """Write the received conversations out as JSON Lines or CSV."""
+    if all_versions and format is not ExportFormat.JSONL:
+        raise typer.BadParameter(
+            "--all-versions applies to --format jsonl only", param_hint="--all-versions"
+        )
+    _check_database_url(database_url)
+    try:
+        if output is None:
+            count = asyncio.run(_export(database_url, sys.stdout, format, all_versions))
+        else:
+            with output.open("w", encoding="utf-8", newline="") as stream:
+                count = asyncio.run(_export(database_url, stream, format, all_versions))
+    except (MissingSchema, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except (SQLAlchemyError, OSError) as exc:
+        typer.echo(f"error: cannot read {_shown(database_url)}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    unit = "version" if all_versions else "conversation"
+    where = f" to {output}" if output else ""
+    typer.echo(f"exported {count} {unit}{'' if count == 1 else 's'}{where}", err=True)
+
+
+async def _export(url: str, output: TextIO, format: ExportFormat, all_versions: bool) -> int:
+    if not sqlite_file_exists(url):
+        raise FileNotFoundError(f"there is no receiver database at {_shown(url)}")
+    store = ReceivedStore.open(url)
+    try:
+        await store.require_schema()
+        return await export(store, output, format=format, all_versions=all_versions)
+    finally:
+        await store.close()
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _split(values: list[str]) -> tuple[str, ...]:
+    """Repeated options and comma-separated environment values, as one list."""
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _check_database_url(url: str) -> None:
+    try:
+        normalize_url(url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--database-url") from exc
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url

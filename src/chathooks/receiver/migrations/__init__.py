@@ -1,0 +1,1 @@
+"""Alembic migrations of the receiver's own tables (``chathooks receive``)."""

@@ -1,0 +1,1 @@
+"""The receiver's migration scripts, applied in order by ``chathooks receive``."""

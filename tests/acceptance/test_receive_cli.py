@@ -1,0 +1,430 @@
+"""``chathooks receive`` as a user runs it: a real process, real HTTP, a real database.
+
+Each test starts the installed ``chathooks receive`` on a free loopback port,
+POSTs Olark's wire-exact fixture bodies to it with httpx, and checks what a
+user sees: the answer Olark gets, the pages, the JSON API and the export.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page
+
+from chathooks.signing import generate_secret, signature_headers
+from chathooks.wire import FORM_CONTENT_TYPE, encode_form
+
+CHATHOOKS = str(Path(sys.executable).with_name("chathooks"))
+FORM = {"content-type": FORM_CONTENT_TYPE}
+TRANSCRIPT = "snowplow-enrich-common-e1-transcript-HEAD"
+OFFLINE = "snowplow-enrich-common-e2-offline-message"
+SEND_TEST = "snowplow-spark-olark-test-transcript-raw"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningReceiver:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def post(self, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+        return httpx.post(f"{self.base}/webhook", content=body, headers={**FORM, **(headers or {})})
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(f"{self.base}{path}", params=params)
+
+    def conversations(self, **params: Any) -> list[dict[str, Any]]:
+        response = self.get("/api/transcripts", **params)
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+
+@contextmanager
+def running_receiver(
+    tmp_path: Path,
+    *args: str,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[RunningReceiver]:
+    """``chathooks receive`` in its own process, until the block ends."""
+    port = port or free_port()
+    command = [CHATHOOKS, "receive", "--port", str(port), *args]
+    if database_url is not None:
+        command += ["--database-url", database_url]
+    log = tmp_path / f"receive-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env={**os.environ, **(env or {})},
+        )
+    running = RunningReceiver(f"http://127.0.0.1:{port}", process, log)
+    try:
+        _wait_until_healthy(running)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_healthy(running: RunningReceiver) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if running.process.poll() is not None:
+            pytest.fail(f"chathooks receive exited:\n{running.log.read_text()}")
+        try:
+            if httpx.get(f"{running.base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"chathooks receive did not become healthy:\n{running.log.read_text()}")
+
+
+def run_chathooks(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CHATHOOKS, *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False
+    )
+
+
+def fixture_body(fixtures_dir: Path, stem: str) -> bytes:
+    return (fixtures_dir / f"{stem}.body.txt").read_bytes()
+
+
+def fixture_document(fixtures_dir: Path, name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((fixtures_dir / name).read_text())
+    return document
+
+
+def test_olark_posts_are_stored_and_shown_on_pages_api_and_export(
+    tmp_path: Path, fixtures_dir: Path, database_url: str
+) -> None:
+    with running_receiver(tmp_path, database_url=database_url) as receiver:
+        answers = {
+            stem: receiver.post(fixture_body(fixtures_dir, stem))
+            for stem in (TRANSCRIPT, OFFLINE, SEND_TEST)
+        }
+        for stem, answer in answers.items():
+            conversation_id = fixture_document(fixtures_dir, f"{stem}.json")["id"]
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == {
+                "integrationUrl": f"{receiver.base}/transcripts/{conversation_id}"
+            }
+
+        listed = receiver.conversations()
+        assert [c["id"] for c in listed] == [
+            "NOTAREALTRANSCRIPT5LGcbVTa3hKBRB",  # newest first
+            "EV695BI2930A6XMO32886QPT899443414",
+            "EV695BI2930A6XMO32886MPT899443414",
+        ]
+        assert [c["kind"] for c in listed] == ["transcript", "offline_message", "transcript"]
+        assert listed[2]["visitor"] == {"name": "Bob Doe", "email": "bob@example.com"}
+        assert listed[2]["tags"] == ["olark", "customer"]
+
+        detail = receiver.get("/api/transcripts/EV695BI2930A6XMO32886MPT899443414").json()
+        assert detail["document"] == fixture_document(fixtures_dir, f"{TRANSCRIPT}.json")
+        assert detail["message_count"] == 2
+        assert detail["first_message_at"] == "2011-06-03T15:57:37.100000+00:00"
+        assert [v["kind"] for v in detail["versions"]] == ["transcript"]
+
+        home = receiver.get("/")
+        assert home.status_code == 200
+        assert "Bob Doe" in home.text and "offline message" in home.text
+
+        integration_url = answers[SEND_TEST].json()["integrationUrl"]
+        page = httpx.get(integration_url)
+        assert page.status_code == 200
+        assert "Hi from an operator" in page.text and "Hi from a visitor" in page.text
+        assert "2016-09-13 13:53:39 UTC" in page.text  # Olark's timestamp, as a date
+        assert "test_example" in page.text  # tags
+        assert "Chat feedback" in page.text
+
+        jsonl = run_chathooks(
+            "receive", "export", "--database-url", database_url, "--format", "jsonl"
+        )
+        assert jsonl.returncode == 0, jsonl.stderr
+        exported = [json.loads(line) for line in jsonl.stdout.splitlines()]
+        assert exported == [
+            fixture_document(fixtures_dir, f"{stem}.json")
+            for stem in (TRANSCRIPT, OFFLINE, SEND_TEST)
+        ]
+
+        output = tmp_path / "conversations.csv"
+        table = run_chathooks(
+            "receive", "export", "--database-url", database_url, "--format", "csv",
+            "--output", str(output),
+        )  # fmt: skip
+        assert table.returncode == 0, table.stderr
+        rows = list(csv.DictReader(io.StringIO(output.read_text())))
+        assert rows[0] == {
+            "id": "EV695BI2930A6XMO32886MPT899443414",
+            "kind": "transcript",
+            "visitor_name": "Bob Doe",
+            "visitor_email": "bob@example.com",
+            "first_timestamp": "2011-06-03T15:57:37+00:00",
+            "last_timestamp": "2011-06-03T15:57:41+00:00",
+            "message_count": "2",
+            "tags": "olark;customer",
+        }
+        assert [row["kind"] for row in rows] == ["transcript", "offline_message", "transcript"]
+
+
+def test_the_same_conversation_three_times_keeps_three_versions(
+    tmp_path: Path, fixtures_dir: Path, database_url: str
+) -> None:
+    start = fixture_document(fixtures_dir, "php-consumer-real-start-event-1.json")
+    final = fixture_document(fixtures_dir, "php-consumer-real-transcript-1.json")
+    lead = {**final, "items": final["items"][:2], "manuallySubmitted": True}  # after !lead
+    conversation_id = final["id"]
+
+    with running_receiver(tmp_path, database_url=database_url) as receiver:
+        urls = {
+            receiver.post(encode_form(doc)).json()["integrationUrl"] for doc in (start, lead, final)
+        }
+        assert urls == {f"{receiver.base}/transcripts/{conversation_id}"}
+
+        listed = receiver.conversations()
+        assert [(c["id"], c["version_count"], c["message_count"]) for c in listed] == [
+            (conversation_id, 3, 3)
+        ]
+        detail = receiver.get(f"/api/transcripts/{conversation_id}").json()
+        assert [v["number"] for v in detail["versions"]] == [1, 2, 3]
+        assert [v["kind"] for v in detail["versions"]] == [
+            "start_event",
+            "transcript",
+            "transcript",
+        ]
+        assert [v["manually_submitted"] for v in detail["versions"]] == [False, True, False]
+        assert [v["document"] for v in detail["versions"]] == [start, lead, final]
+        assert detail["document"] == final
+
+        page = receiver.get(f"/transcripts/{conversation_id}").text
+        assert "start event" in page and "3 POSTs" in page
+
+        latest = run_chathooks("receive", "export", "--database-url", database_url)
+        assert [json.loads(line) for line in latest.stdout.splitlines()] == [final]
+        every = run_chathooks("receive", "export", "--database-url", database_url, "--all-versions")
+        assert [json.loads(line) for line in every.stdout.splitlines()] == [start, lead, final]
+
+
+def test_a_repeated_webhook_id_is_answered_again_but_not_stored_even_after_a_restart(
+    tmp_path: Path, fixtures_dir: Path, database_url: str
+) -> None:
+    body = fixture_body(fixtures_dir, TRANSCRIPT)
+    retry = {"webhook-id": "msg_2f6d0c", "webhook-timestamp": str(int(time.time()))}
+
+    with running_receiver(tmp_path, database_url=database_url) as receiver:
+        first = receiver.post(body, retry)
+        again = receiver.post(body, retry)
+        assert first.status_code == again.status_code == 200
+        assert again.json() == first.json()
+        assert receiver.conversations()[0]["version_count"] == 1
+
+    with running_receiver(tmp_path, database_url=database_url) as restarted:
+        after_restart = restarted.post(body, retry)
+        assert after_restart.status_code == 200
+        assert after_restart.json()["integrationUrl"].endswith(
+            "/transcripts/EV695BI2930A6XMO32886MPT899443414"
+        )
+        assert restarted.conversations()[0]["version_count"] == 1
+
+        new_delivery = restarted.post(body, {**retry, "webhook-id": "msg_7a1e44"})
+        assert new_delivery.status_code == 200
+        versions = restarted.get("/api/transcripts/EV695BI2930A6XMO32886MPT899443414").json()
+        assert [v["webhook_id"] for v in versions["versions"]] == ["msg_2f6d0c", "msg_7a1e44"]
+
+
+def test_malformed_bodies_get_400_naming_the_problem_and_nothing_is_stored(
+    tmp_path: Path, fixtures_dir: Path, database_url: str
+) -> None:
+    cases = {
+        "snowplow-enrich-common-e7-missing-data-key": ("missing_data_field", "data"),
+        "snowplow-enrich-common-e8-invalid-json": ("invalid_json", "data"),
+        "snowplow-issue-1014-olark-2014-send-test-TRUNCATED": ("invalid_json", "data"),
+    }
+    with running_receiver(tmp_path, database_url=database_url) as receiver:
+        for stem, (code, field) in cases.items():
+            answer = receiver.post(fixture_body(fixtures_dir, stem))
+            assert answer.status_code == 400, stem
+            assert answer.json()["error"] == code, stem
+            assert answer.json()["field"] == field, stem
+            assert answer.json()["message"]
+
+        wrong_shape = receiver.post(encode_form({"id": "x", "items": "not a list"}))
+        assert wrong_shape.status_code == 400
+        assert wrong_shape.json()["field"] == "items"
+
+        assert receiver.conversations() == []
+
+
+def test_a_receiver_with_a_secret_refuses_bad_signatures(
+    tmp_path: Path, fixtures_dir: Path, sqlite_url: str
+) -> None:
+    secret = generate_secret()
+    body = fixture_body(fixtures_dir, TRANSCRIPT)
+    with running_receiver(tmp_path, "--secret", secret, database_url=sqlite_url) as receiver:
+        forged = receiver.post(body, signature_headers(generate_secret(), "msg_1", body))
+        assert forged.status_code == 401
+        assert forged.json()["error"] == "signature_mismatch"
+        assert forged.json()["field"] == "webhook-signature"
+
+        unsigned = receiver.post(body)
+        assert unsigned.status_code == 401
+        assert unsigned.json()["error"] == "missing_signature_headers"
+
+        tampered = receiver.post(body + b"x", signature_headers(secret, "msg_2", body))
+        assert tampered.status_code == 401
+        assert receiver.conversations() == []
+
+        signed = receiver.post(body, signature_headers(secret, "msg_3", body))
+        assert signed.status_code == 200, signed.text
+        assert [c["id"] for c in receiver.conversations()] == ["EV695BI2930A6XMO32886MPT899443414"]
+
+
+def test_a_source_outside_the_allow_list_gets_403(
+    tmp_path: Path, fixtures_dir: Path, sqlite_url: str
+) -> None:
+    body = fixture_body(fixtures_dir, TRANSCRIPT)
+    with running_receiver(
+        tmp_path, "--allow-cidr", "10.0.0.0/8", database_url=sqlite_url
+    ) as receiver:
+        refused = receiver.post(body)
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "forbidden_source"
+        assert "127.0.0.1" in refused.json()["message"]
+
+        # Without --trust-proxy, a client cannot pick its own address.
+        spoofed = receiver.post(body, {"x-forwarded-for": "10.1.2.3"})
+        assert spoofed.status_code == 403
+        assert receiver.conversations() == []
+
+
+def test_a_trusted_proxy_passes_on_the_client_address(
+    tmp_path: Path, fixtures_dir: Path, sqlite_url: str
+) -> None:
+    body = fixture_body(fixtures_dir, TRANSCRIPT)
+    args = ("--allow-cidr", "10.0.0.0/8", "--trust-proxy", "127.0.0.1")
+    with running_receiver(tmp_path, *args, database_url=sqlite_url) as receiver:
+        assert receiver.post(body, {"x-forwarded-for": "192.0.2.9"}).status_code == 403
+        forwarded = receiver.post(body, {"x-forwarded-for": "10.1.2.3"})
+        assert forwarded.status_code == 200
+        detail = receiver.get("/api/transcripts/EV695BI2930A6XMO32886MPT899443414").json()
+        assert detail["versions"][0]["remote_addr"] == "10.1.2.3"
+
+
+def test_settings_come_from_the_environment_and_sqlite_is_the_default(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    port = free_port()
+    env = {"CHATHOOKS_RECEIVER_PUBLIC_URL": "https://hooks.example.org/receiver/"}
+    with running_receiver(tmp_path, env=env, port=port) as receiver:
+        answer = receiver.post(fixture_body(fixtures_dir, OFFLINE))
+        assert answer.json() == {
+            "integrationUrl": "https://hooks.example.org/receiver/transcripts/"
+            "EV695BI2930A6XMO32886QPT899443414"
+        }
+    assert (tmp_path / "received.db").is_file()
+
+    exported = run_chathooks("receive", "export", "--format", "csv", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert "EV695BI2930A6XMO32886QPT899443414" in exported.stdout
+
+
+def test_bad_settings_stop_with_a_message(tmp_path: Path, sqlite_url: str) -> None:
+    bad_cidr = run_chathooks("receive", "--allow-cidr", "10.0.0.0/33", "--database-url", sqlite_url)
+    assert bad_cidr.returncode != 0
+    assert "10.0.0.0/33" in bad_cidr.stderr
+
+    bad_secret = run_chathooks("receive", "--secret", "whsec_***", "--database-url", sqlite_url)
+    assert bad_secret.returncode != 0
+    assert "secret" in bad_secret.stderr
+
+    bad_url = run_chathooks("receive", "--database-url", "mysql://db/x")
+    assert bad_url.returncode != 0
+    assert "unsupported database" in bad_url.stderr
+
+    bad_public_url = run_chathooks("receive", "--public-url", "hooks.example.org")
+    assert bad_public_url.returncode == 2
+    assert "--public-url" in bad_public_url.stderr
+
+    missing = run_chathooks(
+        "receive", "export", "--database-url", f"sqlite:///{tmp_path / 'nothing-here.db'}"
+    )
+    assert missing.returncode == 1
+    assert "no receiver database" in missing.stderr
+    assert not (tmp_path / "nothing-here.db").exists()
+
+    csv_versions = run_chathooks(
+        "receive", "export", "--database-url", sqlite_url, "--format", "csv", "--all-versions"
+    )
+    assert csv_versions.returncode == 2
+    assert "--all-versions" in csv_versions.stderr
+
+
+def test_send_test_reaches_a_signed_receiver_end_to_end(tmp_path: Path, sqlite_url: str) -> None:
+    secret = generate_secret()
+    with running_receiver(tmp_path, "--secret", secret, database_url=sqlite_url) as receiver:
+        unsigned = run_chathooks("send-test", f"{receiver.base}/webhook")
+        assert unsigned.returncode == 1
+        assert "401" in unsigned.stdout and "missing_signature_headers" in unsigned.stdout
+
+        signed = run_chathooks("send-test", f"{receiver.base}/webhook", "--secret", secret)
+        assert signed.returncode == 0, signed.stdout + signed.stderr
+        page_url = f"{receiver.base}/transcripts/NOTAREALTRANSCRIPT5LGcbVTa3hKBRB"
+        assert f"integrationUrl: {page_url}" in signed.stdout
+        assert "Hi from an operator" in httpx.get(page_url).text
+
+
+@pytest.mark.browser
+def test_a_script_in_a_message_is_shown_as_text_in_the_browser(
+    tmp_path: Path, sqlite_url: str, page: Page
+) -> None:
+    script = "<script>window.pwned = 'script'</script>"
+    image = "<img src=x onerror=\"window.pwned = 'img'\">"
+    document = {
+        "kind": "Conversation",
+        "id": "xss-in-browser",
+        "items": [
+            {"kind": "MessageToOperator", "body": script, "timestamp": "1700000000.000000"},
+            {"kind": "MessageToOperator", "body": image, "timestamp": "1700000001.000000"},
+        ],
+        "visitor": {"kind": "Visitor", "fullName": image},
+        "operators": {},
+    }
+    with running_receiver(tmp_path, database_url=sqlite_url) as receiver:
+        url = receiver.post(encode_form(document)).json()["integrationUrl"]
+        page.goto(url)
+        assert page.locator(".bubble .body").all_inner_texts() == [script, image]
+        assert page.evaluate("window.pwned") is None
+        page.goto(receiver.base)
+        assert page.get_by_role("link", name=image).is_visible()
+        assert page.evaluate("window.pwned") is None
