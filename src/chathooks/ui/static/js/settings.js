@@ -1,0 +1,306 @@
+// Webhook settings: Olark's page (URL to post to, Save, Send test, the three
+// switches) for each of the site's endpoints, plus what Olark never had: several
+// endpoints, signing secrets, a JSON format and the sender's egress ranges.
+
+import { api, itemsOf, sitePath } from "./api.js";
+import { byId, externalLink, fill, h, say } from "./dom.js";
+import { formatDuration, formatTime, prettyBody } from "./format.js";
+import { clearFieldErrors, guarded, showFieldError, startPage } from "./shell.js";
+
+const NEW = "new";
+const DEFAULTS = {
+  url: "",
+  description: "",
+  enabled: true,
+  auto_send: true,
+  send_offline: true,
+  send_events: false,
+  format: "form",
+  signed: true,
+};
+
+const form = byId("endpoint-form");
+const inputs = {
+  url: byId("endpoint-url"),
+  description: byId("endpoint-description"),
+  enabled: byId("endpoint-enabled"),
+  auto_send: byId("endpoint-auto-send"),
+  send_offline: byId("endpoint-send-offline"),
+  send_events: byId("endpoint-send-events"),
+  format: byId("endpoint-format"),
+  signed: byId("endpoint-signed"),
+};
+
+const state = {
+  endpoints: [],
+  /** The id being edited, or NEW for an endpoint not saved yet. */
+  selected: null,
+  /** The values the form had when loaded or saved: "dirty" is any difference. */
+  saved: null,
+};
+
+// -- the endpoint list ---------------------------------------------------------------
+
+function renderList() {
+  const list = byId("endpoint-list");
+  fill(list, state.endpoints.map((endpoint) => {
+    const current = endpoint.id === state.selected;
+    const status = endpoint.disabled_reason ? "switched off" : endpoint.enabled ? "on" : "off";
+    return h("li", {},
+      h("button", {
+        type: "button",
+        class: "endpoint-item",
+        "aria-current": current ? "true" : null,
+        dataset: { endpointId: endpoint.id },
+        onclick: () => select(endpoint.id),
+      },
+      h("span", { class: "endpoint-url" }, endpoint.url),
+      endpoint.description ? h("span", { class: "muted small" }, endpoint.description) : null,
+      h("span", { class: `pill pill-${status.replace(" ", "-")}` }, status)));
+  }));
+  byId("endpoint-list-empty").hidden = state.endpoints.length > 0;
+}
+
+// -- the editor ----------------------------------------------------------------------
+
+function valuesOf(endpoint) {
+  if (!endpoint) return { ...DEFAULTS };
+  const values = {};
+  for (const name of Object.keys(DEFAULTS)) values[name] = endpoint[name] ?? DEFAULTS[name];
+  return values;
+}
+
+function readForm() {
+  const values = {};
+  for (const [name, input] of Object.entries(inputs)) {
+    values[name] = input.type === "checkbox" ? input.checked : input.value;
+  }
+  values.url = values.url.trim();
+  return values;
+}
+
+function writeForm(values) {
+  for (const [name, input] of Object.entries(inputs)) {
+    if (input.type === "checkbox") input.checked = Boolean(values[name]);
+    else input.value = values[name] ?? "";
+  }
+}
+
+function isDirty() {
+  return state.selected === NEW || JSON.stringify(readForm()) !== JSON.stringify(state.saved);
+}
+
+function selectedEndpoint() {
+  return state.endpoints.find((endpoint) => endpoint.id === state.selected) ?? null;
+}
+
+function select(id) {
+  state.selected = id;
+  const endpoint = selectedEndpoint();
+  state.saved = valuesOf(endpoint);
+  writeForm(state.saved);
+  clearFieldErrors(form);
+  say(byId("save-status"), "");
+  byId("test-result").hidden = true;
+  byId("secret-box").hidden = true;
+  resetDelete();
+
+  byId("editor").hidden = false;
+  byId("editor-heading").textContent = id === NEW ? "New endpoint" : "Endpoint";
+  byId("editor-id").textContent = endpoint
+    ? `${endpoint.id} · created ${formatTime(endpoint.created_at)} · updated ${formatTime(endpoint.updated_at)}`
+    : "Not saved yet.";
+  byId("delete-endpoint").hidden = id === NEW;
+  say(byId("disabled-reason"), endpoint && endpoint.disabled_reason
+    ? `chathooks switched this endpoint off: ${endpoint.disabled_reason}. Fix the receiver, then tick Enabled and Save.`
+    : "");
+  say(byId("signed-note"), endpoint && !endpoint.signed
+    ? "Ticking this makes a new secret, shown once after Save."
+    : endpoint ? "Unticking this removes the secret; a new one is made if you sign again." : "");
+  if (id === NEW) byId("advanced").open = true;
+  renderList();
+  const url = new URL(location.href);
+  if (endpoint) url.searchParams.set("endpoint", endpoint.id);
+  else url.searchParams.delete("endpoint");
+  history.replaceState(null, "", url);
+  inputs.url.focus();
+}
+
+// -- saving --------------------------------------------------------------------------
+
+/** A Standard Webhooks secret made in the browser (for signing an unsigned endpoint). */
+function newSecret() {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return `whsec_${btoa(String.fromCharCode(...bytes))}`;
+}
+
+function requestBody(values, endpoint) {
+  const body = {
+    url: values.url,
+    description: values.description,
+    enabled: values.enabled,
+    auto_send: values.auto_send,
+    send_offline: values.send_offline,
+    send_events: values.send_events,
+    format: values.format,
+  };
+  if (!endpoint) {
+    // Omitted: the server makes a secret. null: an unsigned endpoint.
+    if (!values.signed) body.secret = null;
+  } else if (values.signed !== endpoint.signed) {
+    body.secret = values.signed ? newSecret() : null;
+  }
+  return body;
+}
+
+/** Save the form; resolves to the saved endpoint, or null when the API refused it. */
+async function save() {
+  clearFieldErrors(form);
+  const values = readForm();
+  const endpoint = selectedEndpoint();
+  const body = requestBody(values, endpoint);
+  const button = byId("save-endpoint");
+  button.disabled = true;
+  try {
+    const saved = endpoint
+      ? await api(sitePath("endpoints", endpoint.id), { method: "PATCH", body })
+      : await api(sitePath("endpoints"), { method: "POST", body });
+    // A new endpoint's answer holds its secret; a secret made here for an existing one is ours.
+    const { secret: answered, ...stored } = saved;
+    const secret = answered ?? body.secret ?? null;
+    const index = state.endpoints.findIndex((e) => e.id === stored.id);
+    if (index >= 0) state.endpoints[index] = stored;
+    else state.endpoints.push(stored);
+    const showSecret = Boolean(secret) && (!endpoint || "secret" in body);
+    select(stored.id);
+    if (showSecret) revealSecret(secret);
+    say(byId("save-status"), `Saved at ${formatTime(new Date().toISOString())}.`);
+    return stored;
+  } catch (error) {
+    showFieldError(form, error);
+    return null;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function revealSecret(secret) {
+  byId("secret-value").value = secret;
+  say(byId("copy-status"), "");
+  byId("secret-box").hidden = false;
+}
+
+async function copySecret() {
+  const input = byId("secret-value");
+  try {
+    await navigator.clipboard.writeText(input.value);
+  } catch {
+    input.select();
+    document.execCommand("copy");
+  }
+  say(byId("copy-status"), "Copied.");
+}
+
+// -- Send test -----------------------------------------------------------------------
+
+async function sendTest() {
+  // Olark tests what is on the screen: unsaved edits are saved first.
+  if (isDirty() && !(await save())) return;
+  const endpoint = selectedEndpoint();
+  if (!endpoint) return;
+  const button = byId("send-test");
+  button.disabled = true;
+  say(byId("save-status"), "Sending the test transcript…");
+  try {
+    const result = await api(sitePath("endpoints", endpoint.id, "test"), { method: "POST" });
+    showTestResult(result);
+    say(byId("save-status"), "");
+  } catch (error) {
+    say(byId("save-status"), "");
+    showFieldError(form, error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function showTestResult(result) {
+  const ok = Boolean(result.ok);
+  const status = result.status_code === null || result.status_code === undefined
+    ? "no response"
+    : `HTTP ${result.status_code}`;
+  fill(byId("test-status"),
+    h("span", { class: `pill ${ok ? "pill-succeeded" : "pill-failed"}` }, ok ? "Succeeded" : "Failed"),
+    " ", status);
+  fill(byId("test-time"), `${formatDuration(result.duration_ms)} (sent ${formatTime(new Date().toISOString())})`);
+  fill(byId("test-integration-url"),
+    result.integration_url ? externalLink(result.integration_url) : h("span", { class: "muted" }, "none in the response"));
+  fill(byId("test-error"), result.error ? result.error : h("span", { class: "muted" }, "none"));
+  byId("test-body").textContent = prettyBody(result.response_body);
+  byId("test-result").hidden = false;
+}
+
+// -- delete --------------------------------------------------------------------------
+
+function resetDelete() {
+  const button = byId("delete-endpoint");
+  button.textContent = "Delete endpoint";
+  delete button.dataset.confirming;
+}
+
+async function deleteEndpoint() {
+  const button = byId("delete-endpoint");
+  const endpoint = selectedEndpoint();
+  if (!endpoint) return;
+  // Two clicks instead of confirm(): no modal, and the second click is deliberate.
+  if (!button.dataset.confirming) {
+    button.dataset.confirming = "1";
+    button.textContent = "Confirm delete";
+    say(byId("save-status"), "Deleting also removes this endpoint's delivery log. Click again to confirm.");
+    return;
+  }
+  await guarded(async () => {
+    await api(sitePath("endpoints", endpoint.id), { method: "DELETE" });
+    state.endpoints = state.endpoints.filter((e) => e.id !== endpoint.id);
+    select(state.endpoints.length ? state.endpoints[0].id : NEW);
+    say(byId("save-status"), "");
+  });
+}
+
+// -- egress ranges -------------------------------------------------------------------
+
+function renderEgress(meta) {
+  const cidrs = meta && Array.isArray(meta.egress_cidrs) ? meta.egress_cidrs : [];
+  fill(byId("egress-cidrs"), cidrs.map((cidr) => h("li", {}, h("code", {}, cidr))));
+  byId("egress-none").hidden = cidrs.length > 0;
+}
+
+// -- start ---------------------------------------------------------------------------
+
+async function main() {
+  await startPage();
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    save();
+  });
+  byId("send-test").addEventListener("click", sendTest);
+  byId("delete-endpoint").addEventListener("click", deleteEndpoint);
+  byId("add-endpoint").addEventListener("click", () => select(NEW));
+  byId("copy-secret").addEventListener("click", copySecret);
+
+  await guarded(async () => {
+    const [endpoints, meta] = await Promise.all([
+      api(sitePath("endpoints")),
+      api("/api/v1/meta").catch(() => null),
+    ]);
+    state.endpoints = itemsOf(endpoints);
+    renderEgress(meta);
+    const wanted = new URLSearchParams(location.search).get("endpoint");
+    const first = state.endpoints.find((e) => e.id === wanted) ?? state.endpoints[0];
+    // A new site starts with an empty "URL to post to", as Olark's page does.
+    select(first ? first.id : NEW);
+    inputs.url.blur();
+  });
+  document.body.dataset.ready = "true";
+}
+
+main();

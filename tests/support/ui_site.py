@@ -1,0 +1,62 @@
+"""A running sender service with one site, as the web UI tests use it.
+
+The tests drive the pages in a browser and check the outcome through the
+JSON API with the same site key, so these helpers do both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.sync_api import Page
+
+from support.service import RunningService
+
+#: Published at /api/v1/meta; the settings page lists them for receivers' allow-lists.
+UI_EGRESS_CIDRS = ["203.0.113.0/24", "2001:db8:10::/48"]
+
+
+@dataclass
+class UiSite:
+    """A running service with one site, and a browser tab that can sign in to it."""
+
+    service: RunningService
+    site_id: str
+    api_key: str
+    #: Tabs that signed in; closed before the service stops, so no open event
+    #: stream keeps the server waiting on shutdown.
+    pages: list[Page] = field(default_factory=list)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def url(self, path: str) -> str:
+        return self.service.url + path
+
+    def get(self, path: str) -> Any:
+        """GET a path of this site's API (``"endpoints"`` → /api/v1/sites/<id>/endpoints)."""
+        response = self.service.client.get(
+            f"/api/v1/sites/{self.site_id}/{path}", headers=self.auth
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str, body: Any = None) -> Any:
+        response = self.service.client.post(
+            f"/api/v1/sites/{self.site_id}/{path}", json=body, headers=self.auth
+        )
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    def sign_in(self, page: Page, path: str = "/ui/settings") -> None:
+        """Sign in through the sign-in page, as a user does, and land on ``path``."""
+        self.pages.append(page)
+        page.goto(self.url(path))
+        page.wait_for_url("**/ui/signin**")
+        page.get_by_label("Site ID").fill(self.site_id)
+        page.get_by_label("API key").fill(self.api_key)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"**{path}*")
+        page.locator("body[data-ready='true']").wait_for()
