@@ -128,6 +128,33 @@ async def test_query_string_of_the_configured_url_is_kept(
     assert received.query == "token=s3cr%2Bt&site=42"
 
 
+async def test_encoded_query_is_sent_byte_for_byte(
+    sender: Sender, receiver: RecordingReceiver
+) -> None:
+    await sender.send(request_to(receiver.url + "?a=%7e&c=%2F"))
+    (received,) = await receiver.wait_for_async(1)
+
+    assert received.query == "a=%7e&c=%2F"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b'{"a":' * 3000, {}),
+        ('{"integrationUrl": "https://crm.example/1"}', {"Retry-After": "²"}),
+        ("{}", {"Retry-After": "1" + "0" * 400}),
+    ],
+)
+async def test_odd_success_replies_are_still_successes(
+    sender: Sender, receiver: RecordingReceiver, body: bytes | str, headers: dict[str, str]
+) -> None:
+    receiver.reply(200, body, headers=headers)
+
+    result = await sender.send(request_to(receiver.url))
+
+    assert result.ok and result.status_code == 200 and result.error is None
+
+
 async def test_connections_are_reused_between_deliveries(
     sender: Sender, serve: Callable[[Handler], Awaitable[str]]
 ) -> None:

@@ -64,8 +64,15 @@ class RecordingReceiver:
         self.port = 0
 
     # -- scripting -----------------------------------------------------------------
-    def reply(self, status: int = 200, body: Any = None, *, headers: dict[str, str] | None = None,
-              delay: float = 0.0, times: int = 1) -> None:
+    def reply(
+        self,
+        status: int = 200,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+        times: int = 1,
+    ) -> None:
         """Answer the next ``times`` requests this way (then fall back to the default)."""
         with self._lock:
             for _ in range(times):
@@ -102,7 +109,7 @@ class RecordingReceiver:
         received = Received(
             method=request.method,
             path=request.path,
-            query=request.query_string,
+            query=request.raw_path.partition("?")[2],  # as sent, not re-decoded
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
             at=time.time(),
@@ -115,8 +122,10 @@ class RecordingReceiver:
             document = {}
             if self._integration_base is not None:
                 try:
-                    document = {"integrationUrl": self._integration_base + str(
-                        received.document().get("id", ""))}
+                    document = {
+                        "integrationUrl": self._integration_base
+                        + str(received.document().get("id", ""))
+                    }
                 except Exception:
                     document = {}
             reply = Reply(200, document)

@@ -77,7 +77,16 @@ def test_retry_after_does_not_revive_an_exhausted_schedule() -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("120", 120.0), (" 0 ", 0.0), ("", None), ("soon", None), ("-5", None), ("1.5", None)],
+    [
+        ("120", 120.0),
+        (" 0 ", 0.0),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        ("1.5", None),
+        ("²", None),
+        ("1" + "0" * 400, None),
+    ],
 )
 def test_retry_after_delta_seconds(header: str, expected: float | None) -> None:
     assert parse_retry_after(header) == expected

@@ -145,7 +145,13 @@ def test_built_transcript_has_only_olark_top_level_keys() -> None:
         manually_submitted=False,
     )
     assert set(transcript.to_wire()) == {
-        "kind", "id", "tags", "items", "visitor", "operators", "manuallySubmitted",
+        "kind",
+        "id",
+        "tags",
+        "items",
+        "visitor",
+        "operators",
+        "manuallySubmitted",
     }
 
 
@@ -155,8 +161,9 @@ def test_offline_message_built_in_code_has_no_operators() -> None:
     )
     wire = offline.to_wire()
     assert "operators" not in wire
-    assert wire["items"] == [{"kind": "OfflineMessage", "body": "name: A\nMessage: hi",
-                              "timestamp": "1.0"}]
+    assert wire["items"] == [
+        {"kind": "OfflineMessage", "body": "name: A\nMessage: hi", "timestamp": "1.0"}
+    ]
 
 
 def test_start_event_envelope() -> None:
@@ -196,18 +203,34 @@ custom_fields = st.dictionaries(tricky_text, json_scalars, max_size=4)
 
 items = st.one_of(
     st.builds(
-        lambda body, ts, nick, op: {"kind": "MessageToVisitor", "body": body, "timestamp": ts,
-                                    "nickname": nick, "operatorId": op},
-        tricky_text, timestamps, tricky_text, st.text("0123456789", min_size=1, max_size=8),
+        lambda body, ts, nick, op: {
+            "kind": "MessageToVisitor",
+            "body": body,
+            "timestamp": ts,
+            "nickname": nick,
+            "operatorId": op,
+        },
+        tricky_text,
+        timestamps,
+        tricky_text,
+        st.text("0123456789", min_size=1, max_size=8),
     ),
     st.builds(
-        lambda body, ts, nick: {"kind": "MessageToOperator", "body": body, "timestamp": ts,
-                                "nickname": nick, "visitor_nickname": nick},
-        tricky_text, timestamps, tricky_text,
+        lambda body, ts, nick: {
+            "kind": "MessageToOperator",
+            "body": body,
+            "timestamp": ts,
+            "nickname": nick,
+            "visitor_nickname": nick,
+        },
+        tricky_text,
+        timestamps,
+        tricky_text,
     ),
     st.builds(
         lambda body, extra: {"kind": "SomethingNew", "body": body, "extra": extra},
-        tricky_text, json_scalars,
+        tricky_text,
+        json_scalars,
     ),
 )
 
@@ -251,3 +274,26 @@ def test_any_payload_round_trips_through_the_form_encoding(document: dict[str, A
 def test_raw_json_encoding_round_trips(document: dict[str, Any]) -> None:
     payload = decode_body(json.dumps(document), "application/json")
     assert json.loads(encode_json(payload)) == document
+
+
+def test_none_set_in_code_is_an_absent_key_but_unknown_nulls_survive() -> None:
+    wire = Transcript(id="x", operators=None, tags=None, visitor=None, **{"futureKey": None})
+    assert wire.to_wire() == {"kind": "Conversation", "id": "x", "items": [], "futureKey": None}
+
+
+def test_start_event_built_in_code_always_has_empty_operators() -> None:
+    assert StartEvent(id="s").to_wire()["operators"] == {}
+
+
+@pytest.mark.parametrize("value", ["1473774819.1\n", "١٢٣", "1e9", "-5", "", " 1"])
+def test_only_ascii_epoch_seconds_are_wire_timestamps(value: str) -> None:
+    assert not is_wire_timestamp(value)
+    with pytest.raises(ValueError):
+        parse_timestamp(value)
+
+
+def test_out_of_range_times_are_value_errors() -> None:
+    with pytest.raises(ValueError):
+        parse_timestamp("99999999999999999999")
+    with pytest.raises(ValueError):
+        format_timestamp(float("nan"))

@@ -206,7 +206,8 @@ class Sender:
         if cached is not None:
             return cached
         try:
-            url = URL(text)
+            # Keep an already-encoded URL byte for byte: the query string goes out as given.
+            url = URL(text, encoded=True) if _is_encoded(text) else URL(text)
         except (ValueError, TypeError) as exc:
             entry: tuple[URL, str | None] = (URL(), f"invalid URL {text!r}: {exc}")
         else:
@@ -284,13 +285,18 @@ def _status_error(status: int, location: str | None) -> str:
     return f"HTTP {status}"
 
 
+def _is_encoded(text: str) -> bool:
+    """Whether ``text`` is a URL already in its wire form (ASCII, no spaces or controls)."""
+    return text.isascii() and all(33 <= ord(ch) < 127 for ch in text)
+
+
 def _integration_url(body: bytes) -> str | None:
     """``integrationUrl`` of a JSON object reply; only a string counts."""
     if not body.lstrip().startswith(b"{"):
         return None
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
         return None
     if not isinstance(document, dict):
         return None

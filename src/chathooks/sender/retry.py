@@ -72,8 +72,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
-        return float(int(text))
+    if text.isascii() and text.isdigit():
+        # More than 12 digits is no real delay (over 30,000 years); treat it as unreadable.
+        return float(int(text)) if len(text) <= 12 else None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializerFunctionWrapHandler,
+    Tag,
+    model_serializer,
+)
 from pydantic.alias_generators import to_camel
 
 
@@ -23,7 +31,6 @@ class WireModel(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
-        populate_by_name=True,
         alias_generator=to_camel,
         serialize_by_alias=True,
         validate_by_name=True,
@@ -35,6 +42,21 @@ class WireModel(BaseModel):
 
     def model_post_init(self, context: Any, /) -> None:
         self.model_fields_set.update(self.always_written)
+
+    @model_serializer(mode="wrap")
+    def _omit_null_known_keys(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Olark never sends ``null`` for a key it knows: a ``None`` is an absent key.
+
+        (``"operators": null`` is not the same as no ``operators``: consumers tell
+        offline messages apart by that key.) Unknown keys keep their ``null``.
+        """
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, field in type(self).model_fields.items():
+                if getattr(self, name) is None:
+                    data.pop(field.alias or name, None)
+                    data.pop(name, None)
+        return data
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object Olark would send: set keys only, unknown keys kept."""
@@ -183,7 +205,10 @@ class Event(Transcript):
 class StartEvent(Event):
     """Sent when a chat begins: no items, no operators, the conversation's ``id``."""
 
+    always_written = frozenset({"kind", "id", "items", "operators", "event_type"})
+
     event_type: str = "start"
+    operators: dict[str, Operator] | None = Field(default_factory=dict)
 
 
 Payload = Transcript | OfflineMessageTranscript | Event

@@ -12,7 +12,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-_WIRE_SHAPE = re.compile(r"^\d+(\.\d+)?$")
+_WIRE_SHAPE = re.compile(r"[0-9]+(\.[0-9]+)?")
+#: Later than any real chat (year 5138); keeps datetime arithmetic in range.
+_LATEST = 10**11
 
 
 def format_timestamp(moment: datetime | float | int | None = None) -> str:
@@ -25,24 +27,26 @@ def format_timestamp(moment: datetime | float | int | None = None) -> str:
         seconds = moment.timestamp()
     else:
         seconds = float(moment)
-    if seconds < 0:
-        raise ValueError("timestamps before 1970 cannot be written in Olark's format")
+    if not 0 <= seconds < _LATEST:  # also refuses NaN
+        raise ValueError(f"{seconds!r} is not a time Olark's format can carry")
     return f"{seconds:.6f}"
 
 
 def parse_timestamp(value: str) -> datetime:
     """An aware UTC datetime from a wire timestamp such as ``"1307116657.1"``."""
-    if not isinstance(value, str) or not _WIRE_SHAPE.match(value):
+    if not is_wire_timestamp(value):
         raise ValueError(f"not an Olark timestamp (epoch seconds as a string): {value!r}")
     try:
         exact = Decimal(value)
     except InvalidOperation as exc:  # pragma: no cover - the regex already guards this
         raise ValueError(f"not an Olark timestamp: {value!r}") from exc
     whole = int(exact)
+    if whole >= _LATEST:
+        raise ValueError(f"Olark timestamp out of range: {value!r}")
     micros = int(((exact - whole) * 1_000_000).to_integral_value())
     return datetime.fromtimestamp(whole, tz=UTC) + timedelta(microseconds=micros)
 
 
 def is_wire_timestamp(value: object) -> bool:
     """Whether ``value`` has the shape strict consumers accept."""
-    return isinstance(value, str) and bool(_WIRE_SHAPE.match(value))
+    return isinstance(value, str) and _WIRE_SHAPE.fullmatch(value) is not None

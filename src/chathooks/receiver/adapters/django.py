@@ -49,7 +49,13 @@ def receive_webhook(request: Any, receiver: WebhookReceiver) -> ReceivedWebhook:
     if declared.isdigit():
         receiver.check_size(int(declared))
     try:
-        body: bytes = request.body
+        if declared.isdigit():
+            body: bytes = request.body
+        else:
+            # No Content-Length (chunked): read no more than one byte past the limit.
+            body = request.read(receiver.max_body_bytes + 1)
+            if len(body) > receiver.max_body_bytes:
+                raise rejection_for(BodyTooLarge(len(body), receiver.max_body_bytes))
     except RequestDataTooBig as exc:
         limit = int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         error = BodyTooLarge(int(declared) if declared.isdigit() else limit + 1, limit)

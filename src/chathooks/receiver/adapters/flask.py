@@ -26,7 +26,9 @@ from chathooks.receiver.core import (
     WebhookRejected,
     WebhookResponse,
     integration_url_response,
+    rejection_for,
 )
+from chathooks.wire import BodyTooLarge
 
 if TYPE_CHECKING:
     from flask import Request, Response
@@ -41,15 +43,22 @@ def receive_webhook(request: Request, receiver: WebhookReceiver) -> ReceivedWebh
     body (a werkzeug ``HTTPException`` whose ``__cause__`` is the
     :class:`WebhookRejected`), so no error handler needs registering.
     """
+    from werkzeug.exceptions import RequestEntityTooLarge
+
     try:
         remote_addr = request.remote_addr
         headers = dict(request.headers.items())
         receiver.check_source(headers, remote_addr)
         if request.content_length is not None:
             receiver.check_size(request.content_length)
-        # cache=True leaves the body readable for the view; Flask's MAX_CONTENT_LENGTH
-        # still bounds bodies sent without a Content-Length.
-        body = request.get_data(cache=True)
+        # A body sent without a Content-Length (chunked) is bounded while it is read,
+        # not after: werkzeug stops at the limit. cache=True keeps it readable for the view.
+        limit = receiver.max_body_bytes
+        request.max_content_length = limit
+        try:
+            body = request.get_data(cache=True)
+        except RequestEntityTooLarge as exc:
+            raise rejection_for(BodyTooLarge(limit + 1, limit)) from exc
         return receiver.receive(body, headers, remote_addr)
     except WebhookRejected as exc:
         _abort(exc)
