@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.receiver import RecordingReceiver
 from support.services import fresh_postgres_database
 

@@ -31,9 +31,9 @@ CHROMIUM_ARGS = [
 PAGE_TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for the whole session (starting it is the slow part)."""
+    """One Chromium per test module (the sync API holds an event loop while it runs)."""
     if not CHROMIUM.exists():
         unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as playwright:

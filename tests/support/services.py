@@ -10,6 +10,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import asyncpg
@@ -44,15 +45,21 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
+def _run_admin(sql: str) -> None:
+    """On a thread of its own: Playwright's sync API keeps an event loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _admin(sql)).result()
+
+
 @contextmanager
 def fresh_postgres_database() -> Iterator[str]:
     """A new, empty PostgreSQL database for one test; dropped afterwards."""
     name = "chathooks_test_" + secrets.token_hex(6)
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        _run_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         unavailable(f"PostgreSQL at {ADMIN_URL} is not reachable: {exc}")
     try:
         yield _with_database(ADMIN_URL, name)
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -21,7 +21,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
 )
+from sqlalchemy.sql.expression import ColumnElement, FromClause
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a queue.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -103,6 +105,8 @@ deliveries = Table(
     #: ``pending`` → ``delivering`` → ``succeeded`` | ``retrying`` | ``failed``.
     Column("status", String(12), nullable=False),
     Column("attempt_count", Integer, nullable=False, default=0),
+    #: Attempts since the retry schedule last started (at creation, or on a redeliver).
+    Column("round_attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("next_attempt_at", Float, nullable=False),
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", Float, nullable=True),
@@ -115,6 +119,36 @@ deliveries = Table(
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_order", "endpoint_id", "conversation_id", "seq"),
     Index("ix_deliveries_site", "site_id", "seq"),
+)
+
+#: A delivery in one of these states will still be sent; partial indexes hold only these rows.
+UNFINISHED_STATUSES = ("pending", "retrying", "delivering")
+
+
+def unfinished(table: FromClause) -> ColumnElement[bool]:
+    """``status IN ('pending', 'retrying', 'delivering')`` on ``table`` (or an alias of it).
+
+    Spelled with literals, not bound parameters: SQLite and PostgreSQL use a
+    partial index only when the query repeats the index's predicate verbatim.
+    """
+    return table.c.status.in_([literal_column(f"'{status}'") for status in UNFINISHED_STATUSES])
+
+
+# The queue's two hot lookups, kept small by covering unfinished deliveries only:
+# "what is due" (the claim) and "is an earlier one of this conversation unfinished".
+Index(
+    "ix_deliveries_unfinished_due",
+    deliveries.c.next_attempt_at,
+    sqlite_where=unfinished(deliveries),
+    postgresql_where=unfinished(deliveries),
+)
+Index(
+    "ix_deliveries_unfinished_order",
+    deliveries.c.endpoint_id,
+    deliveries.c.conversation_id,
+    deliveries.c.seq,
+    sqlite_where=unfinished(deliveries),
+    postgresql_where=unfinished(deliveries),
 )
 
 attempts = Table(
@@ -158,6 +192,8 @@ conversations = Table(
     #: ``api`` or ``idle``.
     Column("close_reason", String(10), nullable=True),
     Index("ix_conversations_idle", "state", "last_activity_at"),
+    #: Listing a site's conversations, newest first.
+    Index("ix_conversations_site_created", "site_id", "created_at", "id"),
 )
 
 conversation_posts = Table(
@@ -170,6 +206,8 @@ conversation_posts = Table(
         "endpoint_id", String(40), ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False
     ),
     Column("delivery_id", String(40), nullable=False),
+    #: The posts made by one start, command or completion share it (one entry of ``integrations``).
+    Column("action_id", String(40), nullable=False),
     #: ``start``, ``command`` or ``completion``.
     Column("trigger", String(20), nullable=False),
     #: ``lead``, ``case``, ``webhook``... for a command.
@@ -183,6 +221,7 @@ conversation_posts = Table(
 )
 
 __all__ = [
+    "UNFINISHED_STATUSES",
     "admin_keys",
     "attempts",
     "conversation_posts",
@@ -191,4 +230,5 @@ __all__ = [
     "endpoints",
     "metadata",
     "sites",
+    "unfinished",
 ]

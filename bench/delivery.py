@@ -1,0 +1,641 @@
+"""``make bench``: how fast chathooks delivers, next to what bare Python manages.
+
+One run, one sink process on loopback, the same realistic transcripts:
+
+(a) a bare aiohttp loop posting the bodies straight to the sink — the ceiling;
+(b) one ``chathooks serve`` on SQLite;
+(c) ``chathooks serve --no-worker`` plus one, then two, ``chathooks worker``
+    processes on a fresh PostgreSQL database.
+
+For (b) and (c) the transcripts are first enqueued through the API with no
+worker running (which also gives the API's ingest rate), then delivery
+starts and the sink times the drain from the first arrival to the last. Then a
+steady offered load through the API measures enqueue-to-arrival latency.
+
+The processes it starts inherit ``CHATHOOKS_*`` settings from the environment
+(e.g. ``CHATHOOKS_WORKER_CONCURRENCY``), with ``CHATHOOKS_ALLOWED_DESTINATIONS``
+set to ``127.0.0.0/8`` so they may post to the sink.
+
+Run ``python -m bench.delivery --quick`` to check it works, ``--help`` for options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench import loop
+from bench.baseline import post_all
+from bench.cpu import per_item_ms, process_cpu_seconds, total_cpu_seconds
+from bench.load import offer_steadily
+from bench.payloads import MESSAGES_PER_TRANSCRIPT, Sample, generate, size_range
+from bench.postgres import DEFAULT_ADMIN_URL, Databases, PostgresUnavailable
+from bench.processes import Child, ChildFailed, Children
+from bench.profiling import Profiler, ProfilerMissing
+from bench.results import Latency, Report, Scenario, Throughput
+from bench.service import Api, Deployment, prepare, start_api, start_worker
+from bench.sink_control import Sink, SinkStats
+
+DEFAULT_COUNT = 20_000
+QUICK_COUNT = 1_000
+BASELINE_CONCURRENCY = 64
+INGEST_CONCURRENCY = 32
+DEFAULT_OFFERED_RATE = 500.0
+DEFAULT_LATENCY_SECONDS = 10.0
+QUICK_LATENCY_SECONDS = 2.0
+#: Give up on a drain when no new transcript arrived for this long.
+STALL_SECONDS = 60.0
+INGEST_CONTENT_TYPE = "application/json"
+
+#: Environment the benchmark sets or that may hold secrets: not echoed in the results.
+_PRIVATE_ENV = frozenset(
+    {"CHATHOOKS_ADMIN_KEY", "CHATHOOKS_DATABASE_URL", "CHATHOOKS_TEST_POSTGRES_URL"}
+)
+
+_started = time.monotonic()
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so ``--json`` output on stdout stays clean."""
+    print(f"[{time.monotonic() - _started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+class BenchFailed(RuntimeError):
+    """A phase could not produce an honest figure; the message says why."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2; got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0; got {text}")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.delivery",
+        description="Delivery benchmark: bare aiohttp vs chathooks on SQLite and PostgreSQL.",
+    )
+    parser.add_argument(
+        "--count",
+        type=positive_int,
+        default=None,
+        help=f"transcripts per throughput phase (default {DEFAULT_COUNT}, {QUICK_COUNT} with "
+        "--quick)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a small run that only checks everything works"
+    )
+    parser.add_argument(
+        "--skip-postgres", action="store_true", help="leave out (c), the PostgreSQL runs"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as JSON on stdout instead of a table"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("CHATHOOKS_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL),
+        help="a loopback PostgreSQL role that may create databases (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--offered-rate",
+        type=positive_float,
+        default=DEFAULT_OFFERED_RATE,
+        help="enqueue requests per second in the latency phases (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--latency-seconds",
+        type=positive_float,
+        default=None,
+        help=f"length of each latency phase (default {DEFAULT_LATENCY_SECONDS:g} s, "
+        f"{QUICK_LATENCY_SECONDS:g} s with --quick)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write py-spy flame graphs of the chathooks processes during each measured phase "
+        "to DIR (needs py-spy installed; figures of a profiled run are a little lower)",
+    )
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        help="keep the logs of the started processes here (by default they are kept, in a "
+        "temporary directory, only when something failed)",
+    )
+    args = parser.parse_args(argv)
+    if args.count is None:
+        args.count = QUICK_COUNT if args.quick else DEFAULT_COUNT
+    if args.latency_seconds is None:
+        args.latency_seconds = QUICK_LATENCY_SECONDS if args.quick else DEFAULT_LATENCY_SECONDS
+    return args
+
+
+def with_prefix(samples: Sequence[Sample], prefix: str) -> list[Sample]:
+    """The same documents under fresh conversation ids (one id space per phase)."""
+    renamed = []
+    for index, sample in enumerate(samples):
+        new_id = f"{prefix}{index:09d}{sample.id[len(prefix) + 9 :]}"[: len(sample.id)]
+        renamed.append(Sample(id=new_id, document={**sample.document, "id": new_id}))
+    return renamed
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The transcripts of a run, built before any process starts (it takes a few seconds)."""
+
+    samples: list[Sample]
+    latency_samples: list[Sample]
+    #: ``samples`` in Olark's wire form, for the baseline.
+    form_bodies: list[bytes]
+    json_sizes: tuple[int, int, int]
+
+    @classmethod
+    def build(cls, count: int, latency_count: int) -> Workload:
+        log(
+            f"generating {count} + {latency_count} transcripts "
+            f"of {MESSAGES_PER_TRANSCRIPT} messages"
+        )
+        samples = generate(count, prefix="T")
+        return cls(
+            samples=samples,
+            latency_samples=generate(latency_count, prefix="L"),
+            form_bodies=[sample.form_body() for sample in samples],
+            json_sizes=size_range([sample.json_body() for sample in samples[:2000]]),
+        )
+
+
+class Benchmark:
+    """One run: the sink, the scenarios in order, and everything they started."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        children: Children,
+        databases: Databases,
+        scratch: Path,
+        profiler: Profiler,
+    ) -> None:
+        self.args = args
+        self.profiler = profiler
+        self.children = children
+        self.databases = databases
+        #: Where SQLite databases go; removed with the run.
+        self.scratch = scratch
+        self.failed = False
+        self.report = Report(config=self._config(), method=self._method())
+
+    async def run(self, session: aiohttp.ClientSession, workload: Workload) -> Report:
+        self.report.config["json_bytes_min_median_max"] = workload.json_sizes
+        self.report.config["form_bytes_min_median_max"] = size_range(workload.form_bodies)
+        samples, latency_samples = workload.samples, workload.latency_samples
+
+        sink = Sink.start(self.children, session)
+        log(f"sink listening on {sink.webhook_url} (pid {sink.child.pid})")
+
+        baseline = partial(self._baseline, sink, workload.form_bodies)
+        await self._guarded("a", "bare aiohttp loop", baseline)
+        sqlite = partial(self._sqlite, sink, session, samples, latency_samples)
+        await self._guarded("b", "serve, SQLite", sqlite)
+        if not self.args.skip_postgres:
+            await self._postgres(sink, session, samples, latency_samples)
+        return self.report
+
+    async def _guarded(
+        self, key: str, title: str, phase: Callable[[Scenario], Awaitable[None]]
+    ) -> None:
+        """Run a scenario; a failure becomes a note on its row, and the run goes on."""
+        scenario = Scenario(key=key, title=title)
+        self.report.scenarios.append(scenario)
+        try:
+            await phase(scenario)
+        except (ChildFailed, BenchFailed, aiohttp.ClientError) as exc:
+            self.failed = True
+            scenario.notes.append(f"FAILED: {exc}")
+            log(f"({key}) FAILED: {exc}")
+
+    # -- (a) -------------------------------------------------------------------------
+    async def _baseline(self, sink: Sink, bodies: list[bytes], scenario: Scenario) -> None:
+        await sink.reset()
+        log(f"(a) posting {len(bodies)} bodies to the sink, {BASELINE_CONCURRENCY} in flight")
+        started = time.time()
+        client_before, sink_before = process_cpu_seconds(os.getpid()), sink.cpu_seconds()
+        run = await post_all(sink.webhook_url, bodies, concurrency=BASELINE_CONCURRENCY)
+        client_after = process_cpu_seconds(os.getpid())
+        if run.failed:
+            raise BenchFailed(f"{run.failed} posts to the sink failed: {run.first_error}")
+        stats = await sink.wait_for(len(bodies), timeout=10)
+        scenario.throughput = self._throughput(
+            len(bodies),
+            stats,
+            started,
+            cpu_ms=per_item_ms(client_before, client_after, len(bodies)),
+            sink_cpu_ms=per_item_ms(sink_before, sink.cpu_seconds(), len(bodies)),
+        )
+        log(f"(a) {scenario.throughput.rate:,.0f} deliveries/s")
+
+    # -- (b) -------------------------------------------------------------------------
+    async def _sqlite(
+        self,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        samples: list[Sample],
+        latency_samples: list[Sample],
+        scenario: Scenario,
+    ) -> None:
+        database = self.scratch / "bench-sqlite.db"
+        deployment = prepare(self.children, f"sqlite:///{database}", sink.webhook_url)
+        log(f"(b) site {deployment.site_id} on {deployment.database_url}")
+        api = await start_api(self.children, deployment, session, worker=False)
+        await self._ingest(scenario, sink, api, deployment, samples)
+        self.children.stop(api.child)
+
+        await sink.reset()
+        log("(b) starting `chathooks serve` (API + worker) on the filled queue")
+        started = time.time()
+        api = await start_api(self.children, deployment, session, worker=True)
+        delivering = (api.child,)
+        scenario.throughput = await self._drain(
+            scenario, sink, len(samples), started, delivering, delivering
+        )
+        log(f"(b) {scenario.throughput.rate:,.0f} deliveries/s")
+        batch = with_prefix(latency_samples, "Lb")
+        scenario.latency = await self._latency(scenario, sink, api, deployment, batch, (api.child,))
+        self.children.stop(api.child)
+
+    # -- (c) -------------------------------------------------------------------------
+    async def _postgres(
+        self,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        samples: list[Sample],
+        latency_samples: list[Sample],
+    ) -> None:
+        one = Scenario(key="c1", title="PostgreSQL, 1 worker")
+        two = Scenario(key="c2", title="PostgreSQL, 2 workers")
+        self.report.scenarios.extend([one, two])
+        current = one
+        try:
+            version = await self.databases.check()
+            async with self.databases.fresh() as url:
+                deployment = prepare(self.children, url, sink.webhook_url)
+                log(f"(c) PostgreSQL {version}, database {url.rsplit('/', 1)[1]}")
+                api = await start_api(self.children, deployment, session, worker=False)
+                for scenario, workers in ((one, 1), (two, 2)):
+                    current = scenario
+                    batch = with_prefix(samples, f"C{workers}")
+                    await self._ingest(scenario, sink, api, deployment, batch)
+                    await sink.reset()
+                    log(f"(c) starting {workers} `chathooks worker` on the filled queue")
+                    started = time.time()
+                    running = [
+                        start_worker(self.children, deployment, f"worker-{n}")
+                        for n in range(1, workers + 1)
+                    ]
+                    watch = (api.child, *running)
+                    scenario.throughput = await self._drain(
+                        scenario, sink, len(batch), started, tuple(running), watch
+                    )
+                    log(f"({scenario.key}) {scenario.throughput.rate:,.0f} deliveries/s")
+                    if workers == 2:
+                        scenario.latency = await self._latency(
+                            scenario,
+                            sink,
+                            api,
+                            deployment,
+                            with_prefix(latency_samples, "Lc"),
+                            watch,
+                        )
+                    for child in running:
+                        self.children.stop(child)
+                self.children.stop(api.child)
+        except (ChildFailed, BenchFailed, PostgresUnavailable, aiohttp.ClientError) as exc:
+            self.failed = True
+            current.notes.append(f"FAILED: {exc}")
+            log(f"({current.key}) FAILED: {exc}")
+
+    # -- shared steps ----------------------------------------------------------------
+    async def _ingest(
+        self,
+        scenario: Scenario,
+        sink: Sink,
+        api: Api,
+        deployment: Deployment,
+        samples: list[Sample],
+    ) -> None:
+        """Enqueue every sample through the API with no worker running; note rate and CPU."""
+        bodies = [sample.json_body() for sample in samples]
+        await sink.reset()
+        log(
+            f"({scenario.key}) enqueueing {len(bodies)} via the API, {INGEST_CONCURRENCY} in flight"
+        )
+        cpu_before = process_cpu_seconds(api.child.pid)
+        with self.profiler.recording(f"{scenario.key}-ingest", [api.child]):
+            run = await post_all(
+                api.transcripts_url(deployment),
+                bodies,
+                concurrency=INGEST_CONCURRENCY,
+                content_type=INGEST_CONTENT_TYPE,
+                headers={"Authorization": f"Bearer {deployment.api_key}"},
+                expect=202,
+            )
+        if run.failed:
+            raise BenchFailed(f"the API refused {run.failed} of {run.sent}: {run.first_error}")
+        scenario.ingest_rate = run.rate
+        scenario.ingest_cpu_ms = per_item_ms(
+            cpu_before, process_cpu_seconds(api.child.pid), run.sent
+        )
+        log(f"({scenario.key}) ingest {run.rate:,.0f} transcripts/s")
+        await self._expect_nothing_delivered(sink, scenario)
+
+    async def _expect_nothing_delivered(self, sink: Sink, scenario: Scenario) -> None:
+        stats = await sink.stats()
+        if stats.requests:
+            scenario.notes.append(
+                f"{stats.requests} deliveries arrived while no worker was meant to run; "
+                "the throughput figure is of the remainder"
+            )
+
+    async def _drain(
+        self,
+        scenario: Scenario,
+        sink: Sink,
+        expected: int,
+        started: float,
+        delivering: tuple[Child, ...],
+        watch: tuple[Child, ...],
+    ) -> Throughput:
+        """Wait until the sink has every transcript; the drain rate it saw.
+
+        CPU is counted from the first arrival on, so the ``delivering``
+        processes' start-up (imports, schema check) is not charged to deliveries.
+        """
+        pids = [child.pid for child in delivering]
+        with self.profiler.recording(f"{scenario.key}-drain", delivering):
+            first = await sink.wait_for(1, timeout=STALL_SECONDS, watch=watch)
+            cpu_before, sink_before = total_cpu_seconds(pids), sink.cpu_seconds()
+            stats = await sink.wait_for(expected, timeout=STALL_SECONDS, watch=watch)
+            cpu_after, sink_after = total_cpu_seconds(pids), sink.cpu_seconds()
+        if stats.distinct < expected:
+            raise BenchFailed(
+                f"only {stats.distinct} of {expected} transcripts arrived; nothing new for "
+                f"{STALL_SECONDS:.0f} s"
+            )
+        counted = stats.distinct - first.distinct
+        return self._throughput(
+            expected,
+            stats,
+            started,
+            cpu_ms=per_item_ms(cpu_before, cpu_after, counted),
+            sink_cpu_ms=per_item_ms(sink_before, sink_after, counted),
+        )
+
+    def _throughput(
+        self,
+        expected: int,
+        stats: SinkStats,
+        started: float,
+        *,
+        cpu_ms: float | None,
+        sink_cpu_ms: float | None,
+    ) -> Throughput:
+        first, last = stats.first_at or started, stats.last_at or started
+        return Throughput(
+            expected=expected,
+            delivered=stats.distinct,
+            duplicates=stats.requests - stats.distinct - stats.unreadable,
+            drain_seconds=last - first,
+            rate=stats.drain_rate(),
+            start_to_last_seconds=last - started,
+            cpu_ms_per_delivery=cpu_ms,
+            sink_cpu_ms_per_delivery=sink_cpu_ms,
+        )
+
+    async def _latency(
+        self,
+        scenario: Scenario,
+        sink: Sink,
+        api: Api,
+        deployment: Deployment,
+        samples: list[Sample],
+        watch: tuple[Child, ...],
+    ) -> Latency:
+        rate = self.args.offered_rate
+        await sink.reset()
+        log(f"({scenario.key}) latency: {len(samples)} enqueued at {rate:g}/s through the API")
+        load = await offer_steadily(
+            api.transcripts_url(deployment),
+            samples,
+            rate=rate,
+            headers={"Authorization": f"Bearer {deployment.api_key}"},
+            content_type=INGEST_CONTENT_TYPE,
+            expect=202,
+        )
+        await sink.wait_for(load.accepted, timeout=30, watch=watch)
+        latency = Latency.measure(
+            target_rate=rate,
+            achieved_rate=load.achieved_rate,
+            accepted_rate=load.accepted_rate,
+            sent_at=load.sent_at,
+            accepted=load.accepted,
+            arrivals=await sink.arrivals(),
+            response_seconds=load.response_seconds,
+            first_error=load.first_error,
+        )
+        if latency.accepted_rate < 0.95 * rate:
+            scenario.notes.append(
+                f"the API accepted only {latency.accepted_rate:.0f} of the {rate:g} requests/s "
+                "offered, so requests queued in front of it: the latency is mostly that wait"
+            )
+        if latency.accepted < latency.sent:
+            scenario.notes.append(
+                f"{latency.sent - latency.accepted} enqueue requests failed: {latency.first_error}"
+            )
+            self.failed = True
+        if latency.received < latency.accepted:
+            missing = latency.accepted - latency.received
+            scenario.notes.append(f"{missing} accepted transcripts never reached the sink")
+            self.failed = True
+        log(
+            f"({scenario.key}) latency p50 {latency.p50_ms or 0:.1f} ms, "
+            f"p99 {latency.p99_ms or 0:.1f} ms ({latency.received}/{latency.sent} arrived)"
+        )
+        return latency
+
+    # -- description -----------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        return {
+            "count": self.args.count,
+            "messages_per_transcript": MESSAGES_PER_TRANSCRIPT,
+            "offered_rate": self.args.offered_rate,
+            "latency_seconds": self.args.latency_seconds,
+            "baseline_concurrency": BASELINE_CONCURRENCY,
+            "ingest_concurrency": INGEST_CONCURRENCY,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "event_loop": loop.loop_name(),
+            "platform": platform.platform(),
+            #: Other work on the machine skews every figure; recorded so a reader can tell.
+            "load_average_at_start": round(os.getloadavg()[0], 2),
+            #: Settings inherited by the chathooks processes (secrets and URLs left out).
+            "chathooks_env": {
+                name: value
+                for name, value in sorted(os.environ.items())
+                if name.startswith("CHATHOOKS_") and name not in _PRIVATE_ENV
+            },
+        }
+
+    def _method(self) -> list[str]:
+        rate, seconds = self.args.offered_rate, self.args.latency_seconds
+        return [
+            "sink: its own process (aiohttp on "
+            f"{loop.loop_name()}), answers 200 with an integrationUrl, notes each transcript id's "
+            "arrival time",
+            f"(a): one aiohttp ClientSession, {BASELINE_CONCURRENCY} requests in flight, the Olark "
+            "form bodies posted straight to the sink; no persistence",
+            "throughput (b, c): all transcripts enqueued through POST /api/v1/sites/{site}/"
+            "transcripts with no worker running, then delivery started; deliveries/s = "
+            "(arrived - 1) / (last arrival - first arrival) at the sink, so process start-up "
+            "is excluded (the time from process start is shown too)",
+            "(b): `chathooks serve --no-worker` on SQLite fills the queue and stops; one "
+            "`chathooks serve` (API + worker) delivers",
+            "(c): `chathooks serve --no-worker` (API) + 1 or 2 `chathooks worker` processes on a "
+            "fresh PostgreSQL database, dropped afterwards",
+            f"ingest/s: JSON bodies through the API, {INGEST_CONCURRENCY} requests in flight, "
+            "202s per second on the client",
+            f"latency: open loop, {rate:g} enqueue requests/s for {seconds:g} s through the API; "
+            "p50/p99 of (arrival at the sink - request sent), matched by transcript id; it "
+            "includes the API's own time",
+        ]
+
+
+async def _main(
+    args: argparse.Namespace,
+    workload: Workload,
+    children: Children,
+    databases: Databases,
+    scratch: Path,
+    profiler: Profiler,
+) -> Report:
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        benchmark = Benchmark(args, children, databases, scratch, profiler)
+        try:
+            report = await benchmark.run(session, workload)
+        finally:
+            children.stop_all()
+            await databases.drop_all()
+        report.config["complete"] = not benchmark.failed
+        if profiler.written:
+            report.config["profiles"] = [str(path) for path in profiler.written]
+            report.method.append(
+                f"profiled with py-spy ({len(profiler.written)} flame graphs in {args.profile})"
+            )
+        return report
+
+
+def warn_if_busy() -> None:
+    """Say so when other processes already keep the CPUs busy: the figures will be low."""
+    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    if load > cpus / 2:
+        log(
+            f"warning: the machine is busy (load average {load:.1f} on {cpus} CPUs); "
+            "figures will be lower and noisier than on an idle machine"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        databases = Databases(args.postgres_url)
+    except ValueError as exc:
+        print(f"error: --postgres-url: {exc}", file=sys.stderr)
+        return 2
+    try:
+        profiler = Profiler(args.profile)
+    except ProfilerMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not args.skip_postgres:
+        try:
+            loop.run(databases.check())
+        except PostgresUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    warn_if_busy()
+    latency_count = max(2, round(args.offered_rate * args.latency_seconds))
+    try:
+        workload = Workload.build(args.count, latency_count)
+    except KeyboardInterrupt:
+        return 130
+    keep_logs = args.log_dir is not None
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="chathooks-bench-logs-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="chathooks-bench-") as scratch:
+        env = {**os.environ, "CHATHOOKS_ALLOWED_DESTINATIONS": "127.0.0.0/8"}
+        children = Children(log_dir, env)
+        try:
+            report = loop.run(_main(args, workload, children, databases, Path(scratch), profiler))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            print("interrupted: stopped every process and dropped the databases", file=sys.stderr)
+            if not keep_logs:
+                shutil.rmtree(log_dir, ignore_errors=True)
+            return 130
+        except Exception:
+            log(f"the benchmark failed; the logs of the processes it started are in {log_dir}")
+            raise
+        finally:
+            children.stop_all()
+            if databases.created:
+                with suppress(Exception):
+                    loop.run(databases.drop_all())
+    complete = bool(report.config.get("complete"))
+    if complete and not keep_logs:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    else:
+        # Something failed (or the logs were asked for): keep what the processes said.
+        report.config["logs"] = str(log_dir)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print()
+        print(report.table())
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

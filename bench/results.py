@@ -1,0 +1,267 @@
+"""The figures of one benchmark run, and how they are printed (table or JSON)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: What the issue asks of a single SQLite ``chathooks serve``.
+TARGET_RATE = 2000.0
+TARGET_P99_MS = 100.0
+#: The offered load the p99 target is defined at (enqueue requests per second).
+TARGET_OFFERED_RATE = 500.0
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (``fraction`` in 0..1) of ``values``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Deliveries of a pre-filled queue, timed from the first arrival to the last."""
+
+    expected: int
+    delivered: int
+    duplicates: int
+    drain_seconds: float
+    rate: float
+    #: From starting the delivering process(es) to the last arrival (start-up included).
+    start_to_last_seconds: float | None = None
+    #: CPU of the delivering process(es) per delivery: robust on a shared machine.
+    cpu_ms_per_delivery: float | None = None
+    #: CPU of the sink per delivery (what receiving costs, for comparison).
+    sink_cpu_ms_per_delivery: float | None = None
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Enqueue (API request sent) to arrival at the sink, at a steady offered load."""
+
+    target_rate: float
+    achieved_rate: float
+    #: How fast the API answered 2xx meanwhile; below ``target_rate`` means requests queued.
+    accepted_rate: float
+    sent: int
+    accepted: int
+    received: int
+    p50_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    api_p50_ms: float | None
+    api_p99_ms: float | None
+    first_error: str | None = None
+
+    @classmethod
+    def measure(
+        cls,
+        *,
+        target_rate: float,
+        achieved_rate: float,
+        accepted_rate: float,
+        sent_at: dict[str, float],
+        accepted: int,
+        arrivals: dict[str, float],
+        response_seconds: Sequence[float],
+        first_error: str | None,
+    ) -> Latency:
+        waits = [(arrivals[tid] - sent) * 1000 for tid, sent in sent_at.items() if tid in arrivals]
+        api_ms = [seconds * 1000 for seconds in response_seconds]
+        return cls(
+            target_rate=target_rate,
+            achieved_rate=achieved_rate,
+            accepted_rate=accepted_rate,
+            sent=len(sent_at),
+            accepted=accepted,
+            received=len(waits),
+            p50_ms=percentile(waits, 0.50),
+            p99_ms=percentile(waits, 0.99),
+            max_ms=max(waits) if waits else None,
+            api_p50_ms=percentile(api_ms, 0.50),
+            api_p99_ms=percentile(api_ms, 0.99),
+            first_error=first_error,
+        )
+
+
+@dataclass
+class Scenario:
+    """One row of the results: (a), (b), (c) with one worker, (c) with two."""
+
+    key: str
+    title: str
+    throughput: Throughput | None = None
+    #: Transcripts accepted per second by ``POST .../transcripts`` at concurrency 32.
+    ingest_rate: float | None = None
+    #: CPU of the API process per accepted transcript during the ingest.
+    ingest_cpu_ms: float | None = None
+    latency: Latency | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Every scenario of the run, plus how it was measured."""
+
+    config: dict[str, Any]
+    method: list[str]
+    scenarios: list[Scenario] = field(default_factory=list)
+
+    def scenario(self, key: str) -> Scenario | None:
+        return next((s for s in self.scenarios if s.key == key), None)
+
+    def ratio_to_baseline(self, scenario: Scenario) -> float | None:
+        baseline = self.scenario("a")
+        if not (baseline and baseline.throughput and scenario.throughput):
+            return None
+        if baseline.throughput.rate <= 0:
+            return None
+        return scenario.throughput.rate / baseline.throughput.rate
+
+    def targets(self) -> dict[str, Any]:
+        """The issue's targets for (b), with the measured values."""
+        serve = self.scenario("b")
+        rate = serve.throughput.rate if serve and serve.throughput else None
+        p99 = serve.latency.p99_ms if serve and serve.latency else None
+        if self.config.get("offered_rate") != TARGET_OFFERED_RATE:
+            p99 = None  # measured at another load: the target says nothing about it
+        return {
+            "b_rate_at_least": TARGET_RATE,
+            "b_rate": rate,
+            "b_rate_met": rate is not None and rate >= TARGET_RATE,
+            "b_p99_ms_below": TARGET_P99_MS,
+            "b_p99_ms": p99,
+            "b_p99_met": p99 is not None and p99 < TARGET_P99_MS,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        scenarios = []
+        for scenario in self.scenarios:
+            row = asdict(scenario)
+            row["ratio_to_a"] = self.ratio_to_baseline(scenario)
+            scenarios.append(row)
+        return {
+            "config": self.config,
+            "method": self.method,
+            "scenarios": scenarios,
+            "targets": self.targets(),
+        }
+
+    def table(self) -> str:
+        """The human summary printed at the end of a run."""
+        header = (
+            "scenario",
+            "deliveries/s",
+            "vs (a)",
+            "CPU ms/delivery",
+            "ingest/s",
+            "CPU ms/ingest",
+            "lat. p50 ms",
+            "p99 ms",
+            "max ms",
+        )
+        rows = [header]
+        for scenario in self.scenarios:
+            throughput = scenario.throughput
+            latency = scenario.latency
+            ratio = self.ratio_to_baseline(scenario)
+            rows.append(
+                (
+                    f"({scenario.key}) {scenario.title}",
+                    _number(throughput.rate if throughput else None),
+                    "-" if ratio is None else f"{ratio:.2f}",
+                    _number(throughput.cpu_ms_per_delivery if throughput else None, 2),
+                    _number(scenario.ingest_rate),
+                    _number(scenario.ingest_cpu_ms, 2),
+                    _number(latency.p50_ms if latency else None, 1),
+                    _number(latency.p99_ms if latency else None, 1),
+                    _number(latency.max_ms if latency else None, 1),
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = self._header()
+        for index, row in enumerate(rows):
+            cells = [row[0].ljust(widths[0])] + [
+                cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+            ]
+            lines.append("  ".join(cells))
+            if index == 0:
+                lines.append("  ".join("-" * width for width in widths))
+        lines.append("")
+        lines.extend(self._details())
+        return "\n".join(lines)
+
+    def _header(self) -> list[str]:
+        config = self.config
+        sizes = config.get("json_bytes_min_median_max")
+        size_text = f", JSON {sizes[0]}/{sizes[1]}/{sizes[2]} bytes min/median/max" if sizes else ""
+        return [
+            f"{config.get('count')} transcripts of {config.get('messages_per_transcript')} "
+            f"messages{size_text}",
+            f"{config.get('cpus')} CPUs, Python {config.get('python')}, "
+            f"{config.get('event_loop')}, load average at start "
+            f"{config.get('load_average_at_start')}",
+            *(f"{name}={value}" for name, value in config.get("chathooks_env", {}).items()),
+            "",
+        ]
+
+    def _details(self) -> list[str]:
+        lines = []
+        for scenario in self.scenarios:
+            throughput, latency = scenario.throughput, scenario.latency
+            if throughput:
+                lines.append(
+                    f"({scenario.key}) {throughput.delivered}/{throughput.expected} delivered in "
+                    f"{throughput.drain_seconds:.2f} s first→last arrival"
+                    + (
+                        f", {throughput.start_to_last_seconds:.2f} s from process start"
+                        if throughput.start_to_last_seconds is not None
+                        else ""
+                    )
+                    + (f", {throughput.duplicates} duplicates" if throughput.duplicates else "")
+                    + (
+                        f"; the sink used {throughput.sink_cpu_ms_per_delivery:.2f} CPU ms each"
+                        if throughput.sink_cpu_ms_per_delivery is not None
+                        else ""
+                    )
+                )
+            if latency:
+                lines.append(
+                    f"({scenario.key}) latency: {latency.sent} sent at "
+                    f"{latency.achieved_rate:.0f}/s (target {latency.target_rate:.0f}/s), "
+                    f"{latency.accepted} accepted ({latency.accepted_rate:.0f}/s), "
+                    f"{latency.received} received; "
+                    f"API 202 p50 {_number(latency.api_p50_ms, 1)} ms, "
+                    f"p99 {_number(latency.api_p99_ms, 1)} ms"
+                    + (f"; first error: {latency.first_error}" if latency.first_error else "")
+                )
+            lines.extend(f"({scenario.key}) {note}" for note in scenario.notes)
+        targets = self.targets()
+        if targets["b_rate"] is not None or targets["b_p99_ms"] is not None:
+            lines.append(
+                f"target (b) ≥ {TARGET_RATE:.0f} deliveries/s: "
+                f"{_verdict(targets['b_rate_met'], targets['b_rate'])}; "
+                f"p99 < {TARGET_P99_MS:.0f} ms at {TARGET_OFFERED_RATE:.0f}/s: "
+                f"{_verdict(targets['b_p99_met'], targets['b_p99_ms'])}"
+            )
+        if self.config.get("logs"):
+            lines.append(f"logs of the processes started: {self.config['logs']}")
+        lines.append("")
+        lines.append("method:")
+        lines.extend(f"  - {line}" for line in self.method)
+        return lines
+
+
+def _number(value: float | None, decimals: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{decimals}f}"
+
+
+def _verdict(met: bool, value: float | None) -> str:
+    if value is None:
+        return "not measured"
+    return f"{'met' if met else 'MISSED'} ({value:,.1f})"

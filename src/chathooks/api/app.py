@@ -1,0 +1,159 @@
+"""The sender service as one FastAPI app: the API, and (by default) a delivery worker.
+
+``create_app`` builds the app; its lifespan opens the database, makes sure an
+admin key exists, and runs a :class:`chathooks.worker.Worker` in the same
+process so ``chathooks serve`` alone delivers. Extra workers (``chathooks
+worker``) can run anywhere else against the same PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chathooks import __version__
+from chathooks.api.auth import Authenticator
+from chathooks.api.errors import install_error_handlers
+from chathooks.api.metrics import ServiceMetrics
+from chathooks.api.routes import conversations, deliveries, endpoints, meta, sites, transcripts
+from chathooks.api.state import Services
+from chathooks.conversations import OutcomeSignal, idle_check
+from chathooks.db.engine import create_engine
+from chathooks.db.migrate import current_revision_async, head_revision
+from chathooks.ingest import Ingestor
+from chathooks.queue import Outcome, write_transaction
+from chathooks.repository.sites import create_admin_key, has_admin_key
+from chathooks.sender import Sender
+from chathooks.settings import Settings
+from chathooks.ui import routes as ui
+from chathooks.worker import Worker
+
+__all__ = ["create_app", "new_worker", "require_current_schema"]
+
+log = logging.getLogger("chathooks.api")
+
+#: How long shutdown waits for in-flight deliveries before leaving them to their leases.
+WORKER_STOP_SECONDS = 30.0
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = True) -> FastAPI:
+    """The service app for ``settings`` (default: from ``CHATHOOKS_*``)."""
+    config = settings if settings is not None else Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await require_current_schema(config.database_url)
+        engine = create_engine(config.database_url)
+        try:
+            if config.admin_key is None:
+                await _ensure_admin_key(engine)
+            metrics = ServiceMetrics()
+            outcomes = OutcomeSignal()
+            worker = (
+                new_worker(engine, config, on_outcome=_listeners(metrics, outcomes))
+                if run_worker
+                else None
+            )
+            async with Sender.from_settings(config) as sender:
+                app.state.conversation_outcomes = outcomes
+                app.state.services = Services(
+                    settings=config,
+                    engine=engine,
+                    auth=Authenticator(engine, admin_key=config.admin_key),
+                    metrics=metrics,
+                    sender=sender,
+                    ingestor=Ingestor(engine),
+                    worker=worker,
+                )
+                async with _running(worker):
+                    yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="chathooks",
+        version=__version__,
+        summary="Olark-compatible chat transcript webhooks, sent durably.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (sites, endpoints, transcripts, deliveries, conversations, meta, ui):
+        app.include_router(module.router)
+    return app
+
+
+def new_worker(
+    engine: AsyncEngine,
+    settings: Settings,
+    *,
+    on_outcome: Callable[[list[Outcome]], Awaitable[None]] | None = None,
+) -> Worker:
+    """A delivery worker that also completes idle conversations, as every worker should."""
+    return Worker(engine, settings, periodic=[idle_check(engine, settings)], on_outcome=on_outcome)
+
+
+async def require_current_schema(database_url: str) -> None:
+    """Refuse to start on a database ``chathooks migrate`` has not brought up to date."""
+    current, expected = await current_revision_async(database_url), head_revision()
+    if current != expected:
+        state = "empty" if current is None else f"at schema revision {current}"
+        raise RuntimeError(
+            f"the database is {state}; this chathooks needs revision {expected}. "
+            "Run 'chathooks migrate' first (chathooks serve does it for you)"
+        )
+
+
+async def _ensure_admin_key(engine: AsyncEngine) -> None:
+    """Make an admin key on first start and print it; afterwards its stored hash opens it."""
+    async with write_transaction(engine) as connection:
+        if await has_admin_key(connection):
+            return
+        key = await create_admin_key(connection)
+    print(
+        "chathooks: this is the admin key (it creates sites). It is shown only now; "
+        f"store it, or set CHATHOOKS_ADMIN_KEY instead:\n  {key}",
+        file=sys.stdout,
+        flush=True,
+    )
+
+
+def _listeners(
+    metrics: ServiceMetrics, outcomes: OutcomeSignal
+) -> Callable[[list[Outcome]], Awaitable[None]]:
+    """The worker's ``on_outcome``: count for /metrics, wake operator consoles."""
+
+    async def on_outcome(batch: list[Outcome]) -> None:
+        metrics.observe(batch)
+        await outcomes.notify(batch)
+
+    return on_outcome
+
+
+@contextlib.asynccontextmanager
+async def _running(worker: Worker | None) -> AsyncIterator[None]:
+    """Run ``worker`` for the life of the block; stop it gracefully afterwards."""
+    if worker is None:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="chathooks-worker")
+    task.add_done_callback(_report_worker_exit)
+    try:
+        yield
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, WORKER_STOP_SECONDS)
+        except TimeoutError:
+            log.warning("the worker did not stop in %.0fs; leases will expire", WORKER_STOP_SECONDS)
+
+
+def _report_worker_exit(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the delivery worker stopped", exc_info=task.exception())

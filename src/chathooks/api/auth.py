@@ -1,0 +1,122 @@
+"""Bearer keys: an admin key creates sites, a site key opens only its own site.
+
+A request with another site's key gets 404, exactly as for a site that does
+not exist, so keys cannot be used to probe which site ids exist.
+
+Key lookups are cached for a few seconds: the ingest path is hot, and a key
+never changes owner (keys are not reassigned, only new ones are made).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chathooks.api.errors import ApiError, not_found, unauthorized
+from chathooks.repository.ids import hash_key
+from chathooks.repository.sites import KeyOwner, get_site, key_owner
+
+__all__ = ["AdminOnly", "Authenticator", "SiteId", "authenticate", "site_scope"]
+
+#: How long a looked-up key (or a site an admin opened) is trusted without asking the database.
+CACHE_SECONDS = 5.0
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An admin key (creates sites) or a site's API key (opens that site only).",
+)
+
+
+class Authenticator:
+    """Finds the owner of a key; keeps recent answers for :data:`CACHE_SECONDS`."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        admin_key: str | None,
+        cache_seconds: float = CACHE_SECONDS,
+    ) -> None:
+        self._engine = engine
+        self._admin_hash = hash_key(admin_key) if admin_key else None
+        self._cache_seconds = cache_seconds
+        self._owners: dict[str, tuple[KeyOwner, float]] = {}
+        self._sites: dict[str, float] = {}
+
+    async def owner(self, api_key: str) -> KeyOwner | None:
+        digest = hash_key(api_key)
+        if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
+            return KeyOwner(site_id=None)
+        now = time.monotonic()
+        cached = self._owners.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self._engine.connect() as connection:
+            found = await key_owner(connection, api_key)
+        # An explicit admin key replaces stored ones, so a leaked generated key can be retired.
+        if found is not None and found.is_admin and self._admin_hash is not None:
+            found = None
+        if found is not None:
+            self._owners[digest] = (found, now + self._cache_seconds)
+        return found
+
+    async def site_exists(self, site_id: str) -> bool:
+        now = time.monotonic()
+        if self._sites.get(site_id, 0.0) > now:
+            return True
+        async with self._engine.connect() as connection:
+            exists = await get_site(connection, site_id) is not None
+        if exists:
+            self._sites[site_id] = now + self._cache_seconds
+        return exists
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> KeyOwner:
+    """The owner of the request's bearer key, or 401."""
+    if credentials is None or not credentials.credentials.strip():
+        raise unauthorized("send the API key as 'Authorization: Bearer <key>'")
+    authenticator: Authenticator = request.app.state.services.auth
+    owner = await authenticator.owner(credentials.credentials.strip())
+    if owner is None:
+        raise unauthorized("the API key is not valid")
+    return owner
+
+
+async def require_admin(owner: Annotated[KeyOwner, Depends(authenticate)]) -> KeyOwner:
+    if not owner.is_admin:
+        raise ApiError(
+            403,
+            "forbidden",
+            "only the admin key (CHATHOOKS_ADMIN_KEY) can do this; a site key opens its own site",
+            field="authorization",
+        )
+    return owner
+
+
+async def site_scope(
+    request: Request,
+    owner: Annotated[KeyOwner, Depends(authenticate)],
+    site: Annotated[str, Path(description="The site id (site_...).")],
+) -> str:
+    """The site id of the path, once the key is known to open it; 404 otherwise."""
+    if owner.site_id == site:
+        return site
+    if owner.is_admin:
+        authenticator: Authenticator = request.app.state.services.auth
+        if await authenticator.site_exists(site):
+            return site
+    raise not_found(f"site {site!r}", field="site")
+
+
+#: A route parameter: the site id of the path, checked against the key.
+SiteId = Annotated[str, Depends(site_scope)]
+#: A route dependency: the key must be an admin key.
+AdminOnly = Annotated[KeyOwner, Depends(require_admin)]

@@ -1,0 +1,338 @@
+"""``/api/v1/sites/{site}/conversations``: chathooks keeps the chat and applies Olark's rules.
+
+A chat platform reports what happens (a chat starts, a line is written, an
+operator types ``!lead``, the chat ends) and chathooks decides what to POST
+and when; see :mod:`chathooks.conversations.rules`. The routes only translate
+HTTP to the conversation service and back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from chathooks.api.auth import SiteId
+from chathooks.api.errors import ApiError
+from chathooks.api.schemas import Page, utc
+from chathooks.api.state import Cursor, Limit, ServicesDep
+from chathooks.conversations import rules
+from chathooks.conversations.errors import ConversationError
+from chathooks.conversations.events import OutcomeSignal, delivery_events, event_data
+from chathooks.conversations.inputs import (
+    ConversationChanges,
+    NewConversation,
+    NewMessage,
+    NewOfflineMessage,
+)
+from chathooks.conversations.service import (
+    CommandOutcome,
+    ConversationService,
+    Queued,
+)
+from chathooks.conversations.store import ConversationRecord, InvalidCursor, PostedDelivery
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/sites/{site}", tags=["conversations"])
+
+
+class DeliveryOut(BaseModel):
+    """A delivery an action queued (or, with ``reused``, one that already carried this state)."""
+
+    id: str
+    endpoint_id: str
+    trigger: str
+    status: str
+    reused: bool = Field(
+        False, description="No new POST: the endpoint already has this exact transcript."
+    )
+    integration_url: str | None = None
+
+    @classmethod
+    def of(cls, queued: Queued) -> DeliveryOut:
+        return cls(
+            id=queued.id,
+            endpoint_id=queued.endpoint_id,
+            trigger=queued.trigger,
+            status=queued.status,
+            reused=queued.reused,
+            integration_url=queued.integration_url,
+        )
+
+
+class ConversationSummary(BaseModel):
+    id: str
+    state: Literal["open", "closed"]
+    version: int = Field(description="Goes up with every change to the transcript.")
+    messages: int
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+    closed_at: datetime | None
+    close_reason: str | None = Field(description="'api' (closed by a call) or 'idle'.")
+
+    @classmethod
+    def fields_of(cls, record: ConversationRecord) -> dict[str, Any]:
+        return {
+            "id": record.id,
+            "state": record.state,
+            "version": record.version,
+            "messages": len(record.transcript.items),
+            "tags": list(record.transcript.tags or []),
+            "created_at": utc(record.created_at),
+            "updated_at": utc(record.updated_at),
+            "last_activity_at": utc(record.last_activity_at),
+            "closed_at": utc(record.closed_at),
+            "close_reason": record.close_reason,
+        }
+
+    @classmethod
+    def of(cls, record: ConversationRecord) -> ConversationSummary:
+        return cls(**cls.fields_of(record))
+
+
+class ConversationCreated(ConversationSummary):
+    deliveries: list[DeliveryOut] = Field(description="Start events queued.")
+
+
+class IntegrationDelivery(BaseModel):
+    """How one endpoint answered one command or completion POST."""
+
+    delivery_id: str
+    endpoint_id: str
+    status: str
+    attempt_count: int
+    status_code: int | None
+    integration_url: str | None = Field(description="The endpoint's integrationUrl, if any.")
+    error: str | None
+
+
+class Integration(BaseModel):
+    """One command (``!lead``...) or completion, and each endpoint's answer to it."""
+
+    trigger: Literal["command", "completion"]
+    command: str | None
+    operator_id: str | None
+    version: int
+    at: datetime
+    deliveries: list[IntegrationDelivery]
+
+
+class ConversationOut(ConversationSummary):
+    transcript: dict[str, Any] = Field(description="The transcript exactly as it would be posted.")
+    integrations: list[Integration]
+
+
+class MessageResult(BaseModel):
+    """A chat line added (``item``), or a command carried out (``command``, ``deliveries``)."""
+
+    conversation_id: str
+    version: int
+    command: str | None = None
+    item: dict[str, Any] | None = None
+    deliveries: list[DeliveryOut] = Field(default_factory=list)
+
+
+class Closed(BaseModel):
+    id: str
+    state: Literal["closed"] = "closed"
+    deliveries: list[DeliveryOut] = Field(description="Completion POSTs queued.")
+
+
+class OfflineAccepted(BaseModel):
+    id: str = Field(description="The offline message's own id (its payload's id).")
+    deliveries: list[DeliveryOut]
+
+
+@contextlib.contextmanager
+def _as_api_errors() -> Iterator[None]:
+    """Conversation errors as the API's ``{"error", "field", "message"}`` answers."""
+    try:
+        yield
+    except ConversationError as exc:
+        raise ApiError(exc.status_code, exc.code, exc.message, field=exc.field) from exc
+
+
+def _service(services: ServicesDep) -> ConversationService:
+    return ConversationService(services.engine)
+
+
+def _integrations(posts: list[PostedDelivery]) -> list[Integration]:
+    grouped: dict[str, Integration] = {}
+    for post in posts:
+        if post.trigger not in ("command", "completion"):
+            continue
+        entry = grouped.get(post.action_id)
+        if entry is None:
+            entry = grouped[post.action_id] = Integration(
+                trigger="command" if post.trigger == "command" else "completion",
+                command=post.command,
+                operator_id=post.operator_id,
+                version=post.version,
+                at=utc(post.posted_at),
+                deliveries=[],
+            )
+        data = event_data(post)
+        entry.deliveries.append(
+            IntegrationDelivery(**{k: data[k] for k in IntegrationDelivery.model_fields})
+        )
+    return list(grouped.values())
+
+
+@router.post(
+    "/conversations", status_code=status.HTTP_201_CREATED, response_model=ConversationCreated
+)
+async def start(body: NewConversation, site: SiteId, services: ServicesDep) -> ConversationCreated:
+    """Begin a conversation with a visitor; endpoints with ``send_events`` get a start event."""
+    with _as_api_errors():
+        outcome = await _service(services).start(site, body)
+    return ConversationCreated(
+        **ConversationSummary.fields_of(outcome.conversation),
+        deliveries=[DeliveryOut.of(q) for q in outcome.deliveries],
+    )
+
+
+@router.get("/conversations", response_model=Page[ConversationSummary])
+async def list_all(
+    site: SiteId,
+    services: ServicesDep,
+    state: Annotated[
+        Literal["open", "closed"] | None, Query(description="Only open or only closed ones.")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ConversationSummary]:
+    """A site's conversations, newest first."""
+    try:
+        records, next_cursor = await _service(services).page(
+            site, state=state, limit=limit, cursor=cursor
+        )
+    except InvalidCursor as exc:
+        raise ApiError(422, "validation_error", f"cursor: {exc}", field="cursor") from exc
+    return Page(items=[ConversationSummary.of(r) for r in records], next_cursor=next_cursor)
+
+
+@router.get("/conversations/{conversation}", response_model=ConversationOut)
+async def read(conversation: str, site: SiteId, services: ServicesDep) -> ConversationOut:
+    """The conversation, its transcript as it would be posted now, and each endpoint's answers."""
+    with _as_api_errors():
+        view = await _service(services).view(site, conversation)
+    record = view.conversation
+    return ConversationOut(
+        **ConversationSummary.fields_of(record),
+        transcript=rules.transcript_payload(record.transcript, manually_submitted=False).to_wire(),
+        integrations=_integrations(view.posts),
+    )
+
+
+@router.post(
+    "/conversations/{conversation}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageResult,
+)
+async def add_message(
+    conversation: str, body: NewMessage, site: SiteId, services: ServicesDep
+) -> MessageResult:
+    """Add a line of chat. An operator line starting with ``!lead``, ``!case`` or
+    ``!webhook`` is a command instead: it posts the transcript so far to every endpoint."""
+    with _as_api_errors():
+        outcome = await _service(services).add_message(site, conversation, body)
+    record = outcome.conversation
+    if isinstance(outcome, CommandOutcome):
+        return MessageResult(
+            conversation_id=record.id,
+            version=record.version,
+            command=outcome.command,
+            deliveries=[DeliveryOut.of(q) for q in outcome.deliveries],
+        )
+    return MessageResult(
+        conversation_id=record.id,
+        version=record.version,
+        item=record.transcript.items[-1].to_wire(),
+    )
+
+
+@router.patch("/conversations/{conversation}", response_model=ConversationSummary)
+async def change(
+    conversation: str, body: ConversationChanges, site: SiteId, services: ServicesDep
+) -> ConversationSummary:
+    """Change tags, visitor details, ``customFields``, ``chat_feedback`` or groups."""
+    with _as_api_errors():
+        record = await _service(services).change(site, conversation, body)
+    return ConversationSummary.of(record)
+
+
+@router.post("/conversations/{conversation}/close", response_model=Closed)
+async def close(conversation: str, site: SiteId, services: ServicesDep) -> Closed:
+    """Complete the conversation: the transcript goes to endpoints that should get it."""
+    with _as_api_errors():
+        queued = await _service(services).close(site, conversation)
+    return Closed(id=conversation, deliveries=[DeliveryOut.of(q) for q in queued])
+
+
+@router.get(
+    "/conversations/{conversation}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def events(
+    conversation: str,
+    request: Request,
+    site: SiteId,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header(alias="last-event-id")] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: a ``delivery`` event each time a delivery of this conversation
+    succeeds or fails, with the endpoint's ``integration_url``."""
+    service = _service(services)
+    with _as_api_errors():
+        await service.view(site, conversation)  # 404 before the stream starts
+    since = _since(last_event_id)
+    signal: OutcomeSignal | None = getattr(request.app.state, "conversation_outcomes", None)
+
+    async def stream() -> AsyncIterator[str]:
+        with contextlib.ExitStack() as stack:
+            wake = stack.enter_context(signal.watch(site, conversation)) if signal else None
+            async for chunk in delivery_events(
+                lambda: service.posts(site, conversation),
+                disconnected=request.is_disconnected,
+                wake=wake,
+                since=since,
+            ):
+                yield chunk
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
+
+
+@router.post(
+    "/offline-messages", status_code=status.HTTP_202_ACCEPTED, response_model=OfflineAccepted
+)
+async def offline_message(
+    body: NewOfflineMessage, site: SiteId, services: ServicesDep
+) -> OfflineAccepted:
+    """A visitor's message left while no operator was available: posted at once to
+    endpoints with ``send_offline``, with its own ``id`` and no ``operators``."""
+    outcome = await _service(services).offline_message(site, body)
+    return OfflineAccepted(
+        id=outcome.id, deliveries=[DeliveryOut.of(q) for q in outcome.deliveries]
+    )
+
+
+def _since(last_event_id: str | None) -> float | None:
+    if not last_event_id:
+        return None
+    try:
+        return float(last_event_id)
+    except ValueError:
+        return None  # not one of ours: replay everything

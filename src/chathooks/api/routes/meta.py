@@ -1,0 +1,59 @@
+"""Unauthenticated service routes: ``/api/v1/meta``, ``/healthz`` and ``/metrics``.
+
+``/healthz`` answers 200 only when the database answers, so a load balancer
+stops sending ingest traffic to a process that could not persist it.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from chathooks import __version__
+from chathooks.api.errors import ErrorBody
+from chathooks.api.metrics import CONTENT_TYPE
+from chathooks.api.schemas import Meta
+from chathooks.api.state import ServicesDep
+from chathooks.queue import queue_stats
+
+router = APIRouter(tags=["service"])
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+@router.get("/api/v1/meta", response_model=Meta)
+async def meta(services: ServicesDep) -> Meta:
+    """The version, and the ranges deliveries come from (for receivers' allow-lists)."""
+    return Meta(version=__version__, egress_cidrs=list(services.settings.egress_cidrs))
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": ErrorBody}})
+async def healthz(services: ServicesDep) -> Response:
+    try:
+        async with services.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as exc:
+        body = ErrorBody(
+            error="unavailable", field="database", message=f"the database is not reachable: {exc}"
+        )
+        return JSONResponse(body.model_dump(), status_code=503)
+    return JSONResponse(Health(status="ok", database="ok").model_dump())
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}},
+)
+async def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics; queue gauges are read from the database now."""
+    async with services.engine.connect() as connection:
+        stats = await queue_stats(connection)
+    services.metrics.set_queue(stats["by_status"], stats["oldest_pending_age_seconds"])
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,102 @@
+"""``POST /api/v1/sites/{site}/transcripts``: take an Olark payload and queue its deliveries.
+
+The body is any Olark payload, as JSON or as Olark's own form (``data=...``),
+so a site can point an existing Olark-style sender at chathooks unchanged.
+Deliveries are committed before the 202 goes out: once a caller has its
+answer, the payload survives a crash.
+
+This path is benchmarked: the key lookup is cached, and concurrent requests
+share one transaction (see :mod:`chathooks.ingest`).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
+
+from chathooks.api.auth import SiteId
+from chathooks.api.schemas import IngestAccepted
+from chathooks.api.state import ServicesDep
+from chathooks.wire import (
+    BodyTooLarge,
+    InvalidPayload,
+    decode_document,
+    dumps,
+    validate_document,
+)
+
+#: The width of ``deliveries.conversation_id``.
+MAX_CONVERSATION_ID = 200
+
+router = APIRouter(prefix="/api/v1/sites/{site}/transcripts", tags=["transcripts"])
+
+_PAYLOAD_SCHEMA = {
+    "type": "object",
+    "description": "An Olark payload: transcript, offline message or event.",
+    "required": ["id"],
+    "additionalProperties": True,
+}
+_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _PAYLOAD_SCHEMA},
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "data": {"type": "string", "description": "The payload as JSON text."}
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=IngestAccepted,
+    openapi_extra=_REQUEST_BODY,
+    responses={400: {}, 413: {}, 415: {}},
+)
+async def ingest(request: Request, site: SiteId, services: ServicesDep) -> JSONResponse:
+    """Queue the payload for each endpoint whose switches want it.
+
+    A transcript goes to endpoints with ``auto_send``, or to every enabled
+    endpoint when ``manuallySubmitted`` is true; an offline message to those
+    with ``send_offline``; an event (``eventType``) to those with ``send_events``.
+    """
+    limit = services.settings.max_body_bytes
+    body = await _read_body(request, limit)
+    document = decode_document(body, request.headers.get("content-type"), max_body_bytes=limit)
+    payload = validate_document(document)
+    if len(payload.id) > MAX_CONVERSATION_ID:
+        raise InvalidPayload(
+            f"id: a conversation id is at most {MAX_CONVERSATION_ID} characters", field="id"
+        )
+
+    # The document goes on as it came: the typed model only checked it, so a lax
+    # coercion (a "4" read as 4) never changes what the endpoint receives.
+    refs = await services.ingestor.ingest(site, payload, dumps(document))
+    if refs:
+        services.wake_worker()
+    deliveries = [{"id": ref.id, "endpoint_id": ref.endpoint_id} for ref in refs]
+    return JSONResponse({"deliveries": deliveries}, status_code=status.HTTP_202_ACCEPTED)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(int(declared), limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,311 @@
+"""Request and response bodies of the API, as typed models (they make /openapi.json).
+
+Times are ISO-8601 in UTC. Request models refuse unknown keys, so a typo such
+as ``"autosend"`` is an error naming the key instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chathooks.repository.endpoints import Endpoint
+from chathooks.repository.sites import Site
+from chathooks.repository.validation import (
+    EndpointFormat,
+    check_headers,
+    check_site_name,
+    check_url,
+)
+from chathooks.signing import generate_secret, secret_key
+
+__all__ = [
+    "AttemptOut",
+    "DeliveryDetail",
+    "DeliveryOut",
+    "DeliveryRef",
+    "DeliveryStatus",
+    "EndpointCreate",
+    "EndpointOut",
+    "EndpointUpdate",
+    "EndpointWithSecret",
+    "IngestAccepted",
+    "Meta",
+    "Page",
+    "RecoverRequest",
+    "SiteCreate",
+    "SiteCreated",
+    "SiteOut",
+    "TestResult",
+    "utc",
+]
+
+T = TypeVar("T")
+
+MAX_DESCRIPTION = 1000
+
+
+def utc(epoch_seconds: float | None) -> datetime | None:
+    """An epoch-seconds time from the database as an aware UTC datetime."""
+    return None if epoch_seconds is None else datetime.fromtimestamp(epoch_seconds, UTC)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    """Every list in the API: pass ``next_cursor`` back as ``cursor`` for the next page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class SiteCreate(_Request):
+    name: str = Field(description="A label for the site, e.g. its domain.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_site_name(value)
+
+
+class SiteOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, site: Site) -> SiteOut:
+        return cls(id=site.id, name=site.name, created_at=utc(site.created_at))
+
+
+class SiteCreated(SiteOut):
+    api_key: str = Field(description="The site's API key. Shown only now; store it.")
+
+
+class _EndpointChecks(_Request):
+    """The rules of endpoint settings, for creating and for changing an endpoint."""
+
+    @field_validator("url", check_fields=False)
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
+
+    @field_validator("headers", check_fields=False)
+    @classmethod
+    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return None if value is None else check_headers(value)
+
+    @field_validator("secret", check_fields=False)
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None:
+            secret_key(value)  # raises ValueError with advice for a malformed secret
+        return value
+
+
+class EndpointCreate(_EndpointChecks):
+    url: str = Field(description="Where payloads are posted (http or https); query kept as given.")
+    enabled: bool = True
+    auto_send: bool = Field(True, description="Olark's 'Send all transcripts automatically'.")
+    send_offline: bool = Field(True, description="Olark's 'Send offline messages'.")
+    send_events: bool = Field(False, description="Olark's 'Send all events' (start events).")
+    secret: str | None = Field(
+        default_factory=generate_secret,
+        description="Standard Webhooks secret (whsec_...); generated when omitted, "
+        "null for an unsigned endpoint.",
+    )
+    format: EndpointFormat = Field("form", description="'form' (Olark's data=... body) or 'json'.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra request headers, e.g. a receiver's token."
+    )
+    description: str = Field("", max_length=MAX_DESCRIPTION)
+
+
+class EndpointUpdate(_EndpointChecks):
+    """Only the keys sent are changed; ``"secret": null`` makes the endpoint unsigned."""
+
+    url: str | None = None
+    enabled: bool | None = None
+    auto_send: bool | None = None
+    send_offline: bool | None = None
+    send_events: bool | None = None
+    secret: str | None = None
+    format: EndpointFormat | None = None
+    headers: dict[str, str] | None = None
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
+
+    @field_validator(
+        "url",
+        "enabled",
+        "auto_send",
+        "send_offline",
+        "send_events",
+        "format",
+        "headers",
+        "description",
+        mode="before",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent, with their validated values."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class EndpointOut(BaseModel):
+    id: str
+    site_id: str
+    url: str
+    description: str
+    enabled: bool
+    auto_send: bool
+    send_offline: bool
+    send_events: bool
+    signed: bool = Field(description="Whether requests carry a webhook-signature.")
+    format: EndpointFormat
+    headers: dict[str, str]
+    disabled_reason: str | None = Field(
+        description="Why chathooks switched the endpoint off, e.g. it answered 410 Gone."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointOut:
+        return cls(**_endpoint_fields(endpoint))
+
+
+class EndpointWithSecret(EndpointOut):
+    secret: str | None = Field(description="The signing secret; null for an unsigned endpoint.")
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointWithSecret:
+        return cls(**_endpoint_fields(endpoint), secret=endpoint.secret)
+
+
+def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "site_id": endpoint.site_id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "enabled": endpoint.enabled,
+        "auto_send": endpoint.auto_send,
+        "send_offline": endpoint.send_offline,
+        "send_events": endpoint.send_events,
+        "signed": endpoint.secret is not None,
+        "format": endpoint.format,
+        "headers": endpoint.headers,
+        "disabled_reason": endpoint.disabled_reason,
+        "created_at": utc(endpoint.created_at),
+        "updated_at": utc(endpoint.updated_at),
+    }
+
+
+class TestResult(BaseModel):
+    """What Olark's Send test shows: did the endpoint take the test transcript?"""
+
+    __test__ = False  # not a pytest test class
+
+    ok: bool
+    status_code: int | None
+    duration_ms: float
+    integration_url: str | None
+    response_body: str | None
+    error: str | None
+
+
+class DeliveryRef(BaseModel):
+    id: str
+    endpoint_id: str
+
+
+class IngestAccepted(BaseModel):
+    """The deliveries queued for one payload; empty when no endpoint wants it."""
+
+    deliveries: list[DeliveryRef]
+
+
+class Meta(BaseModel):
+    version: str
+    egress_cidrs: list[str] = Field(
+        description="The ranges deliveries come from, for receivers' allow-lists."
+    )
+
+
+DeliveryStatus = Literal["pending", "delivering", "retrying", "succeeded", "failed"]
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    endpoint_id: str
+    conversation_id: str | None
+    payload_kind: str = Field(description="transcript, offline_message, event or test.")
+    trigger: str = Field(description="What made it: api, command, completion, start, redeliver...")
+    status: DeliveryStatus
+    attempt_count: int
+    next_attempt_at: datetime | None = Field(description="When it is tried next; null if not.")
+    last_status_code: int | None
+    last_error: str | None
+    integration_url: str | None = Field(description="integrationUrl from the receiver's reply.")
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, delivery: Mapping[str, Any]) -> DeliveryOut:
+        return cls.model_validate(_with_times(delivery, _DELIVERY_TIMES))
+
+
+class AttemptOut(BaseModel):
+    number: int
+    started_at: datetime
+    duration_ms: float
+    outcome: str = Field(description="succeeded, failed, or refused (destination not allowed).")
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    integration_url: str | None
+
+
+class DeliveryDetail(DeliveryOut):
+    payload: dict[str, Any] = Field(description="The JSON document as it is posted.")
+    attempts: list[AttemptOut]
+
+    @classmethod
+    def of(cls, delivery: Mapping[str, Any]) -> DeliveryDetail:
+        fields = _with_times(delivery, _DELIVERY_TIMES)
+        fields["payload"] = json.loads(delivery["payload"])
+        fields["attempts"] = [_with_times(a, ("started_at",)) for a in delivery["attempts"]]
+        return cls.model_validate(fields)
+
+
+class RecoverRequest(_Request):
+    since: datetime = Field(
+        description="ISO-8601; failed deliveries made since then are sent again. "
+        "Without a UTC offset the time is read as UTC."
+    )
+
+    def since_epoch(self) -> float:
+        since = self.since if self.since.tzinfo else self.since.replace(tzinfo=UTC)
+        return since.timestamp()
+
+
+_DELIVERY_TIMES = ("next_attempt_at", "created_at", "updated_at", "finished_at")
+
+
+def _with_times(row: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    fields = dict(row)
+    for name in names:
+        fields[name] = utc(fields.get(name))
+    return fields

@@ -1,0 +1,51 @@
+"""What the routes share for the life of the app: settings, database, keys, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chathooks.api.auth import Authenticator
+from chathooks.api.metrics import ServiceMetrics
+from chathooks.ingest import Ingestor
+from chathooks.sender import Sender
+from chathooks.settings import Settings
+from chathooks.worker import Worker
+
+__all__ = ["Cursor", "Limit", "Services", "ServicesDep"]
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    auth: Authenticator
+    metrics: ServiceMetrics
+    #: Posts Send-test requests right away (queued deliveries go through the worker's).
+    sender: Sender
+    #: Queues whole payloads, committing concurrent requests together.
+    ingestor: Ingestor
+    #: This process's worker (None with ``--no-worker``).
+    worker: Worker | None = None
+
+    def wake_worker(self) -> None:
+        """Have this process's worker look for due deliveries now, not at its next poll."""
+        if self.worker is not None:
+            self.worker.wake()
+
+
+async def _services(request: Request) -> Services:
+    # async: FastAPI would run a plain function in its thread pool, on every request.
+    services: Services = request.app.state.services
+    return services
+
+
+#: A route parameter: the app's shared services.
+ServicesDep = Annotated[Services, Depends(_services)]
+#: Page size of a list.
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page (1-500).")]
+#: ``next_cursor`` of the previous page.
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page.")]

@@ -1,0 +1,161 @@
+"""The event stream an operator console listens to: how each delivery of a chat went.
+
+When an operator types ``!lead``, Olark shows them the ``integrationUrl`` the
+endpoint answered. chathooks does the same through Server-Sent Events: one
+``delivery`` event each time a delivery of the conversation succeeds or
+fails, carrying ``integration_url``.
+
+The delivery may be made by a worker in another process (``chathooks
+worker`` on PostgreSQL), so the stream's source of truth is the database: it
+polls the conversation's deliveries a few times a second, which is cheap (an
+indexed read of one conversation's rows). A worker in the same process also
+wakes the stream at once through :class:`OutcomeSignal`, so the common
+single-process case reports without even the polling delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from chathooks.conversations.store import PostedDelivery
+
+__all__ = [
+    "KEEPALIVE_SECONDS",
+    "POLL_SECONDS",
+    "REPORTED_STATUSES",
+    "OutcomeSignal",
+    "delivery_events",
+    "event_data",
+]
+
+#: How often the stream reads the conversation's deliveries.
+POLL_SECONDS = 0.3
+#: A comment line this often keeps proxies and browsers from closing an idle stream.
+KEEPALIVE_SECONDS = 15.0
+#: The states that are news to an operator: it worked, it failed and will retry, it gave up.
+REPORTED_STATUSES = frozenset({"succeeded", "retrying", "failed"})
+
+
+class _Outcome(Protocol):
+    """What the signal reads of a worker's outcome (:class:`chathooks.queue.Outcome`)."""
+
+    @property
+    def site_id(self) -> str: ...
+
+    @property
+    def conversation_id(self) -> str | None: ...
+
+
+class OutcomeSignal:
+    """Wakes this process's event streams when its worker records an outcome.
+
+    Call :meth:`notify` from the worker's ``on_outcome`` listener, which runs
+    once the outcomes are committed. Streams of other
+    conversations are not woken; streams in other processes rely on polling.
+    """
+
+    def __init__(self) -> None:
+        self._waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
+
+    async def notify(self, outcomes: Sequence[_Outcome]) -> None:
+        """Wake the streams of these outcomes' conversations (the worker's listener shape)."""
+        for outcome in outcomes:
+            if outcome.conversation_id is None:
+                continue
+            for waiter in self._waiters.get((outcome.site_id, outcome.conversation_id), ()):
+                waiter.set()
+
+    @contextlib.contextmanager
+    def watch(self, site_id: str, conversation_id: str) -> Iterator[asyncio.Event]:
+        """An event set whenever a delivery of this conversation has an outcome."""
+        key = (site_id, conversation_id)
+        waiter = asyncio.Event()
+        self._waiters.setdefault(key, set()).add(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters = self._waiters.get(key)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._waiters[key]
+
+
+def event_data(post: PostedDelivery) -> dict[str, Any]:
+    """The JSON of one ``delivery`` event (also what ``integrations`` lists per endpoint)."""
+    return {
+        "delivery_id": post.delivery_id,
+        "endpoint_id": post.endpoint_id,
+        "trigger": post.trigger,
+        "command": post.command,
+        "operator_id": post.operator_id,
+        "version": post.version,
+        "status": post.status,
+        "final": post.status in ("succeeded", "failed"),
+        "attempt_count": post.attempt_count,
+        "status_code": post.status_code,
+        "integration_url": post.integration_url,
+        "error": post.error,
+    }
+
+
+def _event(post: PostedDelivery) -> str:
+    # The id lets a reconnecting EventSource resume: it sends it back as Last-Event-ID.
+    return (
+        f"id: {post.updated_at:.6f}\n"
+        "event: delivery\n"
+        f"data: {json.dumps(event_data(post), separators=(',', ':'))}\n\n"
+    )
+
+
+async def delivery_events(
+    read_posts: Callable[[], Awaitable[list[PostedDelivery]]],
+    *,
+    disconnected: Callable[[], Awaitable[bool]],
+    wake: asyncio.Event | None = None,
+    since: float | None = None,
+    poll_seconds: float = POLL_SECONDS,
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
+) -> AsyncIterator[str]:
+    """Server-Sent Events text, chunk by chunk, until the client goes away.
+
+    The stream first reports the outcomes that already happened (after
+    ``since``, the ``Last-Event-ID`` of a reconnecting client), then each new
+    one as it happens.
+    """
+    seen: dict[str, tuple[str, int]] = {}
+    first_read = True
+    yield ": connected\n\n"  # sends the headers now, so the client knows it is listening
+    last_write = time.monotonic()
+    while not await disconnected():
+        for post in await read_posts():
+            state = (post.status, post.attempt_count)
+            if seen.get(post.delivery_id) == state:
+                continue
+            seen[post.delivery_id] = state
+            if post.status not in REPORTED_STATUSES:
+                continue
+            if first_read and since is not None and post.updated_at <= since:
+                continue
+            yield _event(post)
+            last_write = time.monotonic()
+        first_read = False
+        if time.monotonic() - last_write >= keepalive_seconds:
+            yield ": keep-alive\n\n"
+            last_write = time.monotonic()
+        await _sleep(wake, poll_seconds)
+
+
+async def _sleep(wake: asyncio.Event | None, seconds: float) -> None:
+    """Wait ``seconds``, or less when ``wake`` is set."""
+    if wake is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), seconds)
+    wake.clear()

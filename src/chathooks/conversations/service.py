@@ -1,0 +1,420 @@
+"""Applying a chat event: change the conversation and queue its POSTs in one transaction.
+
+Each method loads the conversation, asks :mod:`~chathooks.conversations.rules`
+what the transcript becomes and which endpoints get what, then stores the
+change, the deliveries and the record of what each endpoint was given in a
+single transaction. Either all of it happens or none: a crash never leaves a
+closed conversation whose transcript was not queued, nor a queued POST for a
+change that was not stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from chathooks.conversations import rules, store
+from chathooks.conversations.errors import (
+    ConversationBusy,
+    ConversationClosed,
+    ConversationExists,
+    ConversationNotFound,
+)
+from chathooks.conversations.ids import new_conversation_id
+from chathooks.conversations.inputs import (
+    ConversationChanges,
+    NewConversation,
+    NewMessage,
+    NewOfflineMessage,
+)
+from chathooks.conversations.store import ConversationRecord, NewPost, PostedDelivery
+from chathooks.queue import NewDelivery, enqueue, write_transaction
+from chathooks.repository.endpoints import Endpoint, enabled_endpoints
+from chathooks.routing import payload_kind, select_endpoints
+from chathooks.wire import Payload, dumps
+
+__all__ = [
+    "CommandOutcome",
+    "ConversationService",
+    "ConversationView",
+    "MessageOutcome",
+    "OfflineOutcome",
+    "Queued",
+    "StartOutcome",
+]
+
+#: How often a change is recomputed when another writer changed the conversation first.
+MAX_ATTEMPTS = 20
+#: Conversations closed per query by the idle check.
+IDLE_BATCH = 200
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A delivery an action caused: new, or an earlier one that already carried this state."""
+
+    id: str
+    endpoint_id: str
+    trigger: str
+    #: True when no new POST was made because the endpoint already has this exact transcript.
+    reused: bool = False
+    status: str = "pending"
+    integration_url: str | None = None
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    conversation: ConversationRecord
+    deliveries: list[Queued]
+
+
+@dataclass(frozen=True)
+class MessageOutcome:
+    """A chat line was added to the transcript."""
+
+    conversation: ConversationRecord
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """An operator command posted the transcript so far."""
+
+    conversation: ConversationRecord
+    command: str
+    deliveries: list[Queued]
+
+
+@dataclass(frozen=True)
+class OfflineOutcome:
+    id: str
+    deliveries: list[Queued]
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """A conversation and every payload of it that was queued, with its delivery status."""
+
+    conversation: ConversationRecord
+    posts: list[PostedDelivery] = field(default_factory=list)
+
+
+class ConversationService:
+    """The conversation engine behind the API and the worker's idle check."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    # -- start -------------------------------------------------------------------------
+    async def start(self, site_id: str, request: NewConversation) -> StartOutcome:
+        """Begin a conversation; endpoints with "Send all events" get a start event."""
+        conversation_id = request.id or new_conversation_id()
+        transcript = rules.begin(conversation_id, request)
+        now = self._clock()
+        try:
+            async with write_transaction(self._engine) as connection:
+                if await store.get_conversation(connection, site_id, conversation_id):
+                    raise ConversationExists(conversation_id)
+                record = await store.insert_conversation(connection, site_id, transcript, now=now)
+                endpoints = await enabled_endpoints(connection, site_id)
+                event = rules.start_event(transcript)
+                queued = await self._post(
+                    connection,
+                    record,
+                    event,
+                    select_endpoints(event, endpoints),
+                    trigger="start",
+                    now=now,
+                )
+        except IntegrityError as exc:  # another request created the same id just now
+            raise ConversationExists(conversation_id) from exc
+        return StartOutcome(conversation=record, deliveries=queued)
+
+    # -- messages and commands ---------------------------------------------------------
+    async def add_message(
+        self, site_id: str, conversation_id: str, message: NewMessage
+    ) -> MessageOutcome | CommandOutcome:
+        """Add a chat line, or carry out an operator command (``!lead``...)."""
+        command = rules.parse_command(message.body) if message.sender == "operator" else None
+        for _ in range(MAX_ATTEMPTS):
+            now = self._clock()
+            async with write_transaction(self._engine) as connection:
+                record = await self._open(connection, site_id, conversation_id)
+                if command is None:
+                    transcript = rules.add_message(record.transcript, message, now=now)
+                else:
+                    assert message.operator is not None
+                    transcript = rules.join_operator(record.transcript, message.operator.to_wire())
+                saved = await store.save_transcript(
+                    connection, record, transcript, now=now, activity=True
+                )
+                if saved is None:
+                    continue  # changed or closed meanwhile: load it again
+                if command is None:
+                    return MessageOutcome(conversation=saved)
+                assert message.operator is not None
+                queued = await self._command(
+                    connection, saved, command, message.operator.id, now=now
+                )
+                return CommandOutcome(conversation=saved, command=command, deliveries=queued)
+        raise ConversationBusy(conversation_id)
+
+    async def _command(
+        self,
+        connection: AsyncConnection,
+        record: ConversationRecord,
+        command: str,
+        operator_id: str,
+        *,
+        now: float,
+    ) -> list[Queued]:
+        endpoints = await enabled_endpoints(connection, record.site_id)
+        prior = await store.prior_posts(connection, record.site_id, record.id)
+        to_post, already = rules.command_recipients(
+            endpoints, prior, record.transcript, record.version
+        )
+        payload = rules.transcript_payload(record.transcript, manually_submitted=True)
+        queued = await self._post(
+            connection,
+            record,
+            payload,
+            to_post,
+            trigger="command",
+            now=now,
+            command=command,
+            operator_id=operator_id,
+        )
+        if already:
+            queued += await self._earlier(connection, record, already)
+        return queued
+
+    async def _earlier(
+        self, connection: AsyncConnection, record: ConversationRecord, endpoints: Sequence[Endpoint]
+    ) -> list[Queued]:
+        """The deliveries that already carried this version to ``endpoints`` (newest each)."""
+        wanted = {endpoint.id for endpoint in endpoints}
+        latest: dict[str, PostedDelivery] = {}
+        for post in await store.posted_deliveries(connection, record.site_id, record.id):
+            if (
+                post.endpoint_id in wanted
+                and post.version == record.version
+                and post.trigger in ("command", "completion")
+            ):
+                latest[post.endpoint_id] = post
+        return [
+            Queued(
+                id=post.delivery_id,
+                endpoint_id=post.endpoint_id,
+                trigger=post.trigger,
+                reused=True,
+                status=post.status,
+                integration_url=post.integration_url,
+            )
+            for post in latest.values()
+        ]
+
+    # -- changes -----------------------------------------------------------------------
+    async def change(
+        self, site_id: str, conversation_id: str, changes: ConversationChanges
+    ) -> ConversationRecord:
+        """Change tags, visitor details, custom fields, feedback or groups."""
+        for _ in range(MAX_ATTEMPTS):
+            now = self._clock()
+            async with write_transaction(self._engine) as connection:
+                record = await self._open(connection, site_id, conversation_id)
+                transcript = rules.apply_changes(record.transcript, changes)
+                saved = await store.save_transcript(
+                    connection, record, transcript, now=now, activity=False
+                )
+                if saved is not None:
+                    return saved
+        raise ConversationBusy(conversation_id)
+
+    # -- completion --------------------------------------------------------------------
+    async def close(self, site_id: str, conversation_id: str) -> list[Queued]:
+        """Complete a conversation now; returns the completion POSTs queued."""
+        now = self._clock()
+        async with write_transaction(self._engine) as connection:
+            closed = await store.close_conversation(
+                connection, site_id, conversation_id, now=now, reason="api"
+            )
+            record = await store.get_conversation(connection, site_id, conversation_id)
+            if record is None:
+                raise ConversationNotFound(conversation_id)
+            if not closed:
+                raise ConversationClosed(conversation_id, record.close_reason)
+            return await self._complete(connection, record, now=now)
+
+    async def close_idle(self, idle_timeout: float) -> int:
+        """Complete every open conversation idle for ``idle_timeout`` seconds; returns how many.
+
+        Safe with several workers: each conversation is closed by one
+        conditional UPDATE and its completion POSTs are queued in the same
+        transaction, so exactly one worker completes it.
+        """
+        closed = 0
+        while True:
+            now = self._clock()
+            idle_since = now - idle_timeout
+            async with self._engine.connect() as connection:
+                candidates = await store.idle_conversations(
+                    connection, idle_since=idle_since, limit=IDLE_BATCH
+                )
+            for site_id, conversation_id in candidates:
+                async with write_transaction(self._engine) as connection:
+                    won = await store.close_conversation(
+                        connection,
+                        site_id,
+                        conversation_id,
+                        now=now,
+                        reason="idle",
+                        idle_since=idle_since,
+                    )
+                    if not won:
+                        continue  # another worker closed it, or a message just arrived
+                    record = await store.get_conversation(connection, site_id, conversation_id)
+                    assert record is not None
+                    await self._complete(connection, record, now=now)
+                    closed += 1
+            if len(candidates) < IDLE_BATCH:
+                return closed
+
+    async def _complete(
+        self, connection: AsyncConnection, record: ConversationRecord, *, now: float
+    ) -> list[Queued]:
+        endpoints = await enabled_endpoints(connection, record.site_id)
+        prior = await store.prior_posts(connection, record.site_id, record.id)
+        recipients = rules.completion_recipients(
+            endpoints, prior, record.transcript, record.version
+        )
+        payload = rules.transcript_payload(record.transcript, manually_submitted=False)
+        return await self._post(
+            connection, record, payload, recipients, trigger="completion", now=now
+        )
+
+    # -- offline messages --------------------------------------------------------------
+    async def offline_message(self, site_id: str, request: NewOfflineMessage) -> OfflineOutcome:
+        """Post a visitor's offline message at once to endpoints with "Send offline messages"."""
+        now = self._clock()
+        payload = rules.offline_message(request, now=now)
+        async with write_transaction(self._engine) as connection:
+            endpoints = select_endpoints(payload, await enabled_endpoints(connection, site_id))
+            refs = await enqueue(
+                connection,
+                [
+                    NewDelivery(
+                        site_id=site_id,
+                        endpoint_id=endpoint.id,
+                        conversation_id=payload.id,
+                        payload_kind=payload_kind(payload),
+                        trigger="offline",
+                        payload=dumps(payload.to_wire()),
+                    )
+                    for endpoint in endpoints
+                ],
+                now=now,
+            )
+        return OfflineOutcome(
+            id=payload.id,
+            deliveries=[
+                Queued(id=r.id, endpoint_id=r.endpoint_id, trigger="offline") for r in refs
+            ],
+        )
+
+    # -- reading -----------------------------------------------------------------------
+    async def view(self, site_id: str, conversation_id: str) -> ConversationView:
+        async with self._engine.connect() as connection:
+            record = await store.get_conversation(connection, site_id, conversation_id)
+            if record is None:
+                raise ConversationNotFound(conversation_id)
+            posts = await store.posted_deliveries(connection, site_id, conversation_id)
+        return ConversationView(conversation=record, posts=posts)
+
+    async def exists(self, site_id: str, conversation_id: str) -> bool:
+        async with self._engine.connect() as connection:
+            return await store.get_conversation(connection, site_id, conversation_id) is not None
+
+    async def page(
+        self,
+        site_id: str,
+        *,
+        state: store.State | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[ConversationRecord], str | None]:
+        async with self._engine.connect() as connection:
+            return await store.list_conversations(
+                connection, site_id, state=state, limit=limit, cursor=cursor
+            )
+
+    async def posts(self, site_id: str, conversation_id: str) -> list[PostedDelivery]:
+        async with self._engine.connect() as connection:
+            return await store.posted_deliveries(connection, site_id, conversation_id)
+
+    # -- shared ------------------------------------------------------------------------
+    async def _open(
+        self, connection: AsyncConnection, site_id: str, conversation_id: str
+    ) -> ConversationRecord:
+        record = await store.get_conversation(connection, site_id, conversation_id)
+        if record is None:
+            raise ConversationNotFound(conversation_id)
+        if record.state != "open":
+            raise ConversationClosed(conversation_id, record.close_reason)
+        return record
+
+    async def _post(
+        self,
+        connection: AsyncConnection,
+        record: ConversationRecord,
+        payload: Payload,
+        endpoints: Sequence[Endpoint],
+        *,
+        trigger: rules.Trigger,
+        now: float,
+        command: str | None = None,
+        operator_id: str | None = None,
+    ) -> list[Queued]:
+        """Queue ``payload`` for ``endpoints`` and remember it as one action of the conversation."""
+        if not endpoints:
+            return []
+        body = dumps(payload.to_wire())
+        refs = await enqueue(
+            connection,
+            [
+                NewDelivery(
+                    site_id=record.site_id,
+                    endpoint_id=endpoint.id,
+                    conversation_id=record.id,
+                    payload_kind=payload_kind(payload),
+                    trigger=trigger,
+                    payload=body,
+                )
+                for endpoint in endpoints
+            ],
+            now=now,
+        )
+        action_id = "act_" + secrets.token_hex(12)
+        await store.record_posts(
+            connection,
+            record.site_id,
+            record.id,
+            [
+                NewPost(
+                    endpoint_id=ref.endpoint_id,
+                    delivery_id=ref.id,
+                    action_id=action_id,
+                    trigger=trigger,
+                    version=record.version,
+                    command=command,
+                    operator_id=operator_id,
+                )
+                for ref in refs
+            ],
+            now=now,
+        )
+        return [Queued(id=ref.id, endpoint_id=ref.endpoint_id, trigger=trigger) for ref in refs]

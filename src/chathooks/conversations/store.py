@@ -1,0 +1,405 @@
+"""All SQL of conversations: their state, and which payloads went to which endpoint.
+
+Every function takes a connection and leaves the transaction to the caller,
+so a change to a conversation and the deliveries it causes commit together.
+
+Concurrency is handled by conditional UPDATEs rather than locks held across
+statements, which behaves the same on SQLite and PostgreSQL:
+
+* a change is written only ``WHERE version = <the version it was computed
+  from> AND state = 'open'``; when another writer got there first the caller
+  reloads and tries again (or learns the conversation closed);
+* closing is one UPDATE ``WHERE state = 'open'`` (and, for the idle check,
+  ``AND last_activity_at <= cutoff``), so of several workers racing to close
+  the same conversation exactly one sees a changed row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Row, and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chathooks.conversations.rules import PriorPost
+from chathooks.db.tables import conversation_posts, conversations, deliveries
+from chathooks.wire import Transcript
+
+__all__ = [
+    "ConversationRecord",
+    "InvalidCursor",
+    "NewPost",
+    "PostedDelivery",
+    "State",
+    "close_conversation",
+    "get_conversation",
+    "idle_conversations",
+    "insert_conversation",
+    "list_conversations",
+    "posted_deliveries",
+    "prior_posts",
+    "record_posts",
+    "save_transcript",
+]
+
+State = Literal["open", "closed"]
+
+
+class InvalidCursor(ValueError):
+    """A listing cursor that this service did not hand out."""
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    """A stored conversation: its transcript as it would be posted now, and its bookkeeping."""
+
+    site_id: str
+    id: str
+    state: State
+    transcript: Transcript
+    #: Bumped whenever the transcript changes; posts record the version they showed.
+    version: int
+    created_at: float
+    updated_at: float
+    last_activity_at: float
+    closed_at: float | None
+    close_reason: str | None
+
+
+@dataclass(frozen=True)
+class NewPost:
+    """One payload of a conversation queued for one endpoint."""
+
+    endpoint_id: str
+    delivery_id: str
+    action_id: str
+    trigger: str
+    version: int
+    command: str | None = None
+    operator_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PostedDelivery:
+    """A payload of a conversation and how its delivery is going."""
+
+    action_id: str
+    trigger: str
+    command: str | None
+    operator_id: str | None
+    version: int
+    posted_at: float
+    endpoint_id: str
+    delivery_id: str
+    #: ``pending``, ``delivering``, ``succeeded``, ``retrying`` or ``failed``.
+    status: str
+    attempt_count: int
+    status_code: int | None
+    error: str | None
+    integration_url: str | None
+    updated_at: float
+
+
+def _record(row: Row[Any]) -> ConversationRecord:
+    document = row.document if isinstance(row.document, dict) else json.loads(row.document)
+    state: State = "closed" if row.state == "closed" else "open"
+    return ConversationRecord(
+        site_id=row.site_id,
+        id=row.id,
+        state=state,
+        transcript=Transcript.model_validate(document),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_activity_at=row.last_activity_at,
+        closed_at=row.closed_at,
+        close_reason=row.close_reason,
+    )
+
+
+def _document(transcript: Transcript) -> dict[str, Any]:
+    """What is stored: the transcript without ``manuallySubmitted``, which each post sets."""
+    document = transcript.to_wire()
+    document.pop("manuallySubmitted", None)
+    return document
+
+
+async def insert_conversation(
+    connection: AsyncConnection, site_id: str, transcript: Transcript, *, now: float
+) -> ConversationRecord:
+    """Store a new open conversation; a duplicate id raises the database's IntegrityError."""
+    await connection.execute(
+        insert(conversations).values(
+            site_id=site_id,
+            id=transcript.id,
+            state="open",
+            document=_document(transcript),
+            version=1,
+            created_at=now,
+            updated_at=now,
+            last_activity_at=now,
+        )
+    )
+    return ConversationRecord(
+        site_id=site_id,
+        id=transcript.id,
+        state="open",
+        transcript=transcript,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+        closed_at=None,
+        close_reason=None,
+    )
+
+
+async def get_conversation(
+    connection: AsyncConnection, site_id: str, conversation_id: str
+) -> ConversationRecord | None:
+    query = select(conversations).where(
+        conversations.c.site_id == site_id, conversations.c.id == conversation_id
+    )
+    row = (await connection.execute(query)).first()
+    return None if row is None else _record(row)
+
+
+async def save_transcript(
+    connection: AsyncConnection,
+    record: ConversationRecord,
+    transcript: Transcript,
+    *,
+    now: float,
+    activity: bool,
+) -> ConversationRecord | None:
+    """Write ``transcript`` if ``record`` is still current and open; None when it is not.
+
+    The version goes up only when the transcript changed. ``activity`` (a
+    message or a command) also restarts the idle clock. The row is written
+    even when nothing changed, so concurrent writers of one conversation queue
+    up behind each other's row lock instead of interleaving.
+    """
+    changed = _document(transcript) != _document(record.transcript)
+    version = record.version + 1 if changed else record.version
+    values: dict[str, Any] = {"updated_at": now if changed else record.updated_at}
+    if changed:
+        values["document"] = _document(transcript)
+        values["version"] = version
+    last_activity = now if activity else record.last_activity_at
+    values["last_activity_at"] = last_activity
+    result = await connection.execute(
+        update(conversations)
+        .where(
+            conversations.c.site_id == record.site_id,
+            conversations.c.id == record.id,
+            conversations.c.version == record.version,
+            conversations.c.state == "open",
+        )
+        .values(values)
+    )
+    if result.rowcount != 1:
+        return None
+    return ConversationRecord(
+        site_id=record.site_id,
+        id=record.id,
+        state="open",
+        transcript=transcript,
+        version=version,
+        created_at=record.created_at,
+        updated_at=values["updated_at"],
+        last_activity_at=last_activity,
+        closed_at=None,
+        close_reason=None,
+    )
+
+
+async def close_conversation(
+    connection: AsyncConnection,
+    site_id: str,
+    conversation_id: str,
+    *,
+    now: float,
+    reason: str,
+    idle_since: float | None = None,
+) -> bool:
+    """Close an open conversation in one conditional UPDATE; True for the one caller that did.
+
+    With ``idle_since`` the conversation closes only if it had no activity
+    after that time, so a message that arrives during the idle check wins.
+    """
+    conditions = [
+        conversations.c.site_id == site_id,
+        conversations.c.id == conversation_id,
+        conversations.c.state == "open",
+    ]
+    if idle_since is not None:
+        conditions.append(conversations.c.last_activity_at <= idle_since)
+    result = await connection.execute(
+        update(conversations)
+        .where(*conditions)
+        .values(state="closed", closed_at=now, close_reason=reason, updated_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def idle_conversations(
+    connection: AsyncConnection, *, idle_since: float, limit: int
+) -> list[tuple[str, str]]:
+    """``(site_id, id)`` of open conversations with no activity after ``idle_since``."""
+    query = (
+        select(conversations.c.site_id, conversations.c.id)
+        .where(conversations.c.state == "open", conversations.c.last_activity_at <= idle_since)
+        .order_by(conversations.c.last_activity_at)
+        .limit(limit)
+    )
+    return [(row.site_id, row.id) for row in (await connection.execute(query)).all()]
+
+
+def _encode_cursor(record: ConversationRecord) -> str:
+    raw = json.dumps([record.created_at, record.id]).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, conversation_id = json.loads(raw)
+        return float(created_at), str(conversation_id)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidCursor(
+            "the cursor is not one this listing handed out; pass next_cursor back unchanged"
+        ) from exc
+
+
+async def list_conversations(
+    connection: AsyncConnection,
+    site_id: str,
+    *,
+    state: State | None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[ConversationRecord], str | None]:
+    """A page of a site's conversations, newest first; ``next_cursor`` continues it."""
+    query = select(conversations).where(conversations.c.site_id == site_id)
+    if state is not None:
+        query = query.where(conversations.c.state == state)
+    if cursor:
+        created_at, conversation_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                conversations.c.created_at < created_at,
+                and_(
+                    conversations.c.created_at == created_at,
+                    conversations.c.id < conversation_id,
+                ),
+            )
+        )
+    query = query.order_by(conversations.c.created_at.desc(), conversations.c.id.desc())
+    rows = (await connection.execute(query.limit(limit + 1))).all()
+    records = [_record(row) for row in rows[:limit]]
+    next_cursor = _encode_cursor(records[-1]) if len(rows) > limit and records else None
+    return records, next_cursor
+
+
+async def prior_posts(
+    connection: AsyncConnection, site_id: str, conversation_id: str
+) -> list[PriorPost]:
+    """What each endpoint was already given of this conversation."""
+    query = select(
+        conversation_posts.c.endpoint_id, conversation_posts.c.trigger, conversation_posts.c.version
+    ).where(
+        conversation_posts.c.site_id == site_id,
+        conversation_posts.c.conversation_id == conversation_id,
+    )
+    return [
+        PriorPost(endpoint_id=row.endpoint_id, trigger=row.trigger, version=row.version)
+        for row in (await connection.execute(query)).all()
+    ]
+
+
+async def record_posts(
+    connection: AsyncConnection,
+    site_id: str,
+    conversation_id: str,
+    posts: Sequence[NewPost],
+    *,
+    now: float,
+) -> None:
+    """Remember which delivery carried which version to which endpoint."""
+    if not posts:
+        return
+    await connection.execute(
+        insert(conversation_posts),
+        [
+            {
+                "site_id": site_id,
+                "conversation_id": conversation_id,
+                "endpoint_id": post.endpoint_id,
+                "delivery_id": post.delivery_id,
+                "action_id": post.action_id,
+                "trigger": post.trigger,
+                "command": post.command,
+                "operator_id": post.operator_id,
+                "version": post.version,
+                "created_at": now,
+            }
+            for post in posts
+        ],
+    )
+
+
+async def posted_deliveries(
+    connection: AsyncConnection, site_id: str, conversation_id: str
+) -> list[PostedDelivery]:
+    """Every payload of this conversation with its delivery's status, oldest first.
+
+    Read through ``conversation_posts`` (indexed by conversation) and the
+    deliveries' unique id, so this stays cheap however large the queue grows:
+    the event stream runs it several times a second.
+    """
+    posts = conversation_posts
+    query = (
+        select(
+            posts.c.action_id,
+            posts.c.trigger,
+            posts.c.command,
+            posts.c.operator_id,
+            posts.c.version,
+            posts.c.created_at.label("posted_at"),
+            posts.c.endpoint_id,
+            posts.c.delivery_id,
+            deliveries.c.status,
+            deliveries.c.attempt_count,
+            deliveries.c.last_status_code,
+            deliveries.c.last_error,
+            deliveries.c.integration_url,
+            deliveries.c.updated_at,
+        )
+        .select_from(posts.join(deliveries, deliveries.c.id == posts.c.delivery_id))
+        .where(posts.c.site_id == site_id, posts.c.conversation_id == conversation_id)
+        .order_by(posts.c.id)
+    )
+    return [
+        PostedDelivery(
+            action_id=row.action_id,
+            trigger=row.trigger,
+            command=row.command,
+            operator_id=row.operator_id,
+            version=row.version,
+            posted_at=row.posted_at,
+            endpoint_id=row.endpoint_id,
+            delivery_id=row.delivery_id,
+            status=row.status,
+            attempt_count=row.attempt_count,
+            status_code=row.last_status_code,
+            error=row.last_error,
+            integration_url=row.integration_url,
+            updated_at=row.updated_at,
+        )
+        for row in (await connection.execute(query)).all()
+    ]

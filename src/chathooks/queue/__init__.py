@@ -1,0 +1,75 @@
+"""The delivery queue: every SQL statement that puts, takes, settles or shows a delivery.
+
+The API and the conversation rules :func:`enqueue` (inside their own
+transaction); a :class:`chathooks.worker.Worker` :func:`claim`\\ s due
+deliveries, posts them and :func:`record_outcomes`; the API reads them back
+with :func:`get_delivery` and :func:`list_deliveries` and sends them again
+with :func:`redeliver` and :func:`recover`.
+"""
+
+from chathooks.queue.claim import (
+    ClaimedDelivery,
+    Destination,
+    claim,
+    due_cte,
+    due_deliveries,
+    release,
+)
+from chathooks.queue.enqueue import DeliveryRef, NewDelivery, enqueue
+from chathooks.queue.ids import new_delivery_id
+from chathooks.queue.reads import (
+    MAX_PAGE_SIZE,
+    InvalidQueueQuery,
+    get_delivery,
+    list_deliveries,
+    queue_stats,
+    site_of_delivery,
+)
+from chathooks.queue.record import Outcome, record_outcomes
+from chathooks.queue.redeliver import recover, redeliver
+from chathooks.queue.statuses import (
+    DELIVERING,
+    ENDPOINT_DISABLED,
+    FAILED,
+    FINISHED,
+    PENDING,
+    RETRYING,
+    STATUSES,
+    SUCCEEDED,
+    UNFINISHED,
+)
+from chathooks.queue.writer import write_gate, write_transaction
+
+__all__ = [
+    "DELIVERING",
+    "ENDPOINT_DISABLED",
+    "FAILED",
+    "FINISHED",
+    "MAX_PAGE_SIZE",
+    "PENDING",
+    "RETRYING",
+    "STATUSES",
+    "SUCCEEDED",
+    "UNFINISHED",
+    "ClaimedDelivery",
+    "DeliveryRef",
+    "Destination",
+    "InvalidQueueQuery",
+    "NewDelivery",
+    "Outcome",
+    "claim",
+    "due_cte",
+    "due_deliveries",
+    "enqueue",
+    "get_delivery",
+    "list_deliveries",
+    "new_delivery_id",
+    "queue_stats",
+    "record_outcomes",
+    "recover",
+    "redeliver",
+    "release",
+    "site_of_delivery",
+    "write_gate",
+    "write_transaction",
+]

@@ -1,0 +1,80 @@
+"""Putting deliveries on the queue, inside the caller's transaction.
+
+The API stores a conversation and its deliveries in one transaction and
+commits before it answers 2xx ("persist first, then answer"), so this module
+never begins or commits anything itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chathooks.db import tables
+from chathooks.queue.ids import new_delivery_id
+from chathooks.queue.statuses import PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """One payload for one endpoint, as the API or the conversation rules decided it."""
+
+    site_id: str
+    endpoint_id: str
+    #: Deliveries sharing (endpoint, conversation) go out one at a time, in order; None: no order.
+    conversation_id: str | None
+    #: ``transcript``, ``offline_message``, ``event`` or ``test``.
+    payload_kind: str
+    #: ``api``, ``command``, ``completion``, ``start``, ``offline``...
+    trigger: str
+    #: The JSON document text exactly as it goes on the wire.
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRef:
+    """The id a new delivery got (its ``webhook-id``), and where it goes."""
+
+    id: str
+    endpoint_id: str
+
+
+async def enqueue(
+    connection: AsyncConnection,
+    deliveries: Sequence[NewDelivery],
+    *,
+    now: float | None = None,
+) -> list[DeliveryRef]:
+    """Insert ``deliveries`` as due now, in the order given; returns their refs in that order.
+
+    One executemany; the order of the sequence is the order of delivery for
+    deliveries of the same conversation and endpoint.
+    """
+    if not deliveries:
+        return []
+    at = time.time() if now is None else now
+    refs = [DeliveryRef(id=new_delivery_id(), endpoint_id=new.endpoint_id) for new in deliveries]
+    rows = [
+        {
+            "id": ref.id,
+            "site_id": new.site_id,
+            "endpoint_id": new.endpoint_id,
+            "conversation_id": new.conversation_id,
+            "payload_kind": new.payload_kind,
+            "trigger": new.trigger,
+            "payload": new.payload,
+            "status": PENDING,
+            "attempt_count": 0,
+            "round_attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+            "updated_at": at,
+        }
+        for ref, new in zip(refs, deliveries, strict=True)
+    ]
+    await connection.execute(insert(tables.deliveries), rows)
+    return refs

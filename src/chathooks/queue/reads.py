@@ -1,0 +1,183 @@
+"""Looking at the queue: one delivery with its attempts, listings, and numbers for /metrics.
+
+Every lookup by id is scoped by ``site_id``, so one site's key never reveals
+another site's deliveries. Results are plain dicts (JSON-ready, times as
+epoch seconds) for the API and the CLI to render.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from typing import Any
+
+from sqlalchemy import RowMapping, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chathooks.db.tables import attempts, deliveries, unfinished
+from chathooks.queue.statuses import DELIVERING, FINISHED, STATUSES
+
+MAX_PAGE_SIZE = 500
+
+
+class InvalidQueueQuery(ValueError):
+    """A listing asked for something that cannot be: ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error": "invalid_query", "field": self.field, "message": self.message}
+
+
+# Everything a listing shows; the payload itself only comes with a single delivery.
+_SUMMARY_COLUMNS = (
+    deliveries.c.seq,
+    deliveries.c.id,
+    deliveries.c.site_id,
+    deliveries.c.endpoint_id,
+    deliveries.c.conversation_id,
+    deliveries.c.payload_kind,
+    deliveries.c.trigger,
+    deliveries.c.status,
+    deliveries.c.attempt_count,
+    deliveries.c.next_attempt_at,
+    deliveries.c.last_status_code,
+    deliveries.c.last_error,
+    deliveries.c.integration_url,
+    deliveries.c.created_at,
+    deliveries.c.updated_at,
+    deliveries.c.finished_at,
+)
+_ATTEMPT_COLUMNS = (
+    attempts.c.number,
+    attempts.c.started_at,
+    attempts.c.duration_ms,
+    attempts.c.outcome,
+    attempts.c.status_code,
+    attempts.c.response_body,
+    attempts.c.error,
+    attempts.c.integration_url,
+)
+
+
+async def get_delivery(
+    connection: AsyncConnection, site_id: str, delivery_id: str
+) -> dict[str, Any] | None:
+    """A delivery of ``site_id`` with its payload and its ``attempts`` (oldest first)."""
+    row = (
+        await connection.execute(
+            select(*_SUMMARY_COLUMNS, deliveries.c.payload).where(
+                deliveries.c.site_id == site_id, deliveries.c.id == delivery_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    attempt_rows = await connection.execute(
+        select(*_ATTEMPT_COLUMNS)
+        .where(attempts.c.delivery_seq == row.seq)
+        .order_by(attempts.c.number, attempts.c.id)
+    )
+    delivery = _summary(row._mapping)
+    delivery["payload"] = row.payload
+    delivery["attempts"] = [dict(attempt._mapping) for attempt in attempt_rows]
+    return delivery
+
+
+async def site_of_delivery(connection: AsyncConnection, delivery_id: str) -> str | None:
+    """The site a delivery belongs to, for admin tools that get only a delivery id."""
+    query = select(deliveries.c.site_id).where(deliveries.c.id == delivery_id)
+    site_id: str | None = (await connection.execute(query)).scalar()
+    return site_id
+
+
+async def list_deliveries(
+    connection: AsyncConnection,
+    site_id: str,
+    *,
+    status: str | None = None,
+    endpoint_id: str | None = None,
+    conversation_id: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of ``site_id``'s deliveries, newest first, and the cursor of the next page.
+
+    Items are :func:`get_delivery` without ``payload`` and ``attempts``.
+    Raises :class:`InvalidQueueQuery` for an unknown status, a limit out of
+    range or a cursor this function did not make.
+    """
+    if status is not None and status not in STATUSES:
+        raise InvalidQueueQuery("status", f"status must be one of {', '.join(STATUSES)}")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidQueueQuery("limit", f"limit must be from 1 to {MAX_PAGE_SIZE}")
+    query = select(*_SUMMARY_COLUMNS).where(deliveries.c.site_id == site_id)
+    if status is not None:
+        query = query.where(deliveries.c.status == status)
+    if endpoint_id is not None:
+        query = query.where(deliveries.c.endpoint_id == endpoint_id)
+    if conversation_id is not None:
+        query = query.where(deliveries.c.conversation_id == conversation_id)
+    if cursor:
+        query = query.where(deliveries.c.seq < _decode_cursor(cursor))
+    query = query.order_by(deliveries.c.seq.desc()).limit(limit + 1)
+    rows = (await connection.execute(query)).all()
+    page = rows[:limit]
+    next_cursor = _encode_cursor(page[-1].seq) if len(rows) > limit else None
+    return [_summary(row._mapping) for row in page], next_cursor
+
+
+async def queue_stats(connection: AsyncConnection, *, now: float | None = None) -> dict[str, Any]:
+    """``{"by_status": {status: count}, "oldest_pending_age_seconds": float}`` for /metrics.
+
+    The age is how long the longest-waiting due delivery has been due: 0 when
+    the workers keep up, growing when they fall behind or are down.
+    """
+    at = time.time() if now is None else now
+    counts = {status: 0 for status in STATUSES}
+    for row in await connection.execute(
+        select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    ):
+        counts[row[0]] = int(row[1])
+    oldest_due = (
+        await connection.execute(
+            select(func.min(deliveries.c.next_attempt_at)).where(
+                unfinished(deliveries), deliveries.c.next_attempt_at <= at
+            )
+        )
+    ).scalar()
+    return {
+        "by_status": counts,
+        "oldest_pending_age_seconds": 0.0 if oldest_due is None else max(0.0, at - oldest_due),
+    }
+
+
+def _summary(row: RowMapping) -> dict[str, Any]:
+    delivery = dict(row)
+    delivery.pop("seq")
+    delivery.pop("payload", None)
+    if delivery["status"] in FINISHED or delivery["status"] == DELIVERING:
+        # Nothing is scheduled: finished, or being sent right now (the value is the lease).
+        delivery["next_attempt_at"] = None
+    return delivery
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, number = text.partition(":")
+        if kind != "seq" or not number.isdigit():
+            raise ValueError(text)
+        return int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidQueueQuery(
+            "cursor", "cursor is not one this listing returned; start again without it"
+        ) from exc

@@ -1,0 +1,144 @@
+"""Writing down what became of claimed deliveries, many at once.
+
+The worker decides each delivery's fate (see :mod:`chathooks.worker`); this
+module stores a batch of those decisions in the caller's transaction: one
+executemany for the attempts log, one for the deliveries, one statement per
+endpoint that answered 410 Gone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Text, bindparam, func, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chathooks.db.tables import attempts, deliveries, endpoints
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One claimed delivery after its attempt (or after being dropped unsent).
+
+    Also what :class:`chathooks.worker.Worker` hands to ``on_outcome``
+    listeners, so it carries the delivery's identity as well as the result.
+    """
+
+    delivery_seq: int
+    delivery_id: str
+    site_id: str
+    endpoint_id: str
+    conversation_id: str | None
+    payload_kind: str
+    #: The delivery's new status: ``succeeded``, ``retrying`` or ``failed``.
+    status: str
+    #: Attempts made so far, counting this one.
+    attempt_count: int
+    #: Attempts since the retry schedule (re)started, counting this one.
+    round_attempts: int
+    #: When the next attempt is due (``retrying`` only).
+    next_attempt_at: float | None
+    #: ``succeeded``, ``failed`` or ``refused``; None when no attempt was made.
+    attempt_outcome: str | None
+    started_at: float
+    duration_ms: float = 0.0
+    status_code: int | None = None
+    response_body: str | None = None
+    error: str | None = None
+    integration_url: str | None = None
+    #: Why the endpoint must be switched off (it answered 410 Gone); None to leave it.
+    disable_endpoint: str | None = None
+
+    @property
+    def attempted(self) -> bool:
+        return self.attempt_outcome is not None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed")
+
+
+_UPDATE_DELIVERY = (
+    update(deliveries)
+    .where(
+        deliveries.c.seq == bindparam("b_seq"),
+        # A claim that expired and went to another worker is no longer ours to settle.
+        deliveries.c.lease_owner == bindparam("b_owner"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        attempt_count=bindparam("b_attempt_count"),
+        round_attempts=bindparam("b_round_attempts"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        last_status_code=bindparam("b_status_code"),
+        last_error=bindparam("b_error"),
+        # The latest integrationUrl a receiver gave stays on the delivery.
+        integration_url=func.coalesce(
+            bindparam("b_integration_url", type_=Text), deliveries.c.integration_url
+        ),
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=bindparam("b_now"),
+        finished_at=bindparam("b_finished_at"),
+    )
+)
+
+
+async def record_outcomes(
+    connection: AsyncConnection,
+    outcomes: Sequence[Outcome],
+    *,
+    owner: str,
+    now: float | None = None,
+) -> None:
+    """Store ``outcomes`` of deliveries ``owner`` claimed, in the caller's transaction."""
+    if not outcomes:
+        return
+    at = time.time() if now is None else now
+    attempt_rows = [
+        {
+            "delivery_seq": outcome.delivery_seq,
+            "number": outcome.attempt_count,
+            "started_at": outcome.started_at,
+            "duration_ms": outcome.duration_ms,
+            "outcome": outcome.attempt_outcome,
+            "status_code": outcome.status_code,
+            "response_body": outcome.response_body,
+            "error": outcome.error,
+            "integration_url": outcome.integration_url,
+        }
+        for outcome in outcomes
+        if outcome.attempted
+    ]
+    if attempt_rows:
+        await connection.execute(insert(attempts), attempt_rows)
+    await connection.execute(
+        _UPDATE_DELIVERY,
+        [
+            {
+                "b_seq": outcome.delivery_seq,
+                "b_owner": owner,
+                "b_status": outcome.status,
+                "b_attempt_count": outcome.attempt_count,
+                "b_round_attempts": outcome.round_attempts,
+                "b_next_attempt_at": (
+                    outcome.next_attempt_at if outcome.next_attempt_at is not None else at
+                ),
+                "b_status_code": outcome.status_code,
+                "b_error": outcome.error,
+                "b_integration_url": outcome.integration_url,
+                "b_now": at,
+                "b_finished_at": at if outcome.finished else None,
+            }
+            for outcome in outcomes
+        ],
+    )
+    gone = {o.endpoint_id: o.disable_endpoint for o in outcomes if o.disable_endpoint}
+    for endpoint_id, reason in sorted(gone.items()):
+        await connection.execute(
+            update(endpoints)
+            .where(endpoints.c.id == endpoint_id, endpoints.c.enabled.is_(True))
+            .values(enabled=False, disabled_reason=reason, updated_at=at)
+        )

@@ -1,0 +1,52 @@
+"""Write transactions that never fail with "database is locked" on SQLite.
+
+SQLite lets one transaction write at a time. Two things go wrong with its
+default (deferred) transactions: a second writer waits in SQLite's busy
+handler, which sleeps in steps of up to 100 ms; and a transaction that read
+before it writes fails at once with "database is locked" when another
+connection wrote in between. So on SQLite, writers of this process first take
+turns on an asyncio lock (handing over without sleeping), then open their
+transaction with ``BEGIN IMMEDIATE``, which takes the write lock up front and
+waits (``busy_timeout``) for writers in other processes. PostgreSQL locks
+rows, so there it is a plain transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from weakref import WeakKeyDictionary
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+_gates: WeakKeyDictionary[Engine, asyncio.Lock] = WeakKeyDictionary()
+
+
+def write_gate(engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[object]:
+    """The lock this process's writers to ``engine`` take turns on (a no-op for PostgreSQL)."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    gate = _gates.get(engine.sync_engine)
+    if gate is None:
+        gate = _gates[engine.sync_engine] = asyncio.Lock()
+    return gate
+
+
+@contextlib.asynccontextmanager
+async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """Like ``engine.begin()``: commits when the block ends, rolls back when it raises."""
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as connection:
+            yield connection
+        return
+    async with write_gate(engine), engine.connect() as connection:
+        # pysqlite sees a transaction is open and adds no BEGIN of its own.
+        await connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            await connection.rollback()
+            raise
+        await connection.commit()

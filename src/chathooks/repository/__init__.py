@@ -1,0 +1,1 @@
+"""SQL for sites, their API keys and their endpoints; the API and the CLI both call it."""

@@ -1,0 +1,203 @@
+"""The endpoints of a site: where its payloads are posted, and which ones.
+
+Every query is scoped by ``site_id``: an endpoint of another site is simply
+not found, so a site key can never reach it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chathooks.db.tables import endpoints
+from chathooks.repository.ids import new_id
+from chathooks.repository.validation import EndpointFormat, check_format
+
+__all__ = [
+    "UPDATABLE_FIELDS",
+    "Endpoint",
+    "create_endpoint",
+    "delete_endpoint",
+    "enabled_endpoints",
+    "enabled_endpoints_of_sites",
+    "get_endpoint",
+    "list_endpoints",
+    "update_endpoint",
+]
+
+#: What a PATCH may change.
+UPDATABLE_FIELDS = frozenset(
+    {
+        "url",
+        "description",
+        "enabled",
+        "auto_send",
+        "send_offline",
+        "send_events",
+        "secret",
+        "format",
+        "headers",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    site_id: str
+    url: str
+    description: str = ""
+    enabled: bool = True
+    auto_send: bool = True
+    send_offline: bool = True
+    send_events: bool = False
+    #: ``whsec_...``; None for an unsigned endpoint.
+    secret: str | None = None
+    format: EndpointFormat = "form"
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Why chathooks switched the endpoint off (e.g. it answered 410 Gone).
+    disabled_reason: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+def _endpoint(row: Row[Any]) -> Endpoint:
+    return Endpoint(
+        id=row.id,
+        site_id=row.site_id,
+        url=row.url,
+        description=row.description,
+        enabled=row.enabled,
+        auto_send=row.auto_send,
+        send_offline=row.send_offline,
+        send_events=row.send_events,
+        secret=row.secret,
+        format=check_format(row.format),
+        headers=dict(row.headers or {}),
+        disabled_reason=row.disabled_reason,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def create_endpoint(
+    connection: AsyncConnection,
+    site_id: str,
+    *,
+    url: str,
+    description: str = "",
+    enabled: bool = True,
+    auto_send: bool = True,
+    send_offline: bool = True,
+    send_events: bool = False,
+    secret: str | None = None,
+    format: EndpointFormat = "form",
+    headers: Mapping[str, str] | None = None,
+) -> Endpoint:
+    """Store a new endpoint; the values are expected to be validated already."""
+    now = time.time()
+    endpoint = Endpoint(
+        id=new_id("ep"),
+        site_id=site_id,
+        url=url,
+        description=description,
+        enabled=enabled,
+        auto_send=auto_send,
+        send_offline=send_offline,
+        send_events=send_events,
+        secret=secret,
+        format=format,
+        headers=dict(headers or {}),
+        created_at=now,
+        updated_at=now,
+    )
+    await connection.execute(
+        insert(endpoints).values(
+            {column.name: getattr(endpoint, column.name) for column in endpoints.columns}
+        )
+    )
+    return endpoint
+
+
+async def get_endpoint(
+    connection: AsyncConnection, site_id: str, endpoint_id: str
+) -> Endpoint | None:
+    query = select(endpoints).where(endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id)
+    row = (await connection.execute(query)).first()
+    return None if row is None else _endpoint(row)
+
+
+async def list_endpoints(
+    connection: AsyncConnection, site_id: str, *, limit: int, cursor: str | None = None
+) -> tuple[list[Endpoint], str | None]:
+    """A page of a site's endpoints, oldest first; ``cursor`` continues a listing."""
+    query = select(endpoints).where(endpoints.c.site_id == site_id).order_by(endpoints.c.id)
+    if cursor:
+        query = query.where(endpoints.c.id > cursor)
+    rows = (await connection.execute(query.limit(limit + 1))).all()
+    items = [_endpoint(row) for row in rows[:limit]]
+    return items, (items[-1].id if len(rows) > limit else None)
+
+
+async def enabled_endpoints(connection: AsyncConnection, site_id: str) -> list[Endpoint]:
+    """Every endpoint of a site that may receive payloads: what routing chooses from."""
+    query = (
+        select(endpoints)
+        .where(endpoints.c.site_id == site_id, endpoints.c.enabled.is_(True))
+        .order_by(endpoints.c.id)
+    )
+    return [_endpoint(row) for row in (await connection.execute(query)).all()]
+
+
+async def enabled_endpoints_of_sites(
+    connection: AsyncConnection, site_ids: Iterable[str]
+) -> dict[str, list[Endpoint]]:
+    """:func:`enabled_endpoints` of several sites in one query (for batched ingest)."""
+    wanted = sorted(set(site_ids))
+    found: dict[str, list[Endpoint]] = {site_id: [] for site_id in wanted}
+    query = (
+        select(endpoints)
+        .where(endpoints.c.site_id.in_(wanted), endpoints.c.enabled.is_(True))
+        .order_by(endpoints.c.id)
+    )
+    for row in (await connection.execute(query)).all():
+        endpoint = _endpoint(row)
+        found[endpoint.site_id].append(endpoint)
+    return found
+
+
+async def update_endpoint(
+    connection: AsyncConnection, site_id: str, endpoint_id: str, changes: Mapping[str, Any]
+) -> Endpoint | None:
+    """Apply ``changes`` (validated values of :data:`UPDATABLE_FIELDS`); None when not found.
+
+    Switching an endpoint back on clears the reason chathooks switched it off.
+    """
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = dict(changes)
+    if values.get("enabled") is True:
+        values["disabled_reason"] = None
+    values["updated_at"] = time.time()
+    result = await connection.execute(
+        update(endpoints)
+        .where(endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id)
+        .values(values)
+    )
+    if result.rowcount == 0:
+        return None
+    return await get_endpoint(connection, site_id, endpoint_id)
+
+
+async def delete_endpoint(connection: AsyncConnection, site_id: str, endpoint_id: str) -> bool:
+    """Remove an endpoint (its deliveries go with it); False when there was none."""
+    result = await connection.execute(
+        delete(endpoints).where(endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id)
+    )
+    return result.rowcount > 0

@@ -1,0 +1,98 @@
+"""The rules an endpoint's settings must follow, shared by the API and the CLI.
+
+Each check returns the cleaned value or raises :class:`ValueError` with a
+message a person can act on; the caller names the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+from urllib.parse import urlsplit
+
+from chathooks.sender.requests import check_extra_headers
+
+__all__ = [
+    "ENDPOINT_FORMATS",
+    "MAX_URL_LENGTH",
+    "EndpointFormat",
+    "check_format",
+    "check_headers",
+    "check_site_name",
+    "check_url",
+]
+
+MAX_URL_LENGTH = 2048
+MAX_HEADERS = 20
+MAX_SITE_NAME = 200
+EndpointFormat = Literal["form", "json"]
+ENDPOINT_FORMATS: tuple[EndpointFormat, ...] = ("form", "json")
+
+# Hop-by-hop headers describe one connection, not the request; the sender
+# refuses the names it sets itself (content-type, webhook-*...) on top of these.
+_HOP_BY_HOP_HEADERS = frozenset(
+    {
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "upgrade",
+    }
+)
+
+
+def check_site_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned:
+        raise ValueError("the site name must not be empty")
+    if len(cleaned) > MAX_SITE_NAME:
+        raise ValueError(f"the site name is longer than {MAX_SITE_NAME} characters")
+    return cleaned
+
+
+def check_url(url: str) -> str:
+    """An absolute ``http``/``https`` URL with a host; the query string is kept as given."""
+    cleaned = url.strip()
+    if not cleaned:
+        raise ValueError("the URL must not be empty")
+    if len(cleaned) > MAX_URL_LENGTH:
+        raise ValueError(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() for ch in cleaned):
+        raise ValueError("the URL must not contain spaces; percent-encode them as %20")
+    parts = urlsplit(cleaned)
+    if parts.scheme.lower() not in ("http", "https"):
+        shown = parts.scheme or "none"
+        raise ValueError(f"the URL must start with http:// or https:// (scheme was {shown})")
+    if not parts.hostname:
+        raise ValueError("the URL has no host name, e.g. https://crm.example.com/olark")
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise ValueError(f"the URL's port is not a number from 0 to 65535 ({exc})") from exc
+    return cleaned
+
+
+def check_format(value: str) -> EndpointFormat:
+    for known in ENDPOINT_FORMATS:
+        if value == known:
+            return known
+    raise ValueError(f"the format must be 'form' (Olark's wire form) or 'json', not {value!r}")
+
+
+def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Extra request headers; hop-by-hop names and those the sender sets are refused."""
+    if len(headers) > MAX_HEADERS:
+        raise ValueError(f"at most {MAX_HEADERS} extra headers are allowed")
+    check_extra_headers(headers)
+    seen: set[str] = set()
+    for name in headers:
+        lowered = name.lower()
+        if lowered in _HOP_BY_HOP_HEADERS:
+            raise ValueError(f"{name!r} is a hop-by-hop header and cannot be set on an endpoint")
+        if lowered in seen:
+            raise ValueError(f"the header {name!r} is given twice")
+        seen.add(lowered)
+    return dict(headers)

@@ -1,0 +1,402 @@
+"""The delivery worker: claim due deliveries, post them, record what happened.
+
+::
+
+    claim a batch ──► post up to worker_concurrency at once ──► record outcomes in batches
+         ▲                                                              │
+         └──────── refill before the batch runs dry; a recorded ◄───────┘
+                   delivery may release the next of its conversation
+
+Everything that touches the database is in :mod:`chathooks.queue`; the HTTP
+is :class:`chathooks.sender.Sender`. What is left here is the loop and the
+rules for what an attempt's result means (:func:`decide`).
+
+Crash safety comes from the queue's leases: a claimed delivery that is never
+recorded (the process was killed) becomes due again when its lease runs out,
+and is sent again with the same ``webhook-id``. Delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chathooks.queue import (
+    ENDPOINT_DISABLED,
+    FAILED,
+    RETRYING,
+    SUCCEEDED,
+    ClaimedDelivery,
+    Outcome,
+    claim,
+    record_outcomes,
+    release,
+    write_transaction,
+)
+from chathooks.sender import AttemptResult, Sender, build_request, retry_delay
+from chathooks.settings import Settings
+
+__all__ = ["Outcome", "Worker", "decide", "default_worker_id", "main"]
+
+log = logging.getLogger("chathooks.worker")
+
+OutcomeListener = Callable[[list[Outcome]], Awaitable[None]]
+PeriodicJob = tuple[float, Callable[[], Awaitable[None]]]
+
+GONE_REASON = "the receiver answered 410 Gone"
+
+
+def default_worker_id() -> str:
+    """``host-pid-random``: tells leases apart in the database and in logs."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def decide(
+    claimed: ClaimedDelivery,
+    result: AttemptResult,
+    *,
+    started_at: float,
+    schedule: Sequence[float],
+    now: float | None = None,
+) -> Outcome:
+    """What one attempt's result means for its delivery.
+
+    Any 2xx succeeds. 410 Gone fails the delivery and switches the endpoint
+    off. Anything else, a refused destination included (someone may fix the
+    URL or the allow-list meanwhile), is retried on the schedule, later if
+    the receiver's ``Retry-After`` asks for it; when the schedule is used up
+    the delivery has failed.
+    """
+    at = time.time() if now is None else now
+    round_attempts = claimed.round_attempts + 1
+    next_attempt_at: float | None = None
+    disable_endpoint: str | None = None
+    if result.ok:
+        status = SUCCEEDED
+    elif result.gone:
+        status = FAILED
+        disable_endpoint = GONE_REASON
+    else:
+        delay = retry_delay(round_attempts, schedule, retry_after=result.retry_after)
+        status = FAILED if delay is None else RETRYING
+        next_attempt_at = None if delay is None else at + delay
+    return Outcome(
+        delivery_seq=claimed.seq,
+        delivery_id=claimed.id,
+        site_id=claimed.site_id,
+        endpoint_id=claimed.endpoint_id,
+        conversation_id=claimed.conversation_id,
+        payload_kind=claimed.payload_kind,
+        status=status,
+        attempt_count=claimed.attempt_count + 1,
+        round_attempts=round_attempts,
+        next_attempt_at=next_attempt_at,
+        attempt_outcome="succeeded" if result.ok else "refused" if result.refused else "failed",
+        started_at=started_at,
+        duration_ms=result.duration_ms,
+        status_code=result.status_code,
+        response_body=result.response_body,
+        error=result.error,
+        integration_url=result.integration_url,
+        disable_endpoint=disable_endpoint,
+    )
+
+
+def dropped(claimed: ClaimedDelivery, *, now: float) -> Outcome:
+    """A delivery whose endpoint is disabled: failed without an attempt.
+
+    Not left pending: it would hold back its conversation and be claimed over
+    and over. Once the endpoint is enabled again, ``recover`` sends it.
+    """
+    return Outcome(
+        delivery_seq=claimed.seq,
+        delivery_id=claimed.id,
+        site_id=claimed.site_id,
+        endpoint_id=claimed.endpoint_id,
+        conversation_id=claimed.conversation_id,
+        payload_kind=claimed.payload_kind,
+        status=FAILED,
+        attempt_count=claimed.attempt_count,
+        round_attempts=claimed.round_attempts,
+        next_attempt_at=None,
+        attempt_outcome=None,
+        started_at=now,
+        error=ENDPOINT_DISABLED,
+    )
+
+
+class Worker:
+    """Sends due deliveries until told to stop; several may run against one PostgreSQL.
+
+    Inside, ``worker_concurrency`` sender loops take claimed deliveries from a
+    local backlog, one claimer loop keeps that backlog filled, and one
+    recorder loop writes the outcomes down in batches.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+        periodic: Sequence[PeriodicJob] = (),
+        on_outcome: OutcomeListener | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.worker_id = worker_id or default_worker_id()
+        self.periodic = list(periodic)
+        self.on_outcome = on_outcome
+        #: Claimed, not yet started; None tells a sender loop to finish.
+        self._backlog: asyncio.Queue[ClaimedDelivery | None] = asyncio.Queue()
+        # Enough in hand to cover a claim's round trip, little enough that claims
+        # waiting their turn do not outlive their leases behind a slow endpoint.
+        self._refill_below = max(settings.worker_concurrency, settings.claim_batch_size // 2)
+        #: The claimer should look again: there is room, or new work may be due.
+        self._nudge = asyncio.Event()
+        self._new_work = False
+        self._outcomes: list[Outcome] = []
+        self._outcomes_waiting = asyncio.Event()
+        self._closing = False
+
+    def wake(self) -> None:
+        """Look for due deliveries now rather than at the next poll (e.g. right after enqueue)."""
+        self._new_work = True
+        self._nudge.set()
+
+    # -- one batch, for tests and scripts ------------------------------------------
+    async def run_once(self) -> int:
+        """Claim one batch, send it, record the outcomes; returns how many were claimed."""
+        batch = await self._claim()
+        if not batch:
+            return 0
+        slots = asyncio.Semaphore(self.settings.worker_concurrency)
+        async with Sender.from_settings(self.settings) as sender:
+
+            async def attempt(claimed: ClaimedDelivery) -> Outcome:
+                async with slots:
+                    return await self._attempt(sender, claimed)
+
+            outcomes = await asyncio.gather(*(attempt(claimed) for claimed in batch))
+        await self._record(list(outcomes))
+        return len(batch)
+
+    # -- the loops -------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Deliver until ``stop`` is set, then finish what is in flight and record it.
+
+        Claimed deliveries not yet started go back to the queue at once.
+        Cancelling instead of setting ``stop`` abandons in-flight claims to
+        their leases.
+        """
+        stop = stop or asyncio.Event()
+        self._closing = False
+        log.info("worker %s started", self.worker_id)
+        recorder = asyncio.create_task(self._record_continuously())
+        tasks = [recorder, asyncio.create_task(self._nudge_on(stop))]
+        for seconds, job in self.periodic:
+            tasks.append(asyncio.create_task(self._every(seconds, job, stop)))
+        try:
+            async with Sender.from_settings(self.settings) as sender:
+                senders = [
+                    asyncio.create_task(self._send_continuously(sender))
+                    for _ in range(self.settings.worker_concurrency)
+                ]
+                tasks.extend(senders)
+                await self._claim_continuously(stop)
+                unsent = self._empty_backlog()
+                for _ in senders:
+                    self._backlog.put_nowait(None)
+                await asyncio.gather(*senders)
+            await self._release(unsent)
+            self._closing = True
+            self._outcomes_waiting.set()
+            await recorder
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            log.info("worker %s stopped", self.worker_id)
+
+    async def _claim_continuously(self, stop: asyncio.Event) -> None:
+        """Keep the backlog filled: at once while batches come back full, else when nudged."""
+        loop = asyncio.get_running_loop()
+        more_due = True
+        next_poll = loop.time()
+        while not stop.is_set():
+            self._nudge.clear()
+            room = self._backlog.qsize() < self._refill_below
+            if room and (more_due or self._new_work or loop.time() >= next_poll):
+                self._new_work = False
+                claimed = await self._claim()
+                for delivery in claimed:
+                    self._backlog.put_nowait(delivery)
+                # A full batch means more is probably due: claim again as soon as there is room.
+                more_due = len(claimed) >= self.settings.claim_batch_size
+                next_poll = loop.time() + self.settings.poll_interval
+                continue
+            timeout = max(0.0, next_poll - loop.time()) if room else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudge.wait(), timeout)
+
+    async def _send_continuously(self, sender: Sender) -> None:
+        """One of ``worker_concurrency`` loops: post the next claimed delivery, until stopped."""
+        while (claimed := await self._backlog.get()) is not None:
+            if self._backlog.qsize() < self._refill_below:
+                self._nudge.set()
+            outcome = await self._attempt(sender, claimed)
+            self._outcomes.append(outcome)
+            self._outcomes_waiting.set()
+
+    async def _record_continuously(self) -> None:
+        """Write outcomes as they come; all that arrive during one write go in the next."""
+        while True:
+            if not self._outcomes:
+                if self._closing:
+                    return
+                await self._outcomes_waiting.wait()
+                self._outcomes_waiting.clear()
+                continue
+            batch, self._outcomes = self._outcomes, []
+            await self._record(batch)
+            self.wake()  # finished deliveries may release the next of their conversations
+
+    async def _attempt(self, sender: Sender, claimed: ClaimedDelivery) -> Outcome:
+        """Post one claimed delivery; never raises, whatever the receiver does."""
+        started_at = time.time()
+        destination = claimed.destination
+        if not destination.enabled:
+            return dropped(claimed, now=started_at)
+        try:
+            request = build_request(
+                delivery_id=claimed.id,
+                url=destination.url,
+                document_json=claimed.payload,
+                fmt=destination.format,
+                secret=destination.secret,
+                extra_headers=destination.headers,
+            )
+        except ValueError as exc:
+            result = AttemptResult(ok=False, error=f"cannot build the request: {exc}")
+        else:
+            try:
+                result = await sender.send(request)
+            except Exception as exc:  # a bug must cost one attempt, not the worker
+                log.exception("sending delivery %s failed unexpectedly", claimed.id)
+                result = AttemptResult(ok=False, error=f"internal error: {exc!r}")
+        return decide(claimed, result, started_at=started_at, schedule=self.settings.retry_schedule)
+
+    # -- the database side -----------------------------------------------------------
+    async def _claim(self) -> list[ClaimedDelivery]:
+        try:
+            async with write_transaction(self.engine) as connection:
+                return await claim(
+                    connection,
+                    owner=self.worker_id,
+                    limit=self.settings.claim_batch_size,
+                    lease_seconds=self.settings.lease_seconds,
+                )
+        except Exception:
+            # The database may be restarting; the next poll tries again.
+            log.exception("claiming deliveries failed")
+            return []
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        try:
+            async with write_transaction(self.engine) as connection:
+                await record_outcomes(connection, outcomes, owner=self.worker_id)
+        except Exception:
+            # Unrecorded deliveries come back when their leases expire and are sent again.
+            log.exception("recording %d outcomes failed", len(outcomes))
+            return
+        if self.on_outcome is not None:
+            try:
+                await self.on_outcome(outcomes)
+            except Exception:
+                log.exception("an on_outcome listener failed")
+
+    def _empty_backlog(self) -> list[int]:
+        unsent: list[int] = []
+        while not self._backlog.empty():
+            claimed = self._backlog.get_nowait()
+            if claimed is not None:
+                unsent.append(claimed.seq)
+        return unsent
+
+    async def _release(self, unsent: list[int]) -> None:
+        if not unsent:
+            return
+        try:
+            async with write_transaction(self.engine) as connection:
+                await release(connection, unsent, owner=self.worker_id)
+        except Exception:
+            log.exception("giving back %d unsent deliveries failed; their leases will", len(unsent))
+
+    # -- helpers -------------------------------------------------------------------------
+    async def _nudge_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._nudge.set()
+
+    async def _every(
+        self, seconds: float, job: Callable[[], Awaitable[None]], stop: asyncio.Event
+    ) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), seconds)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await job()
+            except Exception:
+                log.exception("periodic job %r failed", job)
+
+
+# -- python -m chathooks.worker ---------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run one worker until SIGINT or SIGTERM; settings come from ``CHATHOOKS_*``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m chathooks.worker", description="Send queued chathooks deliveries."
+    )
+    parser.add_argument("--database-url", help="overrides CHATHOOKS_DATABASE_URL")
+    parser.add_argument("--worker-id", help="name of this worker's leases (default host-pid)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    overrides = {"database_url": args.database_url} if args.database_url else {}
+    settings = Settings(**overrides)
+    try:
+        import uvloop  # installed with uvicorn[standard]; the HTTP client runs faster on it
+    except ImportError:
+        asyncio.run(_serve(settings, args.worker_id))
+    else:
+        uvloop.run(_serve(settings, args.worker_id))
+
+
+async def _serve(settings: Settings, worker_id: str | None) -> None:
+    from chathooks.db.engine import create_engine
+    from chathooks.db.migrate import upgrade_async
+
+    await upgrade_async(settings.database_url)
+    engine = create_engine(settings.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await Worker(engine, settings, worker_id=worker_id).run(stop)
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

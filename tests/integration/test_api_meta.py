@@ -1,0 +1,107 @@
+"""Service routes over real HTTP: meta, health, Prometheus metrics, OpenAPI, unknown paths."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from chathooks import __version__
+from support.receiver import RecordingReceiver
+from support.service import running_service
+
+
+def test_meta_publishes_the_egress_ranges_without_a_key(database_url: str) -> None:
+    with running_service(
+        database_url, run_worker=False, egress_cidrs="203.0.113.0/24, 2001:db8::/32"
+    ) as service:
+        response = service.client.get("/api/v1/meta")
+    assert response.status_code == 200
+    assert response.json() == {
+        "version": __version__,
+        "egress_cidrs": ["203.0.113.0/24", "2001:db8::/32"],
+    }
+
+
+def test_healthz_checks_the_database(database_url: str) -> None:
+    with running_service(database_url, run_worker=False) as service:
+        response = service.client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def metric(text: str, name: str) -> float:
+    """The value of one sample line, e.g. ``chathooks_attempts_total{outcome="succeeded"}``."""
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} is not in the metrics:\n{text}"
+    return float(match.group(1))
+
+
+def test_metrics_count_deliveries_attempts_and_the_queue(
+    database_url: str, receiver: RecordingReceiver, fixtures_dir: Path
+) -> None:
+    document = json.loads((fixtures_dir / "php-consumer-real-transcript-2.json").read_text())
+    with running_service(database_url) as service:
+        site, auth = service.create_site()
+        service.create_endpoint(site, auth, receiver.url)
+        receiver.reply(500, times=1)
+        response = service.client.post(
+            f"/api/v1/sites/{site}/transcripts", json=document, headers=auth
+        )
+        [queued] = response.json()["deliveries"]
+        service.wait_for_status(site, auth, queued["id"], "succeeded")
+        scraped = service.client.get("/metrics")
+
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = scraped.text
+    assert metric(text, 'chathooks_deliveries_total{outcome="succeeded"}') == 1
+    assert metric(text, 'chathooks_attempts_total{outcome="failed"}') == 1
+    assert metric(text, 'chathooks_attempts_total{outcome="succeeded"}') == 1
+    assert metric(text, "chathooks_attempt_duration_seconds_count") == 2
+    assert metric(text, "chathooks_attempt_duration_seconds_sum") > 0
+    assert metric(text, 'chathooks_queue_depth{status="succeeded"}') == 1
+    assert metric(text, 'chathooks_queue_depth{status="pending"}') == 0
+    assert metric(text, "chathooks_oldest_pending_age_seconds") == 0
+
+
+def test_openapi_describes_typed_requests_and_responses(database_url: str) -> None:
+    with running_service(database_url, run_worker=False) as service:
+        spec = service.client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path in (
+        "/api/v1/sites",
+        "/api/v1/sites/{site}",
+        "/api/v1/sites/{site}/endpoints",
+        "/api/v1/sites/{site}/endpoints/{endpoint}",
+        "/api/v1/sites/{site}/endpoints/{endpoint}/test",
+        "/api/v1/sites/{site}/endpoints/{endpoint}/recover",
+        "/api/v1/sites/{site}/transcripts",
+        "/api/v1/sites/{site}/deliveries",
+        "/api/v1/sites/{site}/deliveries/{delivery}",
+        "/api/v1/sites/{site}/deliveries/{delivery}/redeliver",
+        "/api/v1/meta",
+        "/healthz",
+        "/metrics",
+    ):
+        assert path in paths, path
+    schemas = spec["components"]["schemas"]
+    assert {"url", "auto_send", "send_offline", "send_events", "secret", "format"} <= set(
+        schemas["EndpointCreate"]["properties"]
+    )
+    ingest = paths["/api/v1/sites/{site}/transcripts"]["post"]
+    assert set(ingest["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+    }
+    assert "202" in ingest["responses"]
+
+
+def test_unknown_paths_and_methods_answer_json(database_url: str) -> None:
+    with running_service(database_url, run_worker=False) as service:
+        missing = service.client.get("/api/v1/nothing-here")
+        wrong_method = service.client.put("/api/v1/sites", json={})
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "method_not_allowed"

@@ -1,0 +1,271 @@
+"""The conversation engine on real SQLite and PostgreSQL: what gets queued, and exactly once.
+
+These tests drive :class:`ConversationService` directly and read the queued
+deliveries back from the database; the HTTP tests cover the same rules end to
+end through a real server and receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chathooks.conversations.constraints import consumer_problems
+from chathooks.conversations.errors import (
+    ConversationClosed,
+    ConversationExists,
+    ConversationNotFound,
+)
+from chathooks.conversations.inputs import (
+    ConversationChanges,
+    NewConversation,
+    NewMessage,
+    NewOfflineMessage,
+)
+from chathooks.conversations.service import CommandOutcome, ConversationService
+from chathooks.db import create_engine
+from chathooks.db.migrate import upgrade_async
+from chathooks.db.tables import deliveries
+from chathooks.repository.endpoints import create_endpoint
+from chathooks.repository.sites import create_site
+
+VISITOR = {"fullName": "Paul", "emailAddress": "paul@example.com", "ip": "203.0.113.10"}
+OPERATOR = {"id": "1029431", "username": "paul-clinic", "nickname": "Paul"}
+
+
+class Clock:
+    """A clock the test moves by hand, so idle timeouts need no waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class World:
+    engine: AsyncEngine
+    site: str
+    clock: Clock
+    service: ConversationService
+    endpoints: dict[str, str]
+
+    async def queued(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(deliveries).order_by(deliveries.c.seq)
+        if conversation_id is not None:
+            query = query.where(deliveries.c.conversation_id == conversation_id)
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        names = {v: k for k, v in self.endpoints.items()}
+        return [
+            {
+                "endpoint": names[row["endpoint_id"]],
+                "trigger": row["trigger"],
+                "kind": row["payload_kind"],
+                "document": json.loads(row["payload"]),
+            }
+            for row in rows
+        ]
+
+
+@pytest.fixture
+async def world(database_url: str) -> AsyncIterator[World]:
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    clock = Clock()
+    async with engine.begin() as connection:
+        site = (await create_site(connection, "example.com")).site.id
+        auto = await create_endpoint(connection, site, url="http://127.0.0.1:9/auto")
+        manual = await create_endpoint(
+            connection, site, url="http://127.0.0.1:9/manual", auto_send=False, send_offline=False
+        )
+        events = await create_endpoint(
+            connection, site, url="http://127.0.0.1:9/events", auto_send=False, send_events=True
+        )
+    try:
+        yield World(
+            engine=engine,
+            site=site,
+            clock=clock,
+            service=ConversationService(engine, clock=clock),
+            endpoints={"auto": auto.id, "manual": manual.id, "events": events.id},
+        )
+    finally:
+        await engine.dispose()
+
+
+async def start(world: World, conversation_id: str | None = None) -> str:
+    body: dict[str, Any] = {"visitor": VISITOR}
+    if conversation_id:
+        body["id"] = conversation_id
+    outcome = await world.service.start(world.site, NewConversation.model_validate(body))
+    return outcome.conversation.id
+
+
+async def say(world: World, conversation_id: str, who: str, body: str) -> Any:
+    message: dict[str, Any] = {"from": who, "body": body}
+    if who == "operator":
+        message["operator"] = OPERATOR
+    return await world.service.add_message(
+        world.site, conversation_id, NewMessage.model_validate(message)
+    )
+
+
+async def test_a_start_event_goes_only_to_endpoints_with_send_events(world: World) -> None:
+    conversation = await start(world)
+    (queued,) = await world.queued(conversation)
+    assert queued["endpoint"] == "events"
+    assert queued["kind"] == "event"
+    assert queued["document"]["eventType"] == "start"
+    assert queued["document"]["id"] == conversation
+
+
+async def test_a_command_posts_the_transcript_so_far_to_every_endpoint(world: World) -> None:
+    conversation = await start(world)
+    await say(world, conversation, "visitor", "I want a quote")
+    outcome = await say(world, conversation, "operator", "!Lead hot prospect")
+    assert isinstance(outcome, CommandOutcome)
+    assert outcome.command == "lead"
+    commands = [q for q in await world.queued(conversation) if q["trigger"] == "command"]
+    assert sorted(q["endpoint"] for q in commands) == ["auto", "events", "manual"]
+    for queued in commands:
+        document = queued["document"]
+        assert document["manuallySubmitted"] is True
+        assert [item["body"] for item in document["items"]] == ["I want a quote"]
+        assert consumer_problems(document) == []
+
+
+async def test_completion_reposts_only_where_the_chat_went_on(world: World) -> None:
+    conversation = await start(world)
+    await say(world, conversation, "visitor", "hello")
+    await say(world, conversation, "operator", "!case")
+    await say(world, conversation, "operator", "a case is open")
+    await world.service.close(world.site, conversation)
+    completions = [q for q in await world.queued(conversation) if q["trigger"] == "completion"]
+    # auto_send gets it anyway; the commanded endpoints get it because the chat went on.
+    assert sorted(q["endpoint"] for q in completions) == ["auto", "events", "manual"]
+    for queued in completions:
+        assert queued["document"]["manuallySubmitted"] is False
+        assert [i["body"] for i in queued["document"]["items"]] == ["hello", "a case is open"]
+
+
+async def test_nothing_is_posted_twice_for_the_same_state(world: World) -> None:
+    conversation = await start(world)
+    await say(world, conversation, "visitor", "hello")
+    await say(world, conversation, "operator", "!lead")
+    repeated = await say(world, conversation, "operator", "!LEAD again")
+    assert isinstance(repeated, CommandOutcome)
+    assert {d.reused for d in repeated.deliveries} == {True}
+    assert await world.service.close(world.site, conversation) == []
+    triggers = [q["trigger"] for q in await world.queued(conversation)]
+    assert triggers.count("command") == 3  # one per endpoint, once
+    assert "completion" not in triggers
+
+
+async def test_an_idle_conversation_completes_once(world: World) -> None:
+    idle = await start(world)
+    await say(world, idle, "visitor", "anyone there?")
+    world.clock.now += 100
+    busy = await start(world)
+    await say(world, busy, "visitor", "hi")
+    world.clock.now += 50
+    assert await world.service.close_idle(120) == 1
+    assert await world.service.close_idle(120) == 0
+    view = await world.service.view(world.site, idle)
+    assert (view.conversation.state, view.conversation.close_reason) == ("closed", "idle")
+    assert (await world.service.view(world.site, busy)).conversation.state == "open"
+    completions = [q for q in await world.queued(idle) if q["trigger"] == "completion"]
+    assert [q["endpoint"] for q in completions] == ["auto"]
+
+
+async def test_closed_conversations_refuse_changes(world: World) -> None:
+    conversation = await start(world)
+    await world.service.close(world.site, conversation)
+    with pytest.raises(ConversationClosed):
+        await say(world, conversation, "visitor", "one more thing")
+    with pytest.raises(ConversationClosed):
+        await world.service.close(world.site, conversation)
+    with pytest.raises(ConversationClosed):
+        await world.service.change(
+            world.site, conversation, ConversationChanges.model_validate({"tags": ["x"]})
+        )
+
+
+async def test_ids_are_unique_within_a_site(world: World) -> None:
+    await start(world, "chat-1")
+    with pytest.raises(ConversationExists):
+        await start(world, "chat-1")
+    with pytest.raises(ConversationNotFound):
+        await say(world, "chat-2", "visitor", "hello")
+
+
+async def test_changes_appear_in_what_is_posted_after(world: World) -> None:
+    conversation = await start(world)
+    await say(world, conversation, "visitor", "hello")
+    changes = ConversationChanges.model_validate(
+        {"tags": ["sales"], "customFields": {"plan": "pro"}, "chat_feedback": {"overall_chat": 5}}
+    )
+    record = await world.service.change(world.site, conversation, changes)
+    assert record.version == 3
+    await world.service.close(world.site, conversation)
+    (completion,) = [q for q in await world.queued(conversation) if q["trigger"] == "completion"]
+    visitor = completion["document"]["visitor"]
+    assert completion["document"]["tags"] == ["sales"]
+    assert visitor["customFields"] == {"plan": "pro"}
+    assert visitor["chat_feedback"] == {"overall_chat": 5}
+
+
+async def test_an_offline_message_goes_to_send_offline_endpoints(world: World) -> None:
+    request = NewOfflineMessage.model_validate({"visitor": VISITOR, "body": "call me back"})
+    outcome = await world.service.offline_message(world.site, request)
+    queued = await world.queued(outcome.id)
+    assert sorted(q["endpoint"] for q in queued) == ["auto", "events"]
+    for item in queued:
+        assert item["kind"] == "offline_message"
+        assert "operators" not in item["document"]
+        assert consumer_problems(item["document"]) == []
+
+
+async def test_concurrent_messages_are_all_kept(world: World) -> None:
+    conversation = await start(world)
+    await asyncio.gather(*(say(world, conversation, "visitor", f"line {n}") for n in range(10)))
+    view = await world.service.view(world.site, conversation)
+    bodies = sorted(item.to_wire()["body"] for item in view.conversation.transcript.items)
+    assert bodies == sorted(f"line {n}" for n in range(10))
+    assert view.conversation.version == 11
+
+
+async def test_racing_idle_checks_complete_each_conversation_once(postgres_url: str) -> None:
+    await upgrade_async(postgres_url)
+    engines = [create_engine(postgres_url) for _ in range(3)]
+    clock = Clock()
+    try:
+        async with engines[0].begin() as connection:
+            site = (await create_site(connection, "race.example")).site.id
+            await create_endpoint(connection, site, url="http://127.0.0.1:9/auto")
+        services = [ConversationService(engine, clock=clock) for engine in engines]
+        request = NewConversation.model_validate({"visitor": VISITOR})
+        for _ in range(30):
+            await services[0].start(site, request)
+        clock.now += 3600
+        closed = await asyncio.gather(*(service.close_idle(60) for service in services))
+        assert sum(closed) == 30
+        async with engines[0].connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(deliveries.c.conversation_id).where(deliveries.c.trigger == "completion")
+                )
+            ).all()
+        assert len(rows) == 30
+        assert len({row.conversation_id for row in rows}) == 30
+    finally:
+        for engine in engines:
+            await engine.dispose()

@@ -1,0 +1,69 @@
+"""Concurrent ingests share transactions, and each caller still gets exactly its own deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from chathooks.db import create_engine, tables
+from chathooks.db.migrate import upgrade_async
+from chathooks.ingest import Ingestor
+from chathooks.queue import write_transaction
+from chathooks.repository.endpoints import create_endpoint
+from chathooks.repository.sites import create_site
+from chathooks.wire import (
+    OfflineMessage,
+    OfflineMessageTranscript,
+    Transcript,
+    dumps,
+)
+
+
+async def test_concurrent_payloads_are_routed_and_committed_each_to_its_own_caller(
+    database_url: str,
+) -> None:
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    try:
+        async with write_transaction(engine) as connection:
+            site = (await create_site(connection, "Acme")).site
+            other = (await create_site(connection, "Other")).site
+            auto = await create_endpoint(connection, site.id, url="http://127.0.0.1:9/a")
+            manual_only = await create_endpoint(
+                connection,
+                site.id,
+                url="http://127.0.0.1:9/b",
+                auto_send=False,
+                send_offline=False,
+            )
+            other_endpoint = await create_endpoint(connection, other.id, url="http://127.0.0.1:9/c")
+        ingestor = Ingestor(engine, max_batch=16)
+
+        async def one(number: int) -> tuple[int, list[str]]:
+            site_id = other.id if number % 5 == 0 else site.id
+            payload: Transcript | OfflineMessageTranscript
+            if number % 3 == 0:
+                payload = OfflineMessageTranscript(
+                    id=f"off{number}", items=[OfflineMessage(body="hi", timestamp="1.0")]
+                )
+            else:
+                payload = Transcript(id=f"c{number}", manually_submitted=number % 2 == 0)
+            refs = await ingestor.ingest(site_id, payload, dumps(payload.to_wire()))
+            return number, sorted(ref.endpoint_id for ref in refs)
+
+        results = dict(await asyncio.gather(*(one(n) for n in range(100))))
+
+        for number, endpoint_ids in results.items():
+            if number % 5 == 0:
+                expected = [other_endpoint.id]
+            elif number % 3 == 0 or number % 2 == 1:
+                expected = [auto.id]  # offline, or an automatic transcript
+            else:
+                expected = sorted([auto.id, manual_only.id])  # manuallySubmitted: every endpoint
+            assert endpoint_ids == expected, number
+        async with engine.connect() as connection:
+            stored = await connection.scalar(select(func.count()).select_from(tables.deliveries))
+        assert stored == sum(len(ids) for ids in results.values())
+    finally:
+        await engine.dispose()

@@ -1,0 +1,73 @@
+"""Migrations: the packaged Alembic scripts build exactly the schema in ``tables.py``."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from chathooks.db.engine import create_engine
+from chathooks.db.migrate import current_revision, head_revision, upgrade, upgrade_async
+from chathooks.db.tables import metadata
+
+
+def test_upgrade_builds_the_schema_and_is_idempotent(database_url: str) -> None:
+    assert current_revision(database_url) is None
+
+    upgrade(database_url)
+    upgrade(database_url)
+
+    assert current_revision(database_url) == head_revision()
+
+
+async def test_the_migrated_schema_matches_tables_py(database_url: str) -> None:
+    """Fails when ``tables.py`` changed without a migration (see ``make_revision``)."""
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(_differences)
+            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    finally:
+        await engine.dispose()
+    assert differences == []
+    assert {"deliveries", "attempts", "endpoints", "sites", "alembic_version"} <= set(tables)
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
+
+
+def test_processes_starting_together_upgrade_one_after_the_other(database_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            upgrade(database_url)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert current_revision(database_url) == head_revision()
+
+
+async def test_the_blocking_upgrade_works_inside_a_running_event_loop(sqlite_url: str) -> None:
+    upgrade(sqlite_url)
+    assert current_revision(sqlite_url) == head_revision()
+
+
+def test_a_url_that_is_not_a_database_is_refused_with_a_hint() -> None:
+    with pytest.raises(ValueError, match="SQLite or PostgreSQL"):
+        upgrade("mysql://db.example/chathooks")

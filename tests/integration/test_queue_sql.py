@@ -1,0 +1,539 @@
+"""The delivery queue's SQL on real SQLite and PostgreSQL, without HTTP.
+
+Times are passed explicitly (``now=``), so leases and schedules are tested
+without waiting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from chathooks.db.engine import create_engine
+from chathooks.db.migrate import upgrade_async
+from chathooks.db.tables import deliveries, endpoints, sites
+from chathooks.queue import (
+    FAILED,
+    PENDING,
+    RETRYING,
+    SUCCEEDED,
+    ClaimedDelivery,
+    InvalidQueueQuery,
+    NewDelivery,
+    Outcome,
+    claim,
+    due_cte,
+    enqueue,
+    get_delivery,
+    list_deliveries,
+    queue_stats,
+    record_outcomes,
+    recover,
+    redeliver,
+    release,
+    write_transaction,
+)
+
+T0 = 1_700_000_000.0
+SITE = "site_q"
+OTHER_SITE = "site_other"
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        for site_id in (SITE, OTHER_SITE):
+            await connection.execute(
+                insert(sites).values(
+                    id=site_id, name=site_id, api_key_hash=f"hash-{site_id}", created_at=T0
+                )
+            )
+        for endpoint_id, site_id in (("ep_a", SITE), ("ep_b", SITE), ("ep_x", OTHER_SITE)):
+            await connection.execute(
+                insert(endpoints).values(
+                    id=endpoint_id,
+                    site_id=site_id,
+                    url=f"https://{endpoint_id}.example/hook?token=t",
+                    secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                    format="json",
+                    headers={"X-Token": "abc"},
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+    yield engine
+    await engine.dispose()
+
+
+def new(
+    conversation: str | None, endpoint: str = "ep_a", *, site: str = SITE, text: str = "x"
+) -> NewDelivery:
+    payload = f'{{"kind": "Conversation", "id": "{conversation}", "tags": ["{text}"]}}'
+    return NewDelivery(
+        site_id=site,
+        endpoint_id=endpoint,
+        conversation_id=conversation,
+        payload_kind="transcript",
+        trigger="api",
+        payload=payload,
+    )
+
+
+async def put(engine: AsyncEngine, *items: NewDelivery, now: float = T0) -> list[str]:
+    async with engine.begin() as connection:
+        return [ref.id for ref in await enqueue(connection, items, now=now)]
+
+
+async def take(
+    engine: AsyncEngine, *, now: float, owner: str = "w1", limit: int = 100, lease: float = 1000
+) -> list[ClaimedDelivery]:
+    async with engine.begin() as connection:
+        return await claim(connection, owner=owner, limit=limit, lease_seconds=lease, now=now)
+
+
+def settled(
+    claimed: ClaimedDelivery,
+    status: str,
+    *,
+    now: float,
+    code: int | None = 200,
+    next_at: float | None = None,
+    integration_url: str | None = None,
+) -> Outcome:
+    return Outcome(
+        delivery_seq=claimed.seq,
+        delivery_id=claimed.id,
+        site_id=claimed.site_id,
+        endpoint_id=claimed.endpoint_id,
+        conversation_id=claimed.conversation_id,
+        payload_kind=claimed.payload_kind,
+        status=status,
+        attempt_count=claimed.attempt_count + 1,
+        round_attempts=claimed.round_attempts + 1,
+        next_attempt_at=next_at,
+        attempt_outcome="succeeded" if status == SUCCEEDED else "failed",
+        started_at=now,
+        duration_ms=12.5,
+        status_code=code,
+        response_body="ok" if status == SUCCEEDED else "boom",
+        error=None if status == SUCCEEDED else f"HTTP {code}",
+        integration_url=integration_url,
+    )
+
+
+async def settle(engine: AsyncEngine, *outcomes: Outcome, owner: str = "w1", now: float) -> None:
+    async with engine.begin() as connection:
+        await record_outcomes(connection, outcomes, owner=owner, now=now)
+
+
+async def status_of(engine: AsyncEngine, delivery_id: str, site: str = SITE) -> str:
+    async with engine.connect() as connection:
+        delivery = await get_delivery(connection, site, delivery_id)
+    assert delivery is not None
+    return str(delivery["status"])
+
+
+# -- enqueue and read back -----------------------------------------------------------------
+
+
+async def test_enqueued_deliveries_are_pending_with_unique_ids_in_order(
+    engine: AsyncEngine,
+) -> None:
+    ids = await put(engine, new("c1"), new("c1", "ep_b"), new(None))
+
+    assert len(set(ids)) == 3
+    assert all(i.startswith("msg_") and len(i) == 30 for i in ids)
+    async with engine.connect() as connection:
+        first = await get_delivery(connection, SITE, ids[0])
+    assert first is not None
+    assert first["status"] == PENDING
+    assert first["endpoint_id"] == "ep_a"
+    assert first["payload"] == new("c1").payload
+    assert first["next_attempt_at"] == T0
+    assert first["attempts"] == []
+
+
+async def test_enqueue_takes_part_in_the_callers_transaction(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        [ref] = await enqueue(connection, [new("c1")], now=T0)
+        await transaction.rollback()
+        assert await get_delivery(connection, SITE, ref.id) is None
+
+
+async def test_a_site_cannot_see_another_sites_delivery(engine: AsyncEngine) -> None:
+    [theirs] = await put(engine, new("c9", "ep_x", site=OTHER_SITE))
+    async with engine.connect() as connection:
+        assert await get_delivery(connection, SITE, theirs) is None
+        assert await redeliver(connection, SITE, theirs) is None
+        listed, _ = await list_deliveries(connection, SITE)
+    assert listed == []
+
+
+async def test_listing_is_newest_first_pages_with_a_cursor_and_filters(
+    engine: AsyncEngine,
+) -> None:
+    ids = await put(engine, *(new(f"c{i % 2}", "ep_a" if i < 5 else "ep_b") for i in range(7)))
+
+    async with engine.connect() as connection:
+        page1, cursor = await list_deliveries(connection, SITE, limit=3)
+        assert cursor is not None
+        page2, cursor2 = await list_deliveries(connection, SITE, limit=3, cursor=cursor)
+        page3, cursor3 = await list_deliveries(connection, SITE, limit=3, cursor=cursor2)
+        by_endpoint, _ = await list_deliveries(connection, SITE, endpoint_id="ep_b")
+        by_conversation, _ = await list_deliveries(connection, SITE, conversation_id="c1")
+        by_status, _ = await list_deliveries(connection, SITE, status=SUCCEEDED)
+
+    listed = [d["id"] for d in page1 + page2 + page3]
+    assert listed == list(reversed(ids))
+    assert cursor3 is None
+    assert "payload" not in page1[0]
+    assert [d["id"] for d in by_endpoint] == [ids[6], ids[5]]
+    assert [d["id"] for d in by_conversation] == [ids[5], ids[3], ids[1]]
+    assert by_status == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"status": "done"}, "status"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 10_000}, "limit"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+    ],
+)
+async def test_a_bad_listing_query_names_the_field(
+    engine: AsyncEngine, arguments: dict[str, object], field: str
+) -> None:
+    async with engine.connect() as connection:
+        with pytest.raises(InvalidQueueQuery) as caught:
+            await list_deliveries(connection, SITE, **arguments)  # type: ignore[arg-type]
+    assert caught.value.field == field
+    assert caught.value.to_dict()["field"] == field
+
+
+# -- claiming ------------------------------------------------------------------------------
+
+
+async def test_a_claim_returns_the_endpoint_settings_and_leases_the_batch(
+    engine: AsyncEngine,
+) -> None:
+    ids = await put(engine, new("c1"), new("c2"))
+
+    batch = await take(engine, now=T0 + 1, lease=30)
+
+    assert [c.id for c in batch] == ids
+    destination = batch[0].destination
+    assert destination.url == "https://ep_a.example/hook?token=t"
+    assert destination.format == "json"
+    assert destination.secret == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    assert destination.headers == {"X-Token": "abc"}
+    assert destination.enabled
+    assert batch[0].attempt_count == 0
+    assert await take(engine, now=T0 + 2, owner="w2") == []
+    assert await status_of(engine, ids[0]) == "delivering"
+
+
+async def test_nothing_is_claimed_before_it_is_due(engine: AsyncEngine) -> None:
+    await put(engine, new("c1"), now=T0 + 100)
+    assert await take(engine, now=T0 + 99) == []
+    assert len(await take(engine, now=T0 + 100)) == 1
+
+
+async def test_claims_respect_the_batch_limit(engine: AsyncEngine) -> None:
+    await put(engine, *(new(f"c{i}") for i in range(5)))
+    first = await take(engine, now=T0, limit=3)
+    second = await take(engine, now=T0, limit=3, owner="w2")
+    assert len(first) == 3
+    assert len(second) == 2
+    assert {c.seq for c in first}.isdisjoint(c.seq for c in second)
+
+
+async def test_an_expired_lease_puts_the_delivery_back_in_the_queue(engine: AsyncEngine) -> None:
+    [delivery_id] = await put(engine, new("c1"))
+    [lost] = await take(engine, now=T0, owner="crashed", lease=30)
+
+    assert await take(engine, now=T0 + 29, owner="w2") == []
+    [again] = await take(engine, now=T0 + 31, owner="w2")
+    assert again.id == delivery_id
+
+    # The crashed worker's late report does not overwrite the new holder's claim...
+    await settle(engine, settled(lost, FAILED, now=T0 + 32, code=500), owner="crashed", now=T0 + 32)
+    assert await status_of(engine, delivery_id) == "delivering"
+    # ...while the holder's does.
+    await settle(engine, settled(again, SUCCEEDED, now=T0 + 33), owner="w2", now=T0 + 33)
+    assert await status_of(engine, delivery_id) == SUCCEEDED
+
+
+async def test_released_claims_are_due_again_at_once(engine: AsyncEngine) -> None:
+    [delivery_id] = await put(engine, new("c1"))
+    [claimed] = await take(engine, now=T0, lease=300)
+    async with engine.begin() as connection:
+        assert await release(connection, [claimed.seq], owner="someone-else", now=T0 + 1) == 0
+        assert await release(connection, [claimed.seq], owner="w1", now=T0 + 1) == 1
+    assert await status_of(engine, delivery_id) == PENDING
+    assert [c.id for c in await take(engine, now=T0 + 1, owner="w2")] == [delivery_id]
+
+
+# -- order within a conversation -----------------------------------------------------------
+
+
+async def test_one_conversation_goes_out_one_delivery_at_a_time_in_order(
+    engine: AsyncEngine,
+) -> None:
+    a1, b1, a2, a_other_endpoint, a3, loose1, loose2 = await put(
+        engine,
+        new("A"),
+        new("B"),
+        new("A"),
+        new("A", "ep_b"),
+        new("A"),
+        new(None),
+        new(None),
+    )
+
+    first = await take(engine, now=T0)
+    # One per (endpoint, conversation); deliveries without a conversation are independent.
+    assert [c.id for c in first] == [a1, b1, a_other_endpoint, loose1, loose2]
+
+    [claimed_a1] = [c for c in first if c.id == a1]
+    assert await take(engine, now=T0 + 1, owner="w2") == []
+    await settle(engine, settled(claimed_a1, SUCCEEDED, now=T0 + 1), now=T0 + 1)
+    [claimed_a2] = await take(engine, now=T0 + 2, owner="w2")
+    assert claimed_a2.id == a2
+    assert a3 not in [c.id for c in await take(engine, now=T0 + 3, owner="w3")]
+
+
+async def test_a_retrying_delivery_holds_back_its_conversation_until_it_fails_for_good(
+    engine: AsyncEngine,
+) -> None:
+    a1, a2, b1 = await put(engine, new("A"), new("A"), new("B"))
+    first = await take(engine, now=T0)
+    assert [c.id for c in first] == [a1, b1]
+    claimed_a1 = first[0]
+
+    # a1 waits for a retry at T0+100: a2 stays behind it even though a2 is due.
+    await settle(
+        engine, settled(claimed_a1, RETRYING, now=T0 + 1, code=500, next_at=T0 + 100), now=T0 + 1
+    )
+    assert await take(engine, now=T0 + 50) == []
+
+    [retry] = await take(engine, now=T0 + 100)
+    assert retry.id == a1
+    assert retry.attempt_count == 1
+    await settle(engine, settled(retry, FAILED, now=T0 + 101, code=500), now=T0 + 101)
+
+    # A finally failed delivery releases the rest of its conversation.
+    assert [c.id for c in await take(engine, now=T0 + 102)] == [a2]
+
+
+# -- recording -----------------------------------------------------------------------------
+
+
+async def test_an_outcome_is_logged_as_an_attempt_and_summarised_on_the_delivery(
+    engine: AsyncEngine,
+) -> None:
+    [delivery_id] = await put(engine, new("c1"))
+    [claimed] = await take(engine, now=T0)
+    await settle(
+        engine,
+        settled(claimed, SUCCEEDED, now=T0 + 1, integration_url="https://crm.example/1"),
+        now=T0 + 2,
+    )
+
+    async with engine.connect() as connection:
+        delivery = await get_delivery(connection, SITE, delivery_id)
+    assert delivery is not None
+    assert delivery["status"] == SUCCEEDED
+    assert delivery["attempt_count"] == 1
+    assert delivery["last_status_code"] == 200
+    assert delivery["integration_url"] == "https://crm.example/1"
+    assert delivery["finished_at"] == T0 + 2
+    assert delivery["next_attempt_at"] is None
+    assert delivery["attempts"] == [
+        {
+            "number": 1,
+            "started_at": T0 + 1,
+            "duration_ms": 12.5,
+            "outcome": "succeeded",
+            "status_code": 200,
+            "response_body": "ok",
+            "error": None,
+            "integration_url": "https://crm.example/1",
+        }
+    ]
+
+
+async def test_a_gone_endpoint_is_switched_off_with_the_reason(engine: AsyncEngine) -> None:
+    await put(engine, new("c1"))
+    [claimed] = await take(engine, now=T0)
+    outcome = settled(claimed, FAILED, now=T0, code=410)
+    gone = dataclasses.replace(outcome, disable_endpoint="the receiver answered 410 Gone")
+    await settle(engine, gone, now=T0 + 1)
+
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(endpoints.c.enabled, endpoints.c.disabled_reason).where(
+                    endpoints.c.id == "ep_a"
+                )
+            )
+        ).one()
+    assert row.enabled is False
+    assert row.disabled_reason == "the receiver answered 410 Gone"
+
+
+# -- sending again -------------------------------------------------------------------------
+
+
+async def test_redeliver_sends_the_same_delivery_again_with_a_fresh_schedule(
+    engine: AsyncEngine,
+) -> None:
+    [delivery_id] = await put(engine, new("c1"))
+    [claimed] = await take(engine, now=T0)
+    await settle(engine, settled(claimed, FAILED, now=T0 + 1, code=500), now=T0 + 1)
+
+    async with engine.begin() as connection:
+        delivery = await redeliver(connection, SITE, delivery_id, now=T0 + 10)
+    assert delivery is not None
+    assert delivery["id"] == delivery_id
+    assert delivery["status"] == PENDING
+    assert delivery["finished_at"] is None
+    assert delivery["next_attempt_at"] == T0 + 10
+
+    [again] = await take(engine, now=T0 + 10)
+    assert again.id == delivery_id
+    assert again.attempt_count == 1  # numbering continues
+    assert again.round_attempts == 0  # the schedule starts afresh
+
+
+async def test_redeliver_leaves_a_delivery_that_is_being_sent_alone(engine: AsyncEngine) -> None:
+    [delivery_id] = await put(engine, new("c1"))
+    await take(engine, now=T0)
+    async with engine.begin() as connection:
+        delivery = await redeliver(connection, SITE, delivery_id, now=T0 + 1)
+        assert await redeliver(connection, SITE, "msg_unknown", now=T0 + 1) is None
+    assert delivery is not None
+    assert delivery["status"] == "delivering"
+
+
+async def test_recover_redelivers_the_failures_of_one_endpoint_since_a_time(
+    engine: AsyncEngine,
+) -> None:
+    old = await put(engine, new("old"), now=T0)
+    recent = await put(engine, new("r1"), new("r2"), new("r3", "ep_b"), now=T0 + 100)
+    succeeded_id = (await put(engine, new("ok"), now=T0 + 100))[0]
+    batch = await take(engine, now=T0 + 200)
+    await settle(
+        engine,
+        *(
+            settled(c, SUCCEEDED if c.id == succeeded_id else FAILED, now=T0 + 201, code=500)
+            for c in batch
+        ),
+        now=T0 + 201,
+    )
+
+    async with engine.begin() as connection:
+        recovered = await recover(connection, SITE, "ep_a", since=T0 + 50, now=T0 + 300)
+
+    assert recovered == recent[:2]
+    assert await status_of(engine, old[0]) == FAILED
+    assert await status_of(engine, recent[2]) == FAILED
+    assert await status_of(engine, succeeded_id) == SUCCEEDED
+    assert [c.id for c in await take(engine, now=T0 + 300)] == recent[:2]
+
+
+# -- numbers and plans ---------------------------------------------------------------------
+
+
+async def test_queue_stats_count_by_status_and_measure_the_oldest_wait(
+    engine: AsyncEngine,
+) -> None:
+    await put(engine, new("c1"), new("c2"), now=T0)
+    await put(engine, new("c3"), now=T0 + 50)
+    [first, *_] = await take(engine, now=T0, limit=1)
+    await settle(engine, settled(first, SUCCEEDED, now=T0), now=T0)
+
+    async with engine.connect() as connection:
+        stats = await queue_stats(connection, now=T0 + 60)
+    assert stats["by_status"] == {
+        "pending": 2,
+        "delivering": 0,
+        "retrying": 0,
+        "succeeded": 1,
+        "failed": 0,
+    }
+    assert stats["oldest_pending_age_seconds"] == pytest.approx(60.0)
+
+
+async def test_the_claim_query_runs_on_the_partial_indexes(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        plan = await _plan(connection)
+    assert "ix_deliveries_unfinished_due" in plan
+    assert "ix_deliveries_unfinished_order" in plan
+    if engine.dialect.name == "sqlite":
+        assert "TEMP B-TREE" not in plan  # the due index already gives the order
+
+
+async def _plan(connection: AsyncConnection) -> str:
+    """The plan of the claim's candidate query, exactly as the claim runs it."""
+    if connection.dialect.name == "postgresql":
+        # A test table is tiny, so PostgreSQL would rightly scan it; forbid that to see the index.
+        await connection.exec_driver_sql("SET enable_seqscan = off")
+    due = due_cte(connection.dialect, T0, 200)
+    sql = select(due.c.seq).compile(
+        dialect=connection.dialect, compile_kwargs={"literal_binds": True}
+    )
+    explain = "EXPLAIN QUERY PLAN" if connection.dialect.name == "sqlite" else "EXPLAIN"
+    rows = await connection.exec_driver_sql(f"{explain} {sql}")
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+async def test_delivery_rows_survive_only_with_their_endpoint(engine: AsyncEngine) -> None:
+    """Deleting an endpoint takes its queue with it, so a claim never meets an orphan."""
+    await put(engine, new("c1", "ep_b"))
+    async with engine.begin() as connection:
+        await connection.execute(endpoints.delete().where(endpoints.c.id == "ep_b"))
+        remaining = (await connection.execute(select(deliveries.c.id))).all()
+    assert remaining == []
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+async def test_a_write_transaction_rolls_back_when_its_block_raises(engine: AsyncEngine) -> None:
+    with pytest.raises(RuntimeError):
+        async with write_transaction(engine) as connection:
+            await enqueue(connection, [new("c1")], now=T0)
+            raise RuntimeError("the API failed after queueing")
+    async with engine.connect() as connection:
+        assert (await list_deliveries(connection, SITE))[0] == []
+
+
+async def test_on_sqlite_a_write_transaction_holds_the_write_lock_from_its_start(
+    sqlite_url: str,
+) -> None:
+    """Another process cannot write between its reads and its writes ("database is locked")."""
+    await upgrade_async(sqlite_url)
+    engine = create_engine(sqlite_url)
+    path = sqlite_url.removeprefix("sqlite:///")
+    try:
+        async with write_transaction(engine) as connection:
+            await list_deliveries(connection, SITE)
+            other = sqlite3.connect(path, timeout=0.1)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("DELETE FROM attempts")
+            other.close()
+        other = sqlite3.connect(path, timeout=5)
+        other.execute("DELETE FROM attempts")
+        other.commit()
+        other.close()
+    finally:
+        await engine.dispose()
