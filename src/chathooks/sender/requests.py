@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from chathooks import __version__
 from chathooks.signing import signature_headers
 from chathooks.wire import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE
+from chathooks.wire.quoting import form_quote
 
 __all__ = [
     "FORMATS",
@@ -84,20 +85,6 @@ def _check_header_text(name: str, value: str) -> None:
         raise ValueError(f"header {name!r} has a line break or NUL in its value")
 
 
-# quote_plus() of every byte, as a lookup table: quote_plus calls Python code per
-# byte, which made it the largest CPU cost of a delivery; this is ~10x faster.
-_SAFE_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
-_QUOTED_BYTE = [
-    chr(byte) if byte in _SAFE_BYTES else "+" if byte == 0x20 else f"%{byte:02X}"
-    for byte in range(256)
-]
-
-
-def _form_quote(text: str) -> str:
-    """Exactly ``urllib.parse.quote_plus(text)`` (UTF-8), only faster."""
-    return "".join(map(_QUOTED_BYTE.__getitem__, text.encode("utf-8")))
-
-
 def build_request(
     *,
     delivery_id: str,
@@ -121,7 +108,7 @@ def build_request(
     extra header that cannot be sent at all (line breaks, invalid name).
     """
     if fmt == "form":
-        body = b"data=" + _form_quote(document_json).encode("ascii")
+        body = b"data=" + form_quote(document_json).encode("ascii")
         content_type = FORM_CONTENT_TYPE
     elif fmt == "json":
         body = document_json.encode("utf-8")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qs, quote_plus
+from urllib.parse import parse_qs
 
 from pydantic import ValidationError
 
@@ -23,6 +23,7 @@ from chathooks.wire.errors import (
     UnsupportedContentType,
 )
 from chathooks.wire.models import Payload, WireModel, payload_from_dict
+from chathooks.wire.quoting import form_quote
 
 #: The content type Olark sends, exactly: strict consumers compare the whole string.
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -93,7 +94,7 @@ def dumps(document: dict[str, Any]) -> str:
 def encode_form(payload: WireModel | dict[str, Any]) -> bytes:
     """The exact wire body: ``data=<urlencoded JSON>`` (send with :data:`FORM_CONTENT_TYPE`)."""
     document = payload.to_wire() if isinstance(payload, WireModel) else payload
-    return ("data=" + quote_plus(dumps(document))).encode("ascii")
+    return ("data=" + form_quote(dumps(document))).encode("ascii")
 
 
 def encode_json(payload: WireModel | dict[str, Any]) -> bytes:
