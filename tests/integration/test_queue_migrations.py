@@ -12,7 +12,13 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from chathooks.db.engine import create_engine
-from chathooks.db.migrate import current_revision, head_revision, upgrade, upgrade_async
+from chathooks.db.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade,
+    upgrade_async,
+)
 from chathooks.db.tables import metadata
 
 
@@ -71,3 +77,52 @@ async def test_the_blocking_upgrade_works_inside_a_running_event_loop(sqlite_url
 def test_a_url_that_is_not_a_database_is_refused_with_a_hint() -> None:
     with pytest.raises(ValueError, match="SQLite or PostgreSQL"):
         upgrade("mysql://db.example/chathooks")
+
+
+def test_moving_payloads_to_their_own_table_keeps_every_payload(database_url: str) -> None:
+    """A queue filled under r0001 is delivered unchanged after r0002."""
+    from alembic import command
+    from sqlalchemy import text
+
+    command.upgrade(alembic_config(database_url), "r0001")
+
+    async def fill_and_read() -> list[tuple[str, str]]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text(
+                        "INSERT INTO sites (id, name, api_key_hash, created_at)"
+                        " VALUES ('s', 'S', 'h', 0)"
+                    )
+                )
+                await connection.execute(
+                    text(
+                        "INSERT INTO endpoints (id, site_id, url, description, enabled,"
+                        " auto_send, send_offline, send_events, format, headers, created_at,"
+                        " updated_at) VALUES ('e', 's', 'http://x', '', true, true, true,"
+                        " false, 'form', '{}', 0, 0)"
+                    )
+                )
+                for number in range(3):
+                    await connection.execute(
+                        text(
+                            "INSERT INTO deliveries (id, site_id, endpoint_id, payload_kind,"
+                            " trigger, payload, status, attempt_count, round_attempts,"
+                            " next_attempt_at, created_at, updated_at) VALUES (:id, 's', 'e',"
+                            " 'transcript', 'api', :payload, 'pending', 0, 0, 0, 0, 0)"
+                        ),
+                        {"id": f"msg_{number}", "payload": f'{{"id": "c{number}"}}'},
+                    )
+            await upgrade_async(database_url)
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    text("SELECT delivery_id, payload FROM delivery_payloads ORDER BY delivery_id")
+                )
+                return [(row[0], row[1]) for row in rows]
+        finally:
+            await engine.dispose()
+
+    import asyncio
+
+    assert asyncio.run(fill_and_read()) == [(f"msg_{n}", f'{{"id": "c{n}"}}') for n in range(3)]

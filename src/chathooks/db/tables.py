@@ -100,8 +100,6 @@ deliveries = Table(
     Column("payload_kind", String(20), nullable=False),
     #: What made it: ``api``, ``command``, ``completion``, ``start``, ``offline``, ``redeliver``.
     Column("trigger", String(20), nullable=False, default="api"),
-    #: The JSON document exactly as it goes on the wire (inside ``data=`` for form endpoints).
-    Column("payload", Text, nullable=False),
     #: ``pending`` → ``delivering`` → ``succeeded`` | ``retrying`` | ``failed``.
     Column("status", String(12), nullable=False),
     Column("attempt_count", Integer, nullable=False, default=0),
@@ -149,6 +147,20 @@ Index(
     deliveries.c.seq,
     sqlite_where=unfinished(deliveries),
     postgresql_where=unfinished(deliveries),
+)
+
+#: The JSON document exactly as it goes on the wire (inside ``data=`` for form endpoints).
+#: Apart from ``deliveries`` because it never changes: a status update does not copy it.
+delivery_payloads = Table(
+    "delivery_payloads",
+    metadata,
+    Column(
+        "delivery_id",
+        String(40),
+        ForeignKey("deliveries.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("payload", Text, nullable=False),
 )
 
 attempts = Table(
@@ -227,6 +239,7 @@ __all__ = [
     "conversation_posts",
     "conversations",
     "deliveries",
+    "delivery_payloads",
     "endpoints",
     "metadata",
     "sites",

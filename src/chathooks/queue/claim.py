@@ -23,7 +23,7 @@ from sqlalchemy import CTE, Select, case, literal, select, text, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chathooks.db.tables import deliveries, endpoints, unfinished
+from chathooks.db.tables import deliveries, delivery_payloads, endpoints, unfinished
 from chathooks.queue.statuses import DELIVERING, PENDING, RETRYING
 
 
@@ -143,7 +143,6 @@ async def claim(
                 deliveries.c.endpoint_id,
                 deliveries.c.conversation_id,
                 deliveries.c.payload_kind,
-                deliveries.c.payload,
                 deliveries.c.attempt_count,
                 deliveries.c.round_attempts,
             )
@@ -152,6 +151,7 @@ async def claim(
     if not claimed:
         return []
     destinations = await _destinations(connection, {row.endpoint_id for row in claimed})
+    payloads = await _payloads(connection, [row.id for row in claimed])
     # RETURNING order is unspecified; hand them out in queue order.
     return [
         ClaimedDelivery(
@@ -161,7 +161,7 @@ async def claim(
             endpoint_id=row.endpoint_id,
             conversation_id=row.conversation_id,
             payload_kind=row.payload_kind,
-            payload=row.payload,
+            payload=payloads[row.id],
             attempt_count=row.attempt_count,
             round_attempts=row.round_attempts,
             destination=destinations[row.endpoint_id],
@@ -170,6 +170,15 @@ async def claim(
         # An endpoint deleted meanwhile takes its deliveries with it (ON DELETE CASCADE).
         if row.endpoint_id in destinations
     ]
+
+
+async def _payloads(connection: AsyncConnection, ids: list[str]) -> dict[str, str]:
+    rows = await connection.execute(
+        select(delivery_payloads.c.delivery_id, delivery_payloads.c.payload).where(
+            delivery_payloads.c.delivery_id.in_(ids)
+        )
+    )
+    return {row.delivery_id: row.payload for row in rows}
 
 
 async def _destinations(connection: AsyncConnection, ids: set[str]) -> dict[str, Destination]:

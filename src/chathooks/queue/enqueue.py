@@ -66,7 +66,6 @@ async def enqueue(
             "conversation_id": new.conversation_id,
             "payload_kind": new.payload_kind,
             "trigger": new.trigger,
-            "payload": new.payload,
             "status": PENDING,
             "attempt_count": 0,
             "round_attempts": 0,
@@ -77,4 +76,11 @@ async def enqueue(
         for ref, new in zip(refs, deliveries, strict=True)
     ]
     await connection.execute(insert(tables.deliveries), rows)
+    await connection.execute(
+        insert(tables.delivery_payloads),
+        [
+            {"delivery_id": ref.id, "payload": new.payload}
+            for ref, new in zip(refs, deliveries, strict=True)
+        ],
+    )
     return refs

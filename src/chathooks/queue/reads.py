@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chathooks.db.tables import attempts, deliveries, unfinished
+from chathooks.db.tables import attempts, deliveries, delivery_payloads, unfinished
 from chathooks.queue.statuses import DELIVERING, FINISHED, STATUSES
 
 MAX_PAGE_SIZE = 500
@@ -70,9 +70,9 @@ async def get_delivery(
     """A delivery of ``site_id`` with its payload and its ``attempts`` (oldest first)."""
     row = (
         await connection.execute(
-            select(*_SUMMARY_COLUMNS, deliveries.c.payload).where(
-                deliveries.c.site_id == site_id, deliveries.c.id == delivery_id
-            )
+            select(*_SUMMARY_COLUMNS, delivery_payloads.c.payload)
+            .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
+            .where(deliveries.c.site_id == site_id, deliveries.c.id == delivery_id)
         )
     ).first()
     if row is None:
