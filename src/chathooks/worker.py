@@ -18,13 +18,11 @@ and is sent again with the same ``webhook-id``. Delivery is at least once.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
 import secrets
-import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -46,7 +44,7 @@ from chathooks.queue import (
 from chathooks.sender import AttemptResult, Sender, build_request, retry_delay
 from chathooks.settings import Settings
 
-__all__ = ["Outcome", "Worker", "decide", "default_worker_id", "main"]
+__all__ = ["Outcome", "Worker", "decide", "default_worker_id"]
 
 log = logging.getLogger("chathooks.worker")
 
@@ -360,43 +358,3 @@ class Worker:
                 await job()
             except Exception:
                 log.exception("periodic job %r failed", job)
-
-
-# -- python -m chathooks.worker ---------------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run one worker until SIGINT or SIGTERM; settings come from ``CHATHOOKS_*``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m chathooks.worker", description="Send queued chathooks deliveries."
-    )
-    parser.add_argument("--database-url", help="overrides CHATHOOKS_DATABASE_URL")
-    parser.add_argument("--worker-id", help="name of this worker's leases (default host-pid)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    overrides = {"database_url": args.database_url} if args.database_url else {}
-    settings = Settings(**overrides)
-    try:
-        import uvloop  # installed with uvicorn[standard]; the HTTP client runs faster on it
-    except ImportError:
-        asyncio.run(_serve(settings, args.worker_id))
-    else:
-        uvloop.run(_serve(settings, args.worker_id))
-
-
-async def _serve(settings: Settings, worker_id: str | None) -> None:
-    from chathooks.db.engine import create_engine
-    from chathooks.db.migrate import upgrade_async
-
-    await upgrade_async(settings.database_url)
-    engine = create_engine(settings.database_url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await Worker(engine, settings, worker_id=worker_id).run(stop)
-    finally:
-        await engine.dispose()
-
-
-if __name__ == "__main__":
-    main()

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import socket
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -496,32 +493,3 @@ async def test_periodic_jobs_run_alongside_deliveries(engine: AsyncEngine) -> No
             return len(ticks) >= 3
 
         await eventually(ticked, "the periodic job ran three times")
-
-
-async def test_python_dash_m_chathooks_worker_delivers_and_stops_on_sigterm(
-    engine: AsyncEngine, receiver: RecordingReceiver
-) -> None:
-    await add_endpoint(engine, "ep_1", receiver.url)
-    [delivery_id] = await put(engine, "ep_1", "conv1")
-    url = engine.url.render_as_string(hide_password=False)
-    env = {**os.environ, "CHATHOOKS_ALLOWED_DESTINATIONS": "127.0.0.0/8"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "chathooks.worker",
-        "--database-url",
-        url,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        await wait_for_status(engine, delivery_id, "succeeded")
-        process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, stderr.decode()
-    assert "stopped" in stderr.decode()
