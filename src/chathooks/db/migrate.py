@@ -24,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks.db.engine import create_engine, is_sqlite, normalize_url
 
@@ -35,6 +35,7 @@ __all__ = [
     "current_revision_async",
     "head_revision",
     "make_revision",
+    "run_upgrade",
     "upgrade",
     "upgrade_async",
 ]
@@ -68,11 +69,28 @@ def head_revision() -> str:
 
 async def upgrade_async(database_url: str) -> None:
     """Upgrade the database at ``database_url`` to the newest schema; a no-op when current."""
+    await run_upgrade(database_url, alembic_config(), lock_key=_PG_MIGRATION_LOCK)
+
+
+async def run_upgrade(database_url: str, config: Config, *, lock_key: int) -> None:
+    """Run ``config``'s scripts up to head on ``database_url``, one process at a time.
+
+    Shared by the sender's schema and the receiver's (each with its own
+    scripts, version table and ``lock_key``, any fixed 64-bit number).
+    """
     engine = _migration_engine(database_url)
+
+    def upgrade_on(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
     try:
         async with engine.begin() as connection:
-            await _take_migration_lock(connection)
-            await connection.run_sync(_upgrade_on)
+            if connection.dialect.name == "postgresql":
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key}
+                )
+            await connection.run_sync(upgrade_on)
     finally:
         await engine.dispose()
 
@@ -108,12 +126,6 @@ def make_revision(message: str, database_url: str, *, rev_id: str | None = None)
     command.revision(config, message=message, autogenerate=True, rev_id=rev_id)
 
 
-def _upgrade_on(connection: Connection) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-
-
 def _migration_engine(database_url: str) -> AsyncEngine:
     engine = create_engine(database_url)
     if is_sqlite(database_url):
@@ -130,13 +142,6 @@ def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
 
 def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-async def _take_migration_lock(connection: AsyncConnection) -> None:
-    if connection.dialect.name == "postgresql":
-        await connection.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-        )
 
 
 def _run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:

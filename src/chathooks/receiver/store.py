@@ -24,13 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Connection,
     Float,
     ForeignKey,
     Index,
@@ -41,7 +39,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    event,
     inspect,
     select,
     text,
@@ -54,6 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks.db.engine import create_engine, is_sqlite, normalize_url
+from chathooks.db.migrate import run_upgrade
 from chathooks.wire import (
     Event,
     InvalidPayload,
@@ -412,16 +410,8 @@ class ReceivedStore:
         a transaction-scoped advisory lock on PostgreSQL, ``BEGIN IMMEDIATE``
         (the write lock, taken at the start) on SQLite.
         """
-        engine = _migration_engine(self.engine.url.render_as_string(hide_password=False))
-        try:
-            async with engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    await connection.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-                    )
-                await connection.run_sync(_upgrade)
-        finally:
-            await engine.dispose()
+        url = self.engine.url.render_as_string(hide_password=False)
+        await run_upgrade(url, alembic_config(), lock_key=_PG_MIGRATION_LOCK)
 
     async def require_schema(self) -> None:
         """Raise :class:`MissingSchema` unless ``receive`` created the tables here."""
@@ -668,30 +658,6 @@ def alembic_config(url: str | None = None) -> Config:
     if url is not None:
         config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
     return config
-
-
-def _migration_engine(url: str) -> AsyncEngine:
-    engine = create_engine(url)
-    if is_sqlite(url):
-        # pysqlite begins lazily, at the first write, after Alembic has already read the
-        # version table; take the write lock at BEGIN so concurrent upgrades queue up.
-        event.listen(engine.sync_engine, "connect", _no_implicit_begin)
-        event.listen(engine.sync_engine, "begin", _begin_immediate)
-    return engine
-
-
-def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None
-
-
-def _begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _upgrade(connection: Connection) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
 
 
 def sqlite_file_exists(url: str) -> bool:
