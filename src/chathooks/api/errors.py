@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from chathooks.queue import InvalidQueueQuery
@@ -169,6 +170,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _on_unexpected_error)
     app.add_exception_handler(OperationalError, _on_database_error)
     app.add_exception_handler(InterfaceError, _on_database_error)
+    app.add_exception_handler(PoolTimeout, _on_database_error)  # every connection busy
     app.add_exception_handler(OSError, _on_database_error)  # e.g. PostgreSQL refusing connections
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ApiError, _on_api_error)

@@ -104,7 +104,14 @@ def serve(
     _migrate(settings.database_url)
     app = create_app(settings, run_worker=not no_worker)
     uvicorn.run(
-        app, host=host, port=port, log_level="info", access_log=access_log, proxy_headers=False
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=access_log,
+        proxy_headers=False,
+        # An open operator console keeps an event stream open; do not wait on it forever.
+        timeout_graceful_shutdown=5,
     )
 
 
