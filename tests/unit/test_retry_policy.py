@@ -9,10 +9,8 @@ import pytest
 
 from chathooks.sender import (
     MAX_RETRY_AFTER_SECONDS,
-    AttemptResult,
     parse_retry_after,
     retry_delay,
-    should_retry,
 )
 from chathooks.settings import DEFAULT_RETRY_SCHEDULE
 
@@ -103,19 +101,3 @@ def test_retry_after_date_in_the_past_means_now() -> None:
     now = 1_700_000_000.0
 
     assert parse_retry_after(formatdate(now - 600, usegmt=True), now=now) == 0.0
-
-
-@pytest.mark.parametrize(
-    ("result", "retry"),
-    [
-        (AttemptResult(ok=True, status_code=200), False),
-        (AttemptResult(ok=False, status_code=500, error="HTTP 500"), True),
-        (AttemptResult(ok=False, status_code=404, error="HTTP 404"), True),
-        (AttemptResult(ok=False, status_code=302, error="HTTP 302"), True),
-        (AttemptResult(ok=False, error="connection refused"), True),
-        (AttemptResult(ok=False, status_code=410, error="HTTP 410", gone=True), False),
-        (AttemptResult(ok=False, error="destination ...", refused=True), False),
-    ],
-)
-def test_which_outcomes_are_retried(result: AttemptResult, retry: bool) -> None:
-    assert should_retry(result) is retry

@@ -5,7 +5,7 @@
 * :class:`Sender` - posts it over a shared aiohttp session, behind the
   destination guard, and reports an :class:`AttemptResult` (it never raises for
   network or HTTP trouble);
-* :func:`retry_delay` / :func:`should_retry` - when, and whether, to try again.
+* :func:`retry_delay` - when to try again (whether is the worker's ``decide``).
 
 The queue and the worker decide what to send and record what happened; this
 package knows nothing about the database.
@@ -30,7 +30,6 @@ from chathooks.sender.retry import (
     MAX_RETRY_AFTER_SECONDS,
     parse_retry_after,
     retry_delay,
-    should_retry,
 )
 
 __all__ = [
@@ -49,5 +48,4 @@ __all__ = [
     "check_extra_headers",
     "parse_retry_after",
     "retry_delay",
-    "should_retry",
 ]

@@ -14,13 +14,11 @@ import time
 from collections.abc import Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Protocol
 
 __all__ = [
     "MAX_RETRY_AFTER_SECONDS",
     "parse_retry_after",
     "retry_delay",
-    "should_retry",
 ]
 
 #: A receiver's Retry-After is obeyed up to one day; beyond that the schedule decides.
@@ -84,22 +82,3 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - current)
-
-
-class _Outcome(Protocol):
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def gone(self) -> bool: ...
-    @property
-    def refused(self) -> bool: ...
-
-
-def should_retry(result: _Outcome) -> bool:
-    """Whether an attempt's outcome is worth another try.
-
-    Any non-2xx is retried, as Olark does, except 410 Gone (the receiver says
-    the endpoint no longer exists) and a refused destination (it will be
-    refused again until someone changes the URL or the allow-list).
-    """
-    return not (result.ok or result.gone or result.refused)
