@@ -67,13 +67,21 @@ class Ingestor:
             try:
                 results = await self._commit(batch)
             except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0], exc)
+                    continue
+                # One payload the database refuses must not fail its neighbours:
+                # commit each of the batch on its own.
                 for request in batch:
-                    if not request.done.done():
-                        request.done.set_exception(exc)
+                    try:
+                        [refs] = await self._commit([request])
+                    except Exception as alone:
+                        _settle(request, alone)
+                    else:
+                        _settle(request, refs)
                 continue
             for request, refs in zip(batch, results, strict=True):
-                if not request.done.done():
-                    request.done.set_result(refs)
+                _settle(request, refs)
 
     async def _commit(self, batch: list[_Request]) -> list[list[DeliveryRef]]:
         async with write_transaction(self.engine) as connection:
@@ -102,6 +110,15 @@ class Ingestor:
             results.append(refs[start : start + count])
             start += count
         return results
+
+
+def _settle(request: _Request, result: list[DeliveryRef] | BaseException) -> None:
+    if request.done.done():
+        return
+    if isinstance(result, BaseException):
+        request.done.set_exception(result)
+    else:
+        request.done.set_result(result)
 
 
 __all__ = ["MAX_BATCH", "Ingestor"]

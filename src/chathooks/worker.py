@@ -107,6 +107,7 @@ def decide(
         error=result.error,
         integration_url=result.integration_url,
         disable_endpoint=disable_endpoint,
+        lease_expires_at=claimed.lease_expires_at,
     )
 
 
@@ -130,6 +131,7 @@ def dropped(claimed: ClaimedDelivery, *, now: float) -> Outcome:
         attempt_outcome=None,
         started_at=now,
         error=ENDPOINT_DISABLED,
+        lease_expires_at=claimed.lease_expires_at,
     )
 
 
@@ -160,6 +162,8 @@ class Worker:
         # Enough in hand to cover a claim's round trip, little enough that claims
         # waiting their turn do not outlive their leases behind a slow endpoint.
         self._refill_below = max(settings.worker_concurrency, settings.claim_batch_size // 2)
+        #: Seconds of lease a claim needs left to be posted: one full attempt and a margin.
+        self._lease_margin = min(settings.total_timeout + 5.0, settings.lease_seconds / 2)
         #: The claimer should look again: there is room, or new work may be due.
         self._nudge = asyncio.Event()
         self._new_work = False
@@ -252,6 +256,10 @@ class Worker:
         while (claimed := await self._backlog.get()) is not None:
             if self._backlog.qsize() < self._refill_below:
                 self._nudge.set()
+            if claimed.lease_expires_at - time.time() < self._lease_margin:
+                # Too late to post and record it within the lease: another claim may
+                # already be under way. It returns to the queue when the lease ends.
+                continue
             outcome = await self._attempt(sender, claimed)
             self._outcomes.append(outcome)
             self._outcomes_waiting.set()
@@ -312,12 +320,12 @@ class Worker:
     async def _record(self, outcomes: list[Outcome]) -> None:
         try:
             async with write_transaction(self.engine) as connection:
-                await record_outcomes(connection, outcomes, owner=self.worker_id)
+                outcomes = await record_outcomes(connection, outcomes, owner=self.worker_id)
         except Exception:
             # Unrecorded deliveries come back when their leases expire and are sent again.
             log.exception("recording %d outcomes failed", len(outcomes))
             return
-        if self.on_outcome is not None:
+        if self.on_outcome is not None and outcomes:
             try:
                 await self.on_outcome(outcomes)
             except Exception:

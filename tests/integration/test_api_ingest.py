@@ -181,6 +181,8 @@ MALFORMED = [
     ('{"id": "x", "items": "none"}', "application/json", 400, "invalid_payload", "items"),
     ('{"kind": "Conversation", "items": []}', "application/json", 400, "invalid_payload", "id"),
     ('{"id": "' + "x" * 201 + '"}', "application/json", 400, "invalid_payload", "id"),
+    ('{"id": "bad\\ud800"}', "application/json", 400, "invalid_payload", "id"),
+    ('{"id": "bad\\u0000"}', "application/json", 400, "invalid_payload", "id"),
     ("x" * 3000, "application/json", 413, "body_too_large", "body"),
 ]
 

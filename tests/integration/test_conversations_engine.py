@@ -32,7 +32,7 @@ from chathooks.conversations.inputs import (
 from chathooks.conversations.service import CommandOutcome, ConversationService
 from chathooks.db import create_engine
 from chathooks.db.migrate import upgrade_async
-from chathooks.db.tables import deliveries
+from chathooks.db.tables import deliveries, delivery_payloads
 from chathooks.repository.endpoints import create_endpoint
 from chathooks.repository.sites import create_site
 
@@ -59,7 +59,11 @@ class World:
     endpoints: dict[str, str]
 
     async def queued(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
-        query = select(deliveries).order_by(deliveries.c.seq)
+        query = (
+            select(deliveries, delivery_payloads.c.payload)
+            .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
+            .order_by(deliveries.c.seq)
+        )
         if conversation_id is not None:
             query = query.where(deliveries.c.conversation_id == conversation_id)
         async with self.engine.connect() as connection:

@@ -67,3 +67,29 @@ async def test_concurrent_payloads_are_routed_and_committed_each_to_its_own_call
         assert stored == sum(len(ids) for ids in results.values())
     finally:
         await engine.dispose()
+
+
+async def test_a_payload_the_database_refuses_fails_alone(database_url: str) -> None:
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    try:
+        async with write_transaction(engine) as connection:
+            site = (await create_site(connection, "Acme")).site
+            await create_endpoint(connection, site.id, url="http://127.0.0.1:9/a")
+        ingestor = Ingestor(engine)
+        ids = ["ok1", "bad\ud800", "ok2", "ok3"]  # a lone surrogate cannot be stored as text
+
+        async def one(conversation_id: str) -> list[str]:
+            payload = Transcript(id=conversation_id)
+            text = dumps(payload.to_wire())
+            return [ref.id for ref in await ingestor.ingest(site.id, payload, text)]
+
+        results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
+
+        assert isinstance(results[1], Exception)
+        assert all(isinstance(r, list) and len(r) == 1 for i, r in enumerate(results) if i != 1)
+        async with engine.connect() as connection:
+            stored = await connection.scalar(select(func.count()).select_from(tables.deliveries))
+        assert stored == 3
+    finally:
+        await engine.dispose()

@@ -125,6 +125,7 @@ def settled(
         response_body="ok" if status == SUCCEEDED else "boom",
         error=None if status == SUCCEEDED else f"HTTP {code}",
         integration_url=integration_url,
+        lease_expires_at=claimed.lease_expires_at,
     )
 
 
@@ -270,6 +271,57 @@ async def test_an_expired_lease_puts_the_delivery_back_in_the_queue(engine: Asyn
     # ...while the holder's does.
     await settle(engine, settled(again, SUCCEEDED, now=T0 + 33), owner="w2", now=T0 + 33)
     assert await status_of(engine, delivery_id) == SUCCEEDED
+
+
+async def test_a_stale_outcome_never_overwrites_a_newer_claim_of_the_same_worker(
+    engine: AsyncEngine,
+) -> None:
+    [delivery_id] = await put(engine, new("c1"))
+    [first] = await take(engine, now=T0, lease=30)
+    [second] = await take(engine, now=T0 + 31, lease=30)  # w1 again, after its lease ran out
+
+    stale = settled(first, RETRYING, now=T0 + 32, code=500, next_at=T0 + 10_000)
+    await settle(engine, stale, now=T0 + 32)
+    assert await status_of(engine, delivery_id) == "delivering"
+    await settle(engine, settled(second, SUCCEEDED, now=T0 + 33), now=T0 + 33)
+
+    async with engine.connect() as connection:
+        delivery = await get_delivery(connection, SITE, delivery_id)
+    assert delivery is not None
+    assert delivery["status"] == SUCCEEDED
+    assert [a["status_code"] for a in delivery["attempts"]] == [200]  # the stale one unlogged
+
+
+async def test_outcomes_survive_an_endpoint_deleted_while_its_delivery_was_in_flight(
+    engine: AsyncEngine,
+) -> None:
+    [gone_id] = await put(engine, new("c1", "ep_a"))
+    [kept_id] = await put(engine, new("c2", "ep_b"))
+    claimed = await take(engine, now=T0)
+    async with engine.begin() as connection:
+        await connection.execute(endpoints.delete().where(endpoints.c.id == "ep_a"))
+
+    await settle(engine, *(settled(c, SUCCEEDED, now=T0 + 1) for c in claimed), now=T0 + 1)
+
+    assert await status_of(engine, kept_id) == SUCCEEDED
+    async with engine.connect() as connection:
+        assert await get_delivery(connection, SITE, gone_id) is None
+
+
+async def test_a_redelivered_earlier_delivery_waits_for_a_later_one_in_flight(
+    engine: AsyncEngine,
+) -> None:
+    first_id, second_id = await put(engine, new("c1", text="v1"), new("c1", text="v2"))
+    [first] = await take(engine, now=T0)
+    await settle(engine, settled(first, SUCCEEDED, now=T0 + 1), now=T0 + 1)
+    [second] = await take(engine, now=T0 + 2)
+    assert second.id == second_id
+    async with engine.begin() as connection:
+        assert await redeliver(connection, SITE, first_id, now=T0 + 3) is not None
+
+    assert await take(engine, now=T0 + 4, owner="w2") == []  # v2 is being posted right now
+    await settle(engine, settled(second, SUCCEEDED, now=T0 + 5), now=T0 + 5)
+    assert [c.id for c in await take(engine, now=T0 + 6, owner="w2")] == [first_id]
 
 
 async def test_released_claims_are_due_again_at_once(engine: AsyncEngine) -> None:

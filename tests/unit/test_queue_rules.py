@@ -33,6 +33,7 @@ def claimed(*, attempts: int = 0, round_attempts: int = 0, enabled: bool = True)
             headers={},
             enabled=enabled,
         ),
+        lease_expires_at=NOW + 120,
     )
 
 

@@ -297,3 +297,8 @@ def test_out_of_range_times_are_value_errors() -> None:
         parse_timestamp("99999999999999999999")
     with pytest.raises(ValueError):
         format_timestamp(float("nan"))
+
+
+def test_absurdly_nested_json_is_invalid_json_not_a_crash() -> None:
+    with pytest.raises(InvalidJSON):
+        decode_body('{"a":' * 100_000 + "1" + "}" * 100_000, "application/json")

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, Select, case, literal, select, text, update
+from sqlalchemy import CTE, Select, and_, case, literal, literal_column, or_, select, text, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -55,6 +55,8 @@ class ClaimedDelivery:
     #: Attempts made since the retry schedule (re)started.
     round_attempts: int
     destination: Destination
+    #: The claim is this worker's until then; its outcome is recorded only if it still is.
+    lease_expires_at: float
 
 
 def due_deliveries(now: float, limit: int) -> Select[tuple[int]]:
@@ -66,8 +68,18 @@ def due_deliveries(now: float, limit: int) -> Select[tuple[int]]:
         .where(
             earlier.c.endpoint_id == candidate.c.endpoint_id,
             earlier.c.conversation_id == candidate.c.conversation_id,
-            earlier.c.seq < candidate.c.seq,
             unfinished(earlier),
+            or_(
+                # An earlier one still to be sent goes first...
+                earlier.c.seq < candidate.c.seq,
+                # ...and nothing overtakes one in flight (a redelivered earlier delivery
+                # waits for a later one being posted right now).
+                and_(
+                    earlier.c.seq != candidate.c.seq,
+                    earlier.c.status == literal_column(f"'{DELIVERING}'"),
+                    earlier.c.lease_expires_at > now,
+                ),
+            ),
         )
         .exists()
     )
@@ -165,6 +177,7 @@ async def claim(
             attempt_count=row.attempt_count,
             round_attempts=row.round_attempts,
             destination=destinations[row.endpoint_id],
+            lease_expires_at=lease_until,
         )
         for row in sorted(claimed, key=lambda row: row.seq)
         # An endpoint deleted meanwhile takes its deliveries with it (ON DELETE CASCADE).

@@ -12,10 +12,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Text, bindparam, func, insert, update
+from sqlalchemy import Text, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import attempts, deliveries, endpoints
+from chathooks.queue.statuses import DELIVERING
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ class Outcome:
     integration_url: str | None = None
     #: Why the endpoint must be switched off (it answered 410 Gone); None to leave it.
     disable_endpoint: str | None = None
+    #: The lease of the claim this outcome settles; None records it whatever the lease.
+    lease_expires_at: float | None = None
 
     @property
     def attempted(self) -> bool:
@@ -86,16 +89,45 @@ _UPDATE_DELIVERY = (
 )
 
 
+async def _still_held(
+    connection: AsyncConnection, outcomes: Sequence[Outcome], owner: str
+) -> list[Outcome]:
+    query = select(deliveries.c.seq, deliveries.c.lease_expires_at).where(
+        deliveries.c.seq.in_([outcome.delivery_seq for outcome in outcomes]),
+        deliveries.c.lease_owner == owner,
+        deliveries.c.status == DELIVERING,
+    )
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()  # held until the updates below commit
+    leases = {row.seq: row.lease_expires_at for row in await connection.execute(query)}
+    return [
+        outcome
+        for outcome in outcomes
+        if outcome.delivery_seq in leases
+        and (
+            outcome.lease_expires_at is None
+            or leases[outcome.delivery_seq] == outcome.lease_expires_at
+        )
+    ]
+
+
 async def record_outcomes(
     connection: AsyncConnection,
     outcomes: Sequence[Outcome],
     *,
     owner: str,
     now: float | None = None,
-) -> None:
-    """Store ``outcomes`` of deliveries ``owner`` claimed, in the caller's transaction."""
+) -> list[Outcome]:
+    """Store ``outcomes`` of deliveries ``owner`` claimed, in the caller's transaction.
+
+    Only outcomes of claims ``owner`` still holds are stored (and returned): a
+    claim whose lease ran out may have been claimed again, even by this same
+    worker, and its newer result must not be overwritten; a delivery deleted
+    with its endpoint has nothing left to settle.
+    """
+    outcomes = await _still_held(connection, outcomes, owner)
     if not outcomes:
-        return
+        return []
     at = time.time() if now is None else now
     attempt_rows = [
         {
@@ -142,3 +174,4 @@ async def record_outcomes(
             .where(endpoints.c.id == endpoint_id, endpoints.c.enabled.is_(True))
             .values(enabled=False, disabled_reason=reason, updated_at=at)
         )
+    return outcomes

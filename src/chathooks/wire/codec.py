@@ -131,6 +131,8 @@ def _parse_object(text: str) -> dict[str, Any]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidJSON(exc.msg, position=exc.pos, line=exc.lineno, column=exc.colno) from exc
+    except RecursionError as exc:  # nesting deeper than any real payload
+        raise InvalidJSON("nested too deeply", position=0, line=1, column=1) from exc
     if not isinstance(document, dict):
         found = "an array" if isinstance(document, list) else "a string"
         found = _JSON_NAMES.get(type(document).__name__ if document is not None else "null", found)

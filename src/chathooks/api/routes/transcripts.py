@@ -73,6 +73,8 @@ async def ingest(request: Request, site: SiteId, services: ServicesDep) -> JSONR
     body = await _read_body(request, limit)
     document = decode_document(body, request.headers.get("content-type"), max_body_bytes=limit)
     payload = validate_document(document)
+    if "\x00" in payload.id or not payload.id.encode("utf-8", "replace").decode() == payload.id:
+        raise InvalidPayload("id: a conversation id cannot hold NUL or lone surrogates", field="id")
     if len(payload.id) > MAX_CONVERSATION_ID:
         raise InvalidPayload(
             f"id: a conversation id is at most {MAX_CONVERSATION_ID} characters", field="id"
