@@ -7,13 +7,16 @@ endpoint answered; the console must do the same, from the event stream.
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from support.receiver import RecordingReceiver
 from support.ui_site import UiSite
 
-SCREENSHOT = "/tmp/chathooks-ui-console.png"
+#: A picture of the page for a person to look at, in the system's temporary folder.
+SCREENSHOT = str(Path(tempfile.gettempdir()) / "chathooks-ui-console.png")
 
 
 def send(page: Page, sender: str, text: str) -> None:

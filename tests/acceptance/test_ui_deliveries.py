@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -10,7 +12,8 @@ from playwright.sync_api import Page, expect
 from support.receiver import RecordingReceiver
 from support.ui_site import UiSite
 
-SCREENSHOT = "/tmp/chathooks-ui-deliveries.png"
+#: A picture of the page for a person to look at, in the system's temporary folder.
+SCREENSHOT = str(Path(tempfile.gettempdir()) / "chathooks-ui-deliveries.png")
 
 
 def transcript(conversation_id: str) -> dict[str, Any]:

@@ -7,6 +7,8 @@ page that only looks right fails.
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -14,7 +16,8 @@ from chathooks.wire import FORM_CONTENT_TYPE, send_test_transcript
 from support.receiver import RecordingReceiver
 from support.ui_site import UI_EGRESS_CIDRS, UiSite
 
-SCREENSHOT = "/tmp/chathooks-ui-settings.png"
+#: A picture of the page for a person to look at, in the system's temporary folder.
+SCREENSHOT = str(Path(tempfile.gettempdir()) / "chathooks-ui-settings.png")
 
 
 def test_the_front_door_asks_to_sign_in_and_refuses_a_wrong_key(
