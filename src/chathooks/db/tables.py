@@ -28,15 +28,16 @@ from sqlalchemy.sql.expression import ColumnElement, FromClause
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a queue.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-    }
-)
+#: Constraint names every chathooks schema uses (the receiver's too), so migrations can name them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 sites = Table(
     "sites",
@@ -233,7 +234,9 @@ conversation_posts = Table(
 )
 
 __all__ = [
+    "NAMING_CONVENTION",
     "UNFINISHED_STATUSES",
+    "BigId",
     "admin_keys",
     "attempts",
     "conversation_posts",

@@ -26,7 +26,6 @@ from typing import Any
 
 from alembic.config import Config
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Float,
@@ -52,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks.db.engine import create_engine, is_sqlite, normalize_url
 from chathooks.db.migrate import run_upgrade
+from chathooks.db.tables import NAMING_CONVENTION, BigId
 from chathooks.wire import (
     Event,
     InvalidPayload,
@@ -101,18 +101,7 @@ KIND_LABELS = {
     "offline_message": "offline message",
 }
 
-# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-    }
-)
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 received_conversations = Table(
     "received_conversations",
