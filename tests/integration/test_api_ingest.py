@@ -213,12 +213,34 @@ def test_malformed_payloads_are_refused_naming_the_field_and_nothing_is_stored(
 
 
 def test_posting_needs_the_sites_key(service: RunningService, fixtures_dir: Path) -> None:
-    site, _auth = service.create_site()
+    site, auth = service.create_site()
     document = fixture_json(fixtures_dir, "php-consumer-real-transcript-1")
     anonymous = service.client.post(f"/api/v1/sites/{site}/transcripts", json=document)
     assert anonymous.status_code == 401
     assert anonymous.json()["error"] == "unauthorized"
+    _other_site, other_auth = service.create_site("other.example")
+    refusals = [
+        (site, {"Authorization": "Bearer chs_not-a-key"}, 401),
+        (site, {"Authorization": f"Basic {auth['Authorization'].split()[1]}"}, 401),
+        (site, {"Authorization": "Bearer"}, 401),
+        # Another site's key, or a site that does not exist: the same 404.
+        (site, other_auth, 404),
+        ("site_missing", auth, 404),
+        ("site_missing", service.admin(), 404),
+    ]
+    for path_site, headers, code in refusals:
+        response = service.client.post(
+            f"/api/v1/sites/{path_site}/transcripts", json=document, headers=headers
+        )
+        assert response.status_code == code, (path_site, headers, response.text)
     assert stored_deliveries(service.settings.database_url) == 0
+    # The scheme is case-insensitive, and the admin key opens any site.
+    lower = {"Authorization": f"bearer {auth['Authorization'].split()[1]}"}
+    for headers in (lower, service.admin()):
+        response = service.client.post(
+            f"/api/v1/sites/{site}/transcripts", json=document, headers=headers
+        )
+        assert response.status_code == 202, response.text
 
 
 def test_a_private_destination_is_refused_unless_allowed(

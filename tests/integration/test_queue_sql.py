@@ -47,7 +47,7 @@ OTHER_SITE = "site_other"
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await upgrade_async(database_url)
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, inline=True)  # as the service runs it
     async with engine.begin() as connection:
         for site_id in (SITE, OTHER_SITE):
             await connection.execute(
@@ -539,10 +539,9 @@ async def _plan(connection: AsyncConnection) -> str:
     if connection.dialect.name == "postgresql":
         # A test table is tiny, so PostgreSQL would rightly scan it; forbid that to see the index.
         await connection.exec_driver_sql("SET enable_seqscan = off")
-    due = due_cte(connection.dialect, T0, 200)
-    sql = select(due.c.seq).compile(
-        dialect=connection.dialect, compile_kwargs={"literal_binds": True}
-    )
+    due = due_cte(connection.dialect.name)
+    candidates = select(due.c.seq).params(claim_now=T0, claim_limit=200)
+    sql = candidates.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     explain = "EXPLAIN QUERY PLAN" if connection.dialect.name == "sqlite" else "EXPLAIN"
     rows = await connection.exec_driver_sql(f"{explain} {sql}")
     return "\n".join(str(row[-1]) for row in rows)

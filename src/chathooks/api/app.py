@@ -26,6 +26,7 @@ from chathooks.api.state import Services
 from chathooks.conversations import OutcomeSignal, idle_check
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import current_revision_async, head_revision
+from chathooks.heap import freeze_startup_objects
 from chathooks.ingest import Ingestor
 from chathooks.queue import Outcome, write_transaction
 from chathooks.repository.sites import create_admin_key, has_admin_key
@@ -42,14 +43,24 @@ log = logging.getLogger("chathooks.api")
 WORKER_STOP_SECONDS = 30.0
 
 
-def create_app(settings: Settings | None = None, *, run_worker: bool = True) -> FastAPI:
-    """The service app for ``settings`` (default: from ``CHATHOOKS_*``)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_worker: bool = True,
+    freeze_startup: bool = False,
+) -> FastAPI:
+    """The service app for ``settings`` (default: from ``CHATHOOKS_*``).
+
+    ``freeze_startup`` keeps what start-up made out of the garbage collector's
+    later scans (see :mod:`chathooks.heap`); a serving process wants it, a test
+    that builds many apps does not.
+    """
     config = settings if settings is not None else Settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current_schema(config.database_url)
-        engine = create_engine(config.database_url)
+        engine = create_engine(config.database_url, inline=True)
         try:
             if config.admin_key is None:
                 await _ensure_admin_key(engine)
@@ -71,6 +82,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = True) -> 
                     ingestor=Ingestor(engine),
                     worker=worker,
                 )
+                if freeze_startup:
+                    freeze_startup_objects()
                 async with _running(worker):
                     yield
         finally:

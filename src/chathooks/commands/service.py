@@ -34,6 +34,7 @@ from chathooks.api.schemas import (
 )
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import head_revision, upgrade
+from chathooks.heap import freeze_startup_objects
 from chathooks.queue import (
     STATUSES,
     list_deliveries,
@@ -102,7 +103,7 @@ def serve(
     """Migrate the database, then serve the API and deliver in this one process."""
     settings = _settings(database_url=database_url)
     _migrate(settings.database_url)
-    app = create_app(settings, run_worker=not no_worker)
+    app = create_app(settings, run_worker=not no_worker, freeze_startup=True)
     uvicorn.run(
         app,
         host=host,
@@ -137,13 +138,15 @@ def worker(
 
 async def _work(settings: Settings) -> None:
     await require_current_schema(settings.database_url)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, inline=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await new_worker(engine, settings).run(stop)
+        worker = new_worker(engine, settings)
+        freeze_startup_objects()
+        await worker.run(stop)
     finally:
         await engine.dispose()
 

@@ -14,13 +14,29 @@ Both lookups run on partial indexes that hold unfinished deliveries only.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, Select, and_, case, literal, literal_column, or_, select, text, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy import (
+    CTE,
+    Float,
+    Integer,
+    Select,
+    String,
+    Update,
+    and_,
+    bindparam,
+    case,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import deliveries, delivery_payloads, endpoints, unfinished
@@ -59,12 +75,21 @@ class ClaimedDelivery:
     lease_expires_at: float
 
 
-def due_deliveries(now: float, limit: int) -> Select[tuple[int]]:
-    """The ``seq`` of up to ``limit`` deliveries that may be sent at ``now``, oldest due first."""
+#: Bound parameters of the claim statement.
+NOW, LIMIT, OWNER, LEASE_UNTIL = "claim_now", "claim_limit", "claim_owner", "claim_lease_until"
+
+
+def due_deliveries() -> Select[tuple[int]]:
+    """The ``seq`` of up to ``:claim_limit`` deliveries that may be sent at ``:claim_now``.
+
+    Oldest due first. Built with bound parameters, so the statement is
+    compiled once and every claim after that reuses it.
+    """
+    now = bindparam(NOW, type_=Float)
     candidate = deliveries.alias("candidate")
     earlier = deliveries.alias("earlier")
     held_back = (
-        select(literal(1))
+        select(literal_column("1"))
         .where(
             earlier.c.endpoint_id == candidate.c.endpoint_id,
             earlier.c.conversation_id == candidate.c.conversation_id,
@@ -87,7 +112,7 @@ def due_deliveries(now: float, limit: int) -> Select[tuple[int]]:
         select(candidate.c.seq)
         .where(unfinished(candidate), candidate.c.next_attempt_at <= now, ~held_back)
         .order_by(candidate.c.next_attempt_at)
-        .limit(limit)
+        .limit(bindparam(LIMIT, type_=Integer))
         .with_for_update(skip_locked=True)
     )
 
@@ -96,7 +121,7 @@ _SQLITE_FROM = "FROM deliveries AS candidate"
 _SQLITE_INDEXED_FROM = "FROM deliveries AS candidate INDEXED BY ix_deliveries_unfinished_due"
 
 
-def due_cte(dialect: Dialect, now: float, limit: int) -> CTE:
+def due_cte(dialect_name: str) -> CTE:
     """:func:`due_deliveries` as the claim's CTE, pinned to the due index on SQLite.
 
     Without ANALYZE statistics SQLite prefers ``ix_deliveries_due`` and then
@@ -106,14 +131,53 @@ def due_cte(dialect: Dialect, now: float, limit: int) -> CTE:
     and the clause inserted (which also makes SQLite fail loudly, rather than
     slowly, should the index ever stop matching the query).
     """
-    due = due_deliveries(now, limit)
-    if dialect.name != "sqlite":
+    due = due_deliveries()
+    if dialect_name != "sqlite":
         return due.cte("due")
-    sql = str(due.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    # Rendered with named parameters, so the text keeps ``:claim_now`` and ``:claim_limit``
+    # (and with a literal offset, which SQLite's LIMIT clause would otherwise bind).
+    due = due.offset(literal_column("0"))
+    sql = str(due.compile(dialect=sqlite.dialect(paramstyle="named")))
     if sql.count(_SQLITE_FROM) != 1:
         raise RuntimeError(f"the claim query changed shape; cannot pin its index: {sql}")
     sql = sql.replace(_SQLITE_FROM, _SQLITE_INDEXED_FROM)
-    return text(sql).columns(deliveries.c.seq).cte("due")
+    pinned = text(sql).bindparams(bindparam(NOW, type_=Float), bindparam(LIMIT, type_=Integer))
+    return pinned.columns(deliveries.c.seq).cte("due")
+
+
+@functools.cache
+def claim_statement(dialect_name: str) -> Update:
+    """The claiming ``UPDATE ... RETURNING`` for a backend, built once.
+
+    Its parameters are :data:`NOW`, :data:`LIMIT`, :data:`OWNER` and
+    :data:`LEASE_UNTIL`. Building and compiling this statement cost more than
+    running it on a small queue, so it is made once per backend and reused.
+    """
+    due = due_cte(dialect_name)
+    lease_until = bindparam(LEASE_UNTIL, type_=Float)
+    return (
+        update(deliveries)
+        # No need to repeat the conditions: PostgreSQL re-checks them on the rows
+        # it locks, and SQLite runs one writer at a time.
+        .where(deliveries.c.seq.in_(select(due.c.seq)))
+        .values(
+            status=DELIVERING,
+            lease_owner=bindparam(OWNER, type_=String),
+            lease_expires_at=lease_until,
+            next_attempt_at=lease_until,
+            updated_at=bindparam(NOW, type_=Float),
+        )
+        .returning(
+            deliveries.c.seq,
+            deliveries.c.id,
+            deliveries.c.site_id,
+            deliveries.c.endpoint_id,
+            deliveries.c.conversation_id,
+            deliveries.c.payload_kind,
+            deliveries.c.attempt_count,
+            deliveries.c.round_attempts,
+        )
+    )
 
 
 async def claim(
@@ -133,33 +197,10 @@ async def claim(
     worker can fail them instead of leaving them to clog the queue.
     """
     at = time.time() if now is None else now
-    due = due_cte(connection.dialect, at, limit)
     lease_until = at + lease_seconds
-    claimed = (
-        await connection.execute(
-            update(deliveries)
-            # No need to repeat the conditions: PostgreSQL re-checks them on the rows
-            # it locks, and SQLite runs one writer at a time.
-            .where(deliveries.c.seq.in_(select(due.c.seq)))
-            .values(
-                status=DELIVERING,
-                lease_owner=owner,
-                lease_expires_at=lease_until,
-                next_attempt_at=lease_until,
-                updated_at=at,
-            )
-            .returning(
-                deliveries.c.seq,
-                deliveries.c.id,
-                deliveries.c.site_id,
-                deliveries.c.endpoint_id,
-                deliveries.c.conversation_id,
-                deliveries.c.payload_kind,
-                deliveries.c.attempt_count,
-                deliveries.c.round_attempts,
-            )
-        )
-    ).all()
+    parameters = {NOW: at, LIMIT: limit, OWNER: owner, LEASE_UNTIL: lease_until}
+    statement = claim_statement(connection.dialect.name)
+    claimed = (await connection.execute(statement, parameters)).all()
     if not claimed:
         return []
     destinations = await _destinations(connection, {row.endpoint_id for row in claimed})

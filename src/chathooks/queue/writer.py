@@ -7,7 +7,10 @@ before it writes fails at once with "database is locked" when another
 connection wrote in between. So on SQLite, writers of this process first take
 turns on an asyncio lock (handing over without sleeping), then open their
 transaction with ``BEGIN IMMEDIATE``, which takes the write lock up front and
-waits (``busy_timeout``) for writers in other processes. PostgreSQL locks
+waits (``busy_timeout``, off the event loop) for writers in other processes.
+With the service's inline SQLite (:mod:`chathooks.db.engine`) everything
+after ``BEGIN IMMEDIATE`` then runs without yielding, so the write lock is
+held only while SQLite works. PostgreSQL locks
 rows, so there it is a plain transaction.
 """
 

@@ -15,7 +15,7 @@ from chathooks.api.schemas import (
     TestResult,
 )
 from chathooks.api.state import Cursor, Limit, ServicesDep
-from chathooks.queue import new_delivery_id
+from chathooks.queue import new_delivery_id, write_transaction
 from chathooks.repository import endpoints as repository
 from chathooks.sender import build_request
 from chathooks.wire import dumps, send_test_transcript
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/v1/sites/{site}/endpoints", tags=["endpoints"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EndpointWithSecret)
 async def create(body: EndpointCreate, site: SiteId, services: ServicesDep) -> EndpointWithSecret:
     """Add an endpoint; the answer holds its signing secret."""
-    async with services.engine.begin() as connection:
+    async with write_transaction(services.engine) as connection:
         endpoint = await repository.create_endpoint(connection, site, **body.model_dump())
     return EndpointWithSecret.of(endpoint)
 
@@ -56,7 +56,7 @@ async def change(
     endpoint: str, body: EndpointUpdate, site: SiteId, services: ServicesDep
 ) -> EndpointOut:
     """Change only the keys sent; ``"secret": null`` stops signing."""
-    async with services.engine.begin() as connection:
+    async with write_transaction(services.engine) as connection:
         updated = await repository.update_endpoint(connection, site, endpoint, body.changes())
     if updated is None:
         raise not_found(f"endpoint {endpoint!r}", field="endpoint")
@@ -66,7 +66,7 @@ async def change(
 @router.delete("/{endpoint}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove(endpoint: str, site: SiteId, services: ServicesDep) -> Response:
     """Delete an endpoint together with its deliveries."""
-    async with services.engine.begin() as connection:
+    async with write_transaction(services.engine) as connection:
         deleted = await repository.delete_endpoint(connection, site, endpoint)
     if not deleted:
         raise not_found(f"endpoint {endpoint!r}", field="endpoint")

@@ -10,6 +10,7 @@ from chathooks.api.auth import AdminOnly, SiteId, authenticate
 from chathooks.api.errors import not_found
 from chathooks.api.schemas import Page, SiteCreate, SiteCreated, SiteOut
 from chathooks.api.state import Cursor, Limit, ServicesDep
+from chathooks.queue import write_transaction
 from chathooks.repository.sites import KeyOwner, create_site, get_site, list_sites
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SiteCreated)
 async def create(body: SiteCreate, _admin: AdminOnly, services: ServicesDep) -> SiteCreated:
     """Create a site; the answer holds its API key, which is never shown again."""
-    async with services.engine.begin() as connection:
+    async with write_transaction(services.engine) as connection:
         created = await create_site(connection, body.name)
     return SiteCreated(**SiteOut.of(created.site).model_dump(), api_key=created.api_key)
 
