@@ -25,6 +25,8 @@ import secrets as _random
 import time
 from collections.abc import Mapping, Sequence
 
+from chathooks.errors import FieldError
+
 __all__ = [
     "SECRET_PREFIX",
     "SIGNATURE_VERSION",
@@ -56,21 +58,13 @@ _SECRET_BYTES = 24
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,15}")
 
 
-class SignatureError(Exception):
+class SignatureError(FieldError):
     """A request whose Standard Webhooks signature cannot be accepted."""
 
     code: str = "invalid_signature"
+    status_code = 401
     #: The header at fault, so an HTTP layer can point at it.
     field: str = SIGNATURE_HEADER
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if field is not None:
-            self.field = field
-
-    def to_dict(self) -> dict[str, str]:
-        return {"error": self.code, "field": self.field, "message": self.message}
 
 
 class MissingSignatureHeaders(SignatureError):

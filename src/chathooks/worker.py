@@ -26,6 +26,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -88,13 +89,8 @@ def decide(
         delay = retry_delay(round_attempts, schedule, retry_after=result.retry_after)
         status = FAILED if delay is None else RETRYING
         next_attempt_at = None if delay is None else at + delay
-    return Outcome(
-        delivery_seq=claimed.seq,
-        delivery_id=claimed.id,
-        site_id=claimed.site_id,
-        endpoint_id=claimed.endpoint_id,
-        conversation_id=claimed.conversation_id,
-        payload_kind=claimed.payload_kind,
+    return _settling(
+        claimed,
         status=status,
         attempt_count=claimed.attempt_count + 1,
         round_attempts=round_attempts,
@@ -107,7 +103,6 @@ def decide(
         error=result.error,
         integration_url=result.integration_url,
         disable_endpoint=disable_endpoint,
-        lease_expires_at=claimed.lease_expires_at,
     )
 
 
@@ -117,13 +112,8 @@ def dropped(claimed: ClaimedDelivery, *, now: float) -> Outcome:
     Not left pending: it would hold back its conversation and be claimed over
     and over. Once the endpoint is enabled again, ``recover`` sends it.
     """
-    return Outcome(
-        delivery_seq=claimed.seq,
-        delivery_id=claimed.id,
-        site_id=claimed.site_id,
-        endpoint_id=claimed.endpoint_id,
-        conversation_id=claimed.conversation_id,
-        payload_kind=claimed.payload_kind,
+    return _settling(
+        claimed,
         status=FAILED,
         attempt_count=claimed.attempt_count,
         round_attempts=claimed.round_attempts,
@@ -131,7 +121,19 @@ def dropped(claimed: ClaimedDelivery, *, now: float) -> Outcome:
         attempt_outcome=None,
         started_at=now,
         error=ENDPOINT_DISABLED,
+    )
+
+
+def _settling(claimed: ClaimedDelivery, **result: Any) -> Outcome:
+    """The :class:`Outcome` of ``claimed``: its identity and lease, with ``result``."""
+    return Outcome(
+        delivery_seq=claimed.seq,
+        delivery_id=claimed.id,
+        site_id=claimed.site_id,
+        endpoint_id=claimed.endpoint_id,
+        conversation_id=claimed.conversation_id,
         lease_expires_at=claimed.lease_expires_at,
+        **result,
     )
 
 

@@ -113,7 +113,6 @@ def settled(
         site_id=claimed.site_id,
         endpoint_id=claimed.endpoint_id,
         conversation_id=claimed.conversation_id,
-        payload_kind=claimed.payload_kind,
         status=status,
         attempt_count=claimed.attempt_count + 1,
         round_attempts=claimed.round_attempts + 1,

@@ -120,7 +120,6 @@ async def test_a_worker_outcome_wakes_the_stream_of_its_conversation_only() -> N
         site_id="site_1",
         endpoint_id="ep_1",
         conversation_id="chat-1",
-        payload_kind="transcript",
         status="succeeded",
         attempt_count=1,
         round_attempts=1,

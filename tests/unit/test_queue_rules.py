@@ -21,7 +21,6 @@ def claimed(*, attempts: int = 0, round_attempts: int = 0, enabled: bool = True)
         site_id="site_1",
         endpoint_id="ep_1",
         conversation_id="conv",
-        payload_kind="transcript",
         payload="{}",
         attempt_count=attempts,
         round_attempts=round_attempts,

@@ -21,15 +21,7 @@ from chathooks.api.errors import ApiError, not_found, unauthorized
 from chathooks.repository.ids import hash_key
 from chathooks.repository.sites import KeyOwner, get_site, key_owner
 
-__all__ = [
-    "SECURED",
-    "AdminOnly",
-    "Authenticator",
-    "SiteId",
-    "authenticate",
-    "open_site",
-    "site_scope",
-]
+__all__ = ["AdminOnly", "Authenticator", "SiteId", "authenticate", "site_scope"]
 
 #: How long a looked-up key (or a site an admin opened) is trusted without asking the database.
 CACHE_SECONDS = 5.0
@@ -89,38 +81,13 @@ async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> KeyOwner:
     """The owner of the request's bearer key, or 401."""
-    return await _owner_of(request, None if credentials is None else credentials.credentials)
-
-
-async def _owner_of(request: Request, key: str | None) -> KeyOwner:
-    if key is None or not key.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise unauthorized("send the API key as 'Authorization: Bearer <key>'")
     authenticator: Authenticator = request.app.state.services.auth
-    owner = await authenticator.owner(key.strip())
+    owner = await authenticator.owner(credentials.credentials.strip())
     if owner is None:
         raise unauthorized("the API key is not valid")
     return owner
-
-
-def _bearer_key(request: Request) -> str | None:
-    """The key of an ``Authorization: Bearer <key>`` header, as :class:`HTTPBearer` reads it."""
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    return key if scheme.lower() == "bearer" else None
-
-
-async def open_site(request: Request, site: str) -> str:
-    """:func:`site_scope` for a route that does without dependencies (the ingest path).
-
-    FastAPI's dependency solving costs more than the check itself, and the
-    ingest route answers hundreds of requests a second; document such a
-    route with :data:`SECURED`.
-    """
-    owner = await _owner_of(request, _bearer_key(request))
-    return await site_scope(request, owner, site)
-
-
-#: OpenAPI for a route that checks its key with :func:`open_site`.
-SECURED: dict[str, object] = {"security": [{"HTTPBearer": []}]}
 
 
 async def require_admin(owner: Annotated[KeyOwner, Depends(authenticate)]) -> KeyOwner:

@@ -20,8 +20,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
+from chathooks.conversations.store import InvalidCursor
+from chathooks.errors import FieldError
 from chathooks.queue import InvalidQueueQuery
-from chathooks.wire import BodyTooLarge, UnsupportedContentType, WireError
 
 __all__ = ["ApiError", "ErrorBody", "install_error_handlers", "not_found", "unauthorized"]
 
@@ -124,18 +125,15 @@ async def _on_api_error(_request: Request, exc: Exception) -> JSONResponse:
     return exc.response()
 
 
-async def _on_wire_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, WireError)
-    status = 400
-    if isinstance(exc, BodyTooLarge):
-        status = 413
-    elif isinstance(exc, UnsupportedContentType):
-        status = 415
-    return JSONResponse(exc.to_dict(), status_code=status)
+async def _on_field_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A payload, signature or conversation error: its own status, code and field."""
+    assert isinstance(exc, FieldError)
+    return _json(exc.status_code, exc.code, exc.message, exc.field)
 
 
-async def _on_queue_query_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, InvalidQueueQuery)
+async def _on_query_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A listing's query parameters: answered like FastAPI's own validation errors."""
+    assert isinstance(exc, FieldError)
     return _json(422, "validation_error", f"{exc.field}: {exc.message}", exc.field)
 
 
@@ -174,6 +172,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OSError, _on_database_error)  # e.g. PostgreSQL refusing connections
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ApiError, _on_api_error)
-    app.add_exception_handler(WireError, _on_wire_error)
-    app.add_exception_handler(InvalidQueueQuery, _on_queue_query_error)
+    app.add_exception_handler(FieldError, _on_field_error)
+    app.add_exception_handler(InvalidQueueQuery, _on_query_error)
+    app.add_exception_handler(InvalidCursor, _on_query_error)
     app.add_exception_handler(HTTPException, _on_http_error)

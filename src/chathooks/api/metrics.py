@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from chathooks.queue import FINISHED, STATUSES, Outcome
+from chathooks.queue import STATUSES, Outcome
 
 __all__ = ["CONTENT_TYPE", "ServiceMetrics"]
 
@@ -63,7 +63,7 @@ class ServiceMetrics:
             if outcome.attempt_outcome is not None:
                 self.attempts.labels(outcome=outcome.attempt_outcome).inc()
                 self.attempt_seconds.observe(outcome.duration_ms / 1000.0)
-            if outcome.status in FINISHED:
+            if outcome.finished:
                 self.deliveries.labels(outcome=outcome.status).inc()
 
     def set_queue(

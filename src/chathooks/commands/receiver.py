@@ -19,10 +19,9 @@ from urllib.parse import urlsplit
 
 import typer
 import uvicorn
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from chathooks.db.engine import normalize_url
+from chathooks.db.engine import normalize_url, shown_url
 from chathooks.receiver.app import DEFAULT_HOST, DEFAULT_PORT, ReceiverConfig, create_app
 from chathooks.receiver.export import ExportFormat, export
 from chathooks.receiver.sendtest import (
@@ -205,11 +204,12 @@ async def _serve(config: ReceiverConfig) -> int:
             await store.migrate()
         except (SQLAlchemyError, OSError) as exc:
             typer.echo(
-                f"error: cannot prepare the database {_shown(config.database_url)}: {exc}", err=True
+                f"error: cannot prepare the database {shown_url(config.database_url)}: {exc}",
+                err=True,
             )
             return 1
         base = config.public_url or f"http://{config.host}:{config.port}"
-        typer.echo(f"storing in {_shown(config.database_url)}", err=True)
+        typer.echo(f"storing in {shown_url(config.database_url)}", err=True)
         typer.echo(f"POST Olark webhooks to {base}/webhook; read them at {base}/", err=True)
         server = uvicorn.Server(
             uvicorn.Config(
@@ -273,7 +273,7 @@ def export_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     except (SQLAlchemyError, OSError) as exc:
-        typer.echo(f"error: cannot read {_shown(database_url)}: {exc}", err=True)
+        typer.echo(f"error: cannot read {shown_url(database_url)}: {exc}", err=True)
         raise typer.Exit(1) from exc
     unit = "version" if all_versions else "conversation"
     where = f" to {output}" if output else ""
@@ -282,7 +282,7 @@ def export_command(
 
 async def _export(url: str, output: TextIO, format: ExportFormat, all_versions: bool) -> int:
     if not sqlite_file_exists(url):
-        raise FileNotFoundError(f"there is no receiver database at {_shown(url)}")
+        raise FileNotFoundError(f"there is no receiver database at {shown_url(url)}")
     store = ReceivedStore.open(url)
     try:
         await store.require_schema()
@@ -309,11 +309,3 @@ def _check_database_url(url: str) -> None:
         normalize_url(url)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--database-url") from exc
-
-
-def _shown(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url

@@ -18,7 +18,6 @@ from typing import Any, NoReturn, TypeVar
 import typer
 import uvicorn
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,7 +31,7 @@ from chathooks.api.schemas import (
     SiteCreated,
     SiteOut,
 )
-from chathooks.db.engine import create_engine
+from chathooks.db.engine import create_engine, shown_url
 from chathooks.db.migrate import head_revision, upgrade
 from chathooks.heap import freeze_startup_objects
 from chathooks.queue import (
@@ -155,14 +154,14 @@ def migrate(database_url: str | None = _DATABASE_URL) -> None:
     """Create or upgrade the database schema (safe to run any number of times)."""
     settings = _settings(database_url=database_url)
     _migrate(settings.database_url)
-    typer.echo(f"{_shown(settings.database_url)} is at schema revision {head_revision()}")
+    typer.echo(f"{shown_url(settings.database_url)} is at schema revision {head_revision()}")
 
 
 def _migrate(database_url: str) -> None:
     try:
         upgrade(database_url)
     except (SQLAlchemyError, OSError, ValueError) as exc:
-        _fail(f"cannot migrate {_shown(database_url)}: {_reason(exc)}")
+        _fail(f"cannot migrate {shown_url(database_url)}: {_reason(exc)}")
 
 
 # -- admin commands -----------------------------------------------------------------------
@@ -367,7 +366,7 @@ def _run(coroutine: Coroutine[Any, Any, T], settings: Settings) -> T:
         raise
     except (SQLAlchemyError, OSError) as exc:
         _fail(
-            f"cannot use the database {_shown(settings.database_url)}: {_reason(exc)} "
+            f"cannot use the database {shown_url(settings.database_url)}: {_reason(exc)} "
             "(has 'chathooks migrate' been run on it?)"
         )
     except (RuntimeError, ValueError) as exc:
@@ -377,14 +376,6 @@ def _run(coroutine: Coroutine[Any, Any, T], settings: Settings) -> T:
 def _reason(exc: BaseException) -> str:
     original = getattr(exc, "orig", None)
     return str(original if original is not None else exc).splitlines()[0]
-
-
-def _shown(database_url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        return make_url(database_url).render_as_string(hide_password=True)
-    except Exception:
-        return "the database"
 
 
 def _endpoint_line(endpoint: EndpointOut) -> str:

@@ -7,6 +7,8 @@ without knowing the rules, and the CLI can print the same message.
 
 from __future__ import annotations
 
+from chathooks.errors import FieldError
+
 __all__ = [
     "ConversationBusy",
     "ConversationClosed",
@@ -16,21 +18,11 @@ __all__ = [
 ]
 
 
-class ConversationError(Exception):
+class ConversationError(FieldError):
     """A conversation event that cannot be applied."""
 
-    status_code: int = 400
     code: str = "conversation_error"
     field: str = "id"
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if field is not None:
-            self.field = field
-
-    def to_dict(self) -> dict[str, str]:
-        return {"error": self.code, "field": self.field, "message": self.message}
 
 
 class ConversationNotFound(ConversationError):

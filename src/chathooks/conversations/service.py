@@ -304,6 +304,7 @@ class ConversationService:
         payload = rules.offline_message(request, now=now)
         async with write_transaction(self._engine) as connection:
             endpoints = select_endpoints(payload, await enabled_endpoints(connection, site_id))
+            body, kind = dumps(payload.to_wire()), payload_kind(payload)
             refs = await enqueue(
                 connection,
                 [
@@ -311,9 +312,9 @@ class ConversationService:
                         site_id=site_id,
                         endpoint_id=endpoint.id,
                         conversation_id=payload.id,
-                        payload_kind=payload_kind(payload),
+                        payload_kind=kind,
                         trigger="offline",
-                        payload=dumps(payload.to_wire()),
+                        payload=body,
                     )
                     for endpoint in endpoints
                 ],
@@ -334,10 +335,6 @@ class ConversationService:
                 raise ConversationNotFound(conversation_id)
             posts = await store.posted_deliveries(connection, site_id, conversation_id)
         return ConversationView(conversation=record, posts=posts)
-
-    async def exists(self, site_id: str, conversation_id: str) -> bool:
-        async with self._engine.connect() as connection:
-            return await store.get_conversation(connection, site_id, conversation_id) is not None
 
     async def page(
         self,
@@ -382,7 +379,7 @@ class ConversationService:
         """Queue ``payload`` for ``endpoints`` and remember it as one action of the conversation."""
         if not endpoints:
             return []
-        body = dumps(payload.to_wire())
+        body, kind = dumps(payload.to_wire()), payload_kind(payload)
         refs = await enqueue(
             connection,
             [
@@ -390,7 +387,7 @@ class ConversationService:
                     site_id=record.site_id,
                     endpoint_id=endpoint.id,
                     conversation_id=record.id,
-                    payload_kind=payload_kind(payload),
+                    payload_kind=kind,
                     trigger=trigger,
                     payload=body,
                 )

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.conversations.rules import PriorPost
 from chathooks.db.tables import conversation_posts, conversations, deliveries
+from chathooks.errors import FieldError
 from chathooks.wire import Transcript
 
 __all__ = [
@@ -50,8 +51,11 @@ __all__ = [
 State = Literal["open", "closed"]
 
 
-class InvalidCursor(ValueError):
+class InvalidCursor(FieldError, ValueError):
     """A listing cursor that this service did not hand out."""
+
+    code = "invalid_query"
+    field = "cursor"
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,13 @@ _PG_MIGRATION_LOCK = 0x636861_7468_6F6F6B
 T = TypeVar("T")
 
 
-def alembic_config(database_url: str | None = None) -> Config:
-    """An Alembic configuration for the packaged scripts (and ``database_url``, if given)."""
+def alembic_config(database_url: str | None = None, *, scripts: Path = MIGRATIONS_DIR) -> Config:
+    """An Alembic configuration for packaged ``scripts`` (and ``database_url``, if given).
+
+    The sender's scripts by default; the receiver passes its own.
+    """
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(scripts))
     config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     if database_url is not None:
         # ConfigParser interpolates '%', which URL-encoded passwords contain.

@@ -64,7 +64,6 @@ class ClaimedDelivery:
     site_id: str
     endpoint_id: str
     conversation_id: str | None
-    payload_kind: str
     payload: str
     #: Attempts made before this claim (the coming one is number ``attempt_count + 1``).
     attempt_count: int
@@ -173,7 +172,6 @@ def claim_statement(dialect_name: str) -> Update:
             deliveries.c.site_id,
             deliveries.c.endpoint_id,
             deliveries.c.conversation_id,
-            deliveries.c.payload_kind,
             deliveries.c.attempt_count,
             deliveries.c.round_attempts,
         )
@@ -190,10 +188,10 @@ async def claim(
 ) -> list[ClaimedDelivery]:
     """Claim up to ``limit`` due deliveries for ``owner`` until ``now + lease_seconds``.
 
-    Two statements, whatever the batch size: the claiming ``UPDATE ...
-    RETURNING``, then the settings of the endpoints involved. SQLite's
-    RETURNING cannot join, so the endpoints come in the second query rather
-    than a join. Deliveries of a disabled endpoint are claimed too, so the
+    Three statements, whatever the batch size: the claiming ``UPDATE ...
+    RETURNING``, then the settings of the endpoints involved, then the
+    payloads. SQLite's RETURNING cannot join, so those come in queries of
+    their own. Deliveries of a disabled endpoint are claimed too, so the
     worker can fail them instead of leaving them to clog the queue.
     """
     at = time.time() if now is None else now
@@ -213,7 +211,6 @@ async def claim(
             site_id=row.site_id,
             endpoint_id=row.endpoint_id,
             conversation_id=row.conversation_id,
-            payload_kind=row.payload_kind,
             payload=payloads[row.id],
             attempt_count=row.attempt_count,
             round_attempts=row.round_attempts,

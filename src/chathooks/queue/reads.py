@@ -16,21 +16,19 @@ from sqlalchemy import RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import attempts, deliveries, delivery_payloads, unfinished
+from chathooks.errors import FieldError
 from chathooks.queue.statuses import DELIVERING, FINISHED, STATUSES
 
 MAX_PAGE_SIZE = 500
 
 
-class InvalidQueueQuery(ValueError):
+class InvalidQueueQuery(FieldError, ValueError):
     """A listing asked for something that cannot be: ``field`` names the culprit."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    code = "invalid_query"
 
-    def to_dict(self) -> dict[str, str]:
-        return {"error": "invalid_query", "field": self.field, "message": self.message}
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, field=field)
 
 
 # Everything a listing shows; the payload itself only comes with a single delivery.

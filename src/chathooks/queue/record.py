@@ -16,7 +16,7 @@ from sqlalchemy import Text, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import attempts, deliveries, endpoints
-from chathooks.queue.statuses import DELIVERING
+from chathooks.queue.statuses import DELIVERING, FINISHED
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,6 @@ class Outcome:
     site_id: str
     endpoint_id: str
     conversation_id: str | None
-    payload_kind: str
     #: The delivery's new status: ``succeeded``, ``retrying`` or ``failed``.
     status: str
     #: Attempts made so far, counting this one.
@@ -60,7 +59,7 @@ class Outcome:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("succeeded", "failed")
+        return self.status in FINISHED
 
 
 _UPDATE_DELIVERY = (

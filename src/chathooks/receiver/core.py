@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from chathooks.errors import FieldError
 from chathooks.receiver.dedupe import SeenIds
 from chathooks.receiver.ipcheck import ForbiddenSource, SourceFilter
 from chathooks.signing import DEFAULT_TOLERANCE_SECONDS, SignatureError, Verifier
@@ -21,8 +22,8 @@ from chathooks.wire import (
     JSON_CONTENT_TYPE,
     BodyTooLarge,
     Payload,
-    UnsupportedContentType,
     WireError,
+    decode_body,
     decode_document,
     validate_document,
 )
@@ -90,14 +91,14 @@ def parse_webhook(
     :class:`~chathooks.wire.WireError` subclass that says what is wrong.
     """
     kind = content_type if content_type is not None else _content_type(headers)
-    return validate_document(decode_document(body, kind, max_body_bytes=max_body_bytes))
+    return decode_body(body, kind, max_body_bytes=max_body_bytes)
 
 
 def _content_type(headers: Mapping[str, str] | None) -> str | None:
     return header_value(headers, "content-type") if headers is not None else None
 
 
-class WebhookRejected(Exception):
+class WebhookRejected(FieldError):
     """A request the receiver refuses, with the HTTP status and JSON body to answer.
 
     ``reason`` is the typed error behind it (a :class:`~chathooks.wire.WireError`,
@@ -106,15 +107,15 @@ class WebhookRejected(Exception):
     """
 
     def __init__(self, status: int, reason: RejectionReason) -> None:
-        super().__init__(reason.message)
-        self.status = status
+        super().__init__(reason.message, field=reason.field)
+        self.status_code = status
         self.reason = reason
-        self.code: str = reason.code
-        self.field: str = reason.field
-        self.message: str = reason.message
+        self.code = reason.code
 
-    def to_dict(self) -> dict[str, str]:
-        return {"error": self.code, "field": self.field, "message": self.message}
+    @property
+    def status(self) -> int:
+        """The HTTP status to answer with."""
+        return self.status_code
 
     def response(self) -> WebhookResponse:
         body = json.dumps(self.to_dict()).encode("utf-8")
@@ -123,15 +124,7 @@ class WebhookRejected(Exception):
 
 def rejection_for(error: RejectionReason) -> WebhookRejected:
     """The HTTP rejection for a typed error: 400/413/415 wire, 401 signature, 403 source."""
-    if isinstance(error, ForbiddenSource):
-        return WebhookRejected(403, error)
-    if isinstance(error, SignatureError):
-        return WebhookRejected(401, error)
-    if isinstance(error, BodyTooLarge):
-        return WebhookRejected(413, error)
-    if isinstance(error, UnsupportedContentType):
-        return WebhookRejected(415, error)
-    return WebhookRejected(400, error)
+    return WebhookRejected(error.status_code, error)
 
 
 @dataclass(frozen=True)

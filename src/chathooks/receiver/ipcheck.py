@@ -13,6 +13,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
+from chathooks.errors import FieldError
+
 __all__ = [
     "ForbiddenSource",
     "IPAddress",
@@ -26,21 +28,17 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class ForbiddenSource(PermissionError):
+class ForbiddenSource(FieldError, PermissionError):
     """The request's source address is not in the allow-list (HTTP 403)."""
 
     code = "forbidden_source"
+    status_code = 403
 
     def __init__(self, address: str | None, message: str, *, field: str = "remote_addr") -> None:
-        super().__init__(message)
+        # ``field`` is ``remote_addr`` or ``x-forwarded-for``: where the address came from.
+        super().__init__(message, field=field)
         #: The client address as determined (or as received, when it did not parse).
         self.address = address
-        self.message = message
-        #: ``remote_addr`` or ``x-forwarded-for``: where the address came from.
-        self.field = field
-
-    def to_dict(self) -> dict[str, str]:
-        return {"error": self.code, "field": self.field, "message": self.message}
 
 
 def parse_networks(cidrs: Iterable[str], *, setting: str = "allow_cidrs") -> tuple[IPNetwork, ...]:

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic.config import Config
 from sqlalchemy import (
     Boolean,
     Column,
@@ -50,8 +49,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks.db.engine import create_engine, is_sqlite, normalize_url
-from chathooks.db.migrate import run_upgrade
+from chathooks.db.migrate import alembic_config, run_upgrade
 from chathooks.db.tables import NAMING_CONVENTION, BigId
+from chathooks.errors import FieldError
 from chathooks.wire import (
     Event,
     InvalidPayload,
@@ -160,18 +160,14 @@ class MissingSchema(RuntimeError):
     """The database has no received-transcripts tables (``receive`` never ran on it)."""
 
 
-class InvalidCursor(ValueError):
+class InvalidCursor(FieldError, ValueError):
     """A ``cursor`` that this store did not hand out."""
 
     code = "invalid_cursor"
     field = "cursor"
 
     def __init__(self, cursor: str) -> None:
-        self.message = f"cursor {cursor!r} is not one returned as next_cursor by this receiver"
-        super().__init__(self.message)
-
-    def to_dict(self) -> dict[str, str]:
-        return {"error": self.code, "field": self.field, "message": self.message}
+        super().__init__(f"cursor {cursor!r} is not one returned as next_cursor by this receiver")
 
 
 def kind_of(payload: Payload) -> str:
@@ -400,7 +396,7 @@ class ReceivedStore:
         (the write lock, taken at the start) on SQLite.
         """
         url = self.engine.url.render_as_string(hide_password=False)
-        await run_upgrade(url, alembic_config(), lock_key=_PG_MIGRATION_LOCK)
+        await run_upgrade(url, alembic_config(scripts=MIGRATIONS_DIR), lock_key=_PG_MIGRATION_LOCK)
 
     async def require_schema(self) -> None:
         """Raise :class:`MissingSchema` unless ``receive`` created the tables here."""
@@ -569,7 +565,11 @@ class ReceivedStore:
             ).all()
         versions = [StoredVersion.from_row(v) for v in version_rows]
         current = next(
-            (StoredVersion.from_row(v) for v in version_rows if v.id == row.current_version_id),
+            (
+                version
+                for version, version_row in zip(versions, version_rows, strict=True)
+                if version_row.id == row.current_version_id
+            ),
             versions[-1] if versions else None,
         )
         return ConversationDetail(
@@ -638,15 +638,6 @@ def _parse_cursor(cursor: str) -> int:
 
 def _now() -> float:
     return datetime.now(tz=UTC).timestamp()
-
-
-def alembic_config(url: str | None = None) -> Config:
-    """Alembic configuration for the receiver's migrations (usable from the CLI too)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if url is not None:
-        config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
-    return config
 
 
 def sqlite_file_exists(url: str) -> bool:

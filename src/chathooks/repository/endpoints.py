@@ -146,12 +146,7 @@ async def list_endpoints(
 
 async def enabled_endpoints(connection: AsyncConnection, site_id: str) -> list[Endpoint]:
     """Every endpoint of a site that may receive payloads: what routing chooses from."""
-    query = (
-        select(endpoints)
-        .where(endpoints.c.site_id == site_id, endpoints.c.enabled.is_(True))
-        .order_by(endpoints.c.id)
-    )
-    return [_endpoint(row) for row in (await connection.execute(query)).all()]
+    return (await enabled_endpoints_of_sites(connection, [site_id]))[site_id]
 
 
 async def enabled_endpoints_of_sites(

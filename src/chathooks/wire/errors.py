@@ -7,8 +7,10 @@ so an HTTP layer can answer ``{"error": ..., "field": ...}`` without guessing.
 
 from __future__ import annotations
 
+from chathooks.errors import FieldError
 
-class WireError(ValueError):
+
+class WireError(FieldError, ValueError):
     """A request body that is not a readable Olark payload."""
 
     #: The part of the request at fault: ``body``, ``data``, ``content-type``, or a JSON path.
@@ -16,18 +18,10 @@ class WireError(ValueError):
     #: A short, stable machine-readable code.
     code: str = "invalid_payload"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if field is not None:
-            self.field = field
-
-    def to_dict(self) -> dict[str, str]:
-        return {"error": self.code, "field": self.field, "message": self.message}
-
 
 class BodyTooLarge(WireError):
     code = "body_too_large"
+    status_code = 413
 
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"request body is {size} bytes; the limit is {limit} bytes")
@@ -37,6 +31,7 @@ class BodyTooLarge(WireError):
 
 class UnsupportedContentType(WireError):
     code = "unsupported_content_type"
+    status_code = 415
     field = "content-type"
 
     def __init__(self, content_type: str | None) -> None:

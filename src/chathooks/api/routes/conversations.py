@@ -9,7 +9,7 @@ HTTP to the conversation service and back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,11 +18,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from chathooks.api.auth import SiteId
-from chathooks.api.errors import ApiError
 from chathooks.api.schemas import Page, utc
 from chathooks.api.state import Cursor, Limit, ServicesDep
 from chathooks.conversations import rules
-from chathooks.conversations.errors import ConversationError
 from chathooks.conversations.events import OutcomeSignal, delivery_events, event_data
 from chathooks.conversations.inputs import (
     ConversationChanges,
@@ -35,7 +33,7 @@ from chathooks.conversations.service import (
     ConversationService,
     Queued,
 )
-from chathooks.conversations.store import ConversationRecord, InvalidCursor, PostedDelivery
+from chathooks.conversations.store import ConversationRecord, PostedDelivery
 
 __all__ = ["router"]
 
@@ -151,15 +149,6 @@ class OfflineAccepted(BaseModel):
     deliveries: list[DeliveryOut]
 
 
-@contextlib.contextmanager
-def _as_api_errors() -> Iterator[None]:
-    """Conversation errors as the API's ``{"error", "field", "message"}`` answers."""
-    try:
-        yield
-    except ConversationError as exc:
-        raise ApiError(exc.status_code, exc.code, exc.message, field=exc.field) from exc
-
-
 def _service(services: ServicesDep) -> ConversationService:
     return ConversationService(services.engine)
 
@@ -191,8 +180,7 @@ def _integrations(posts: list[PostedDelivery]) -> list[Integration]:
 )
 async def start(body: NewConversation, site: SiteId, services: ServicesDep) -> ConversationCreated:
     """Begin a conversation with a visitor; endpoints with ``send_events`` get a start event."""
-    with _as_api_errors():
-        outcome = await _service(services).start(site, body)
+    outcome = await _service(services).start(site, body)
     return ConversationCreated(
         **ConversationSummary.fields_of(outcome.conversation),
         deliveries=[DeliveryOut.of(q) for q in outcome.deliveries],
@@ -210,20 +198,16 @@ async def list_all(
     cursor: Cursor = None,
 ) -> Page[ConversationSummary]:
     """A site's conversations, newest first."""
-    try:
-        records, next_cursor = await _service(services).page(
-            site, state=state, limit=limit, cursor=cursor
-        )
-    except InvalidCursor as exc:
-        raise ApiError(422, "validation_error", f"cursor: {exc}", field="cursor") from exc
+    records, next_cursor = await _service(services).page(
+        site, state=state, limit=limit, cursor=cursor
+    )
     return Page(items=[ConversationSummary.of(r) for r in records], next_cursor=next_cursor)
 
 
 @router.get("/conversations/{conversation}", response_model=ConversationOut)
 async def read(conversation: str, site: SiteId, services: ServicesDep) -> ConversationOut:
     """The conversation, its transcript as it would be posted now, and each endpoint's answers."""
-    with _as_api_errors():
-        view = await _service(services).view(site, conversation)
+    view = await _service(services).view(site, conversation)
     record = view.conversation
     return ConversationOut(
         **ConversationSummary.fields_of(record),
@@ -242,8 +226,7 @@ async def add_message(
 ) -> MessageResult:
     """Add a line of chat. An operator line starting with ``!lead``, ``!case`` or
     ``!webhook`` is a command instead: it posts the transcript so far to every endpoint."""
-    with _as_api_errors():
-        outcome = await _service(services).add_message(site, conversation, body)
+    outcome = await _service(services).add_message(site, conversation, body)
     record = outcome.conversation
     if isinstance(outcome, CommandOutcome):
         return MessageResult(
@@ -264,16 +247,14 @@ async def change(
     conversation: str, body: ConversationChanges, site: SiteId, services: ServicesDep
 ) -> ConversationSummary:
     """Change tags, visitor details, ``customFields``, ``chat_feedback`` or groups."""
-    with _as_api_errors():
-        record = await _service(services).change(site, conversation, body)
+    record = await _service(services).change(site, conversation, body)
     return ConversationSummary.of(record)
 
 
 @router.post("/conversations/{conversation}/close", response_model=Closed)
 async def close(conversation: str, site: SiteId, services: ServicesDep) -> Closed:
     """Complete the conversation: the transcript goes to endpoints that should get it."""
-    with _as_api_errors():
-        queued = await _service(services).close(site, conversation)
+    queued = await _service(services).close(site, conversation)
     return Closed(id=conversation, deliveries=[DeliveryOut.of(q) for q in queued])
 
 
@@ -292,8 +273,7 @@ async def events(
     """Server-Sent Events: a ``delivery`` event each time a delivery of this conversation
     succeeds or fails, with the endpoint's ``integration_url``."""
     service = _service(services)
-    with _as_api_errors():
-        await service.view(site, conversation)  # 404 before the stream starts
+    await service.view(site, conversation)  # 404 before the stream starts
     since = _since(last_event_id)
     signal: OutcomeSignal | None = getattr(request.app.state, "conversation_outcomes", None)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from chathooks.api.auth import SiteId
 from chathooks.api.errors import not_found
@@ -17,7 +15,7 @@ from chathooks.api.schemas import (
     Page,
     RecoverRequest,
 )
-from chathooks.api.state import Cursor, ServicesDep
+from chathooks.api.state import Cursor, Limit, ServicesDep
 from chathooks.queue import get_delivery, list_deliveries, recover, redeliver, write_transaction
 from chathooks.repository.endpoints import get_endpoint
 
@@ -31,7 +29,7 @@ async def list_all(
     status: DeliveryStatus | None = None,
     endpoint_id: str | None = None,
     conversation_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (1-500).")] = 50,
+    limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[DeliveryOut]:
     """The site's deliveries, newest first, optionally filtered."""

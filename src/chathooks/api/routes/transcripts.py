@@ -11,14 +11,12 @@ share one transaction (see :mod:`chathooks.ingest`).
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
-from chathooks.api.auth import SECURED, open_site
+from chathooks.api.auth import SiteId
 from chathooks.api.schemas import IngestAccepted
-from chathooks.api.state import Services
+from chathooks.api.state import ServicesDep
 from chathooks.wire import (
     BodyTooLarge,
     InvalidPayload,
@@ -61,21 +59,16 @@ _REQUEST_BODY = {
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IngestAccepted,
-    openapi_extra={**_REQUEST_BODY, **SECURED},
-    responses={400: {}, 401: {}, 404: {}, 413: {}, 415: {}},
+    openapi_extra=_REQUEST_BODY,
+    responses={400: {}, 413: {}, 415: {}},
 )
-async def ingest(
-    request: Request, site: Annotated[str, Path(description="The site id (site_...).")]
-) -> JSONResponse:
+async def ingest(request: Request, site: SiteId, services: ServicesDep) -> JSONResponse:
     """Queue the payload for each endpoint whose switches want it.
 
     A transcript goes to endpoints with ``auto_send``, or to every enabled
     endpoint when ``manuallySubmitted`` is true; an offline message to those
     with ``send_offline``; an event (``eventType``) to those with ``send_events``.
     """
-    # The hot path: the key is checked here rather than through dependencies.
-    site = await open_site(request, site)
-    services: Services = request.app.state.services
     limit = services.settings.max_body_bytes
     body = await _read_body(request, limit)
     document = decode_document(body, request.headers.get("content-type"), max_body_bytes=limit)
