@@ -141,3 +141,16 @@ def test_bad_arguments_are_refused_before_sending(
     bad_secret = runner.invoke(app, ["send-test", receiver.url, "--secret", "whsec_!!"])
     assert bad_secret.exit_code == 2
     assert receiver.requests == []
+
+
+def test_a_reply_nested_too_deeply_to_read_has_no_integration_url(
+    receiver: RecordingReceiver,
+) -> None:
+    """A hostile endpoint cannot crash ``send-test`` with a reply Python's parser cannot nest."""
+    receiver.reply(200, "[" * 60_000)
+    result = runner.invoke(app, ["send-test", receiver.url, "--json"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report.get("integrationUrl") is None

@@ -32,6 +32,7 @@ from chathooks.wire import (
     encode_form,
     encode_json,
     format_timestamp,
+    integration_url_of,
     is_wire_timestamp,
     parse_timestamp,
     send_test_transcript,
@@ -302,3 +303,21 @@ def test_out_of_range_times_are_value_errors() -> None:
 def test_absurdly_nested_json_is_invalid_json_not_a_crash() -> None:
     with pytest.raises(InvalidJSON):
         decode_body('{"a":' * 100_000 + "1" + "}" * 100_000, "application/json")
+
+
+@pytest.mark.parametrize(
+    ("reply", "url"),
+    [
+        (b'{"integrationUrl": "https://crm.example/1"}', "https://crm.example/1"),
+        (' {"integrationUrl": "https://crm.example/2"}', "https://crm.example/2"),
+        (b'{"integrationUrl": 7}', None),
+        (b'{"other": "x"}', None),
+        (b'["https://crm.example/3"]', None),
+        (b"ok", None),
+        (b"{not json", None),
+        (b"", None),
+        ("{" + '"a":[' * 60_000, None),
+    ],
+)
+def test_the_integration_url_of_a_reply(reply: bytes | str, url: str | None) -> None:
+    assert integration_url_of(reply) == url

@@ -25,7 +25,7 @@ import aiohttp
 
 from chathooks import __version__
 from chathooks.signing import signature_headers
-from chathooks.wire import FORM_CONTENT_TYPE, encode_form, send_test_transcript
+from chathooks.wire import FORM_CONTENT_TYPE, encode_form, integration_url_of, send_test_transcript
 
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
@@ -197,7 +197,7 @@ async def send_test(
     except aiohttp.ClientError as exc:
         return failed("connection", f"the request to {host} failed: {exc or type(exc).__name__}")
 
-    integration_url = _integration_url(text)
+    integration_url = integration_url_of(text)
     ok = 200 <= status < 300
     result = SendTestResult(
         url,
@@ -217,13 +217,3 @@ async def send_test(
         reason=f"the endpoint answered {result.status_text}; Olark would retry a non-2xx "
         "answer a few times, then give up",
     )
-
-
-def _integration_url(text: str) -> str | None:
-    """The ``integrationUrl`` of a JSON object answer, if any."""
-    try:
-        document = json.loads(text)
-    except ValueError:
-        return None
-    value = document.get("integrationUrl") if isinstance(document, dict) else None
-    return value if isinstance(value, str) else None

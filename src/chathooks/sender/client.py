@@ -15,7 +15,6 @@ carry ``integrationUrl`` to show the agent.
 from __future__ import annotations
 
 import errno
-import json
 import socket
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from yarl import URL
 from chathooks.sender.guard import DestinationGuard, DestinationRefused, GuardedResolver, IPNetwork
 from chathooks.sender.requests import OutgoingRequest
 from chathooks.sender.retry import parse_retry_after
+from chathooks.wire import integration_url_of
 
 if TYPE_CHECKING:
     from chathooks.settings import Settings
@@ -196,7 +196,7 @@ class Sender:
             duration_ms=_ms_since(started),
             response_body=body.decode("utf-8", errors="replace"),
             error=None if ok else _status_error(status, location),
-            integration_url=_integration_url(body) if ok else None,
+            integration_url=integration_url_of(body) if ok else None,
             retry_after=parse_retry_after(retry_after_header) if retry_after_header else None,
             gone=status == _GONE,
         )
@@ -288,17 +288,3 @@ def _status_error(status: int, location: str | None) -> str:
 def _is_encoded(text: str) -> bool:
     """Whether ``text`` is a URL already in its wire form (ASCII, no spaces or controls)."""
     return text.isascii() and all(33 <= ord(ch) < 127 for ch in text)
-
-
-def _integration_url(body: bytes) -> str | None:
-    """``integrationUrl`` of a JSON object reply; only a string counts."""
-    if not body.lstrip().startswith(b"{"):
-        return None
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
-        return None
-    if not isinstance(document, dict):
-        return None
-    value = document.get("integrationUrl")
-    return value if isinstance(value, str) else None

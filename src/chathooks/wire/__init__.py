@@ -13,6 +13,7 @@ from chathooks.wire.codec import (
     dumps,
     encode_form,
     encode_json,
+    integration_url_of,
     media_type,
     validate_document,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "encode_form",
     "encode_json",
     "format_timestamp",
+    "integration_url_of",
     "is_wire_timestamp",
     "media_type",
     "parse_timestamp",

@@ -86,6 +86,21 @@ def validate_document(document: dict[str, Any]) -> Payload:
         raise InvalidPayload(f"{path}: {first['msg']}", field=path) from exc
 
 
+def integration_url_of(reply: bytes | str) -> str | None:
+    """The ``integrationUrl`` of an endpoint's JSON object answer; only a string counts.
+
+    Anything else (not JSON, not an object, nested too deeply to read) has none.
+    """
+    if reply.lstrip()[:1] not in (b"{", "{"):
+        return None
+    try:
+        document = json.loads(reply)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
+        return None
+    value = document.get("integrationUrl") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def dumps(document: dict[str, Any]) -> str:
     """JSON text as Olark's sender wrote it (``", "`` and ``": "`` separators, ASCII)."""
     return json.dumps(document)
