@@ -22,6 +22,7 @@ from chathooks.receiver import (
     parse_webhook,
     rejection_for,
 )
+from chathooks.receiver.app import ReceiverConfig
 from chathooks.signing import (
     MissingSignatureHeaders,
     SignatureMismatch,
@@ -359,3 +360,19 @@ def test_public_api_is_exported_without_importing_any_framework() -> None:
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("host", "public_url", "shown"),
+    [
+        ("127.0.0.1", None, "http://127.0.0.1:8701"),
+        ("::1", None, "http://[::1]:8701"),
+        ("localhost", None, "http://localhost:8701"),
+        ("::1", "https://hooks.example/", "https://hooks.example"),
+    ],
+)
+def test_the_receiver_says_where_it_listens_as_a_url(
+    host: str, public_url: str | None, shown: str
+) -> None:
+    config = ReceiverConfig(database_url="sqlite://", host=host, port=8701, public_url=public_url)
+    assert config.listening_url() == shown

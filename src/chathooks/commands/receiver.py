@@ -208,7 +208,7 @@ async def _serve(config: ReceiverConfig) -> int:
                 err=True,
             )
             return 1
-        base = config.public_url or f"http://{config.host}:{config.port}"
+        base = config.listening_url()
         typer.echo(f"storing in {shown_url(config.database_url)}", err=True)
         typer.echo(f"POST Olark webhooks to {base}/webhook; read them at {base}/", err=True)
         server = uvicorn.Server(

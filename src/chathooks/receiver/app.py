@@ -89,22 +89,33 @@ class ReceiverConfig:
             max_body_bytes=self.max_body_bytes,
         )
 
-    def base_url(self, request: Request) -> str:
-        """Where people reach this receiver: the public URL, else ``http://host:port``.
-
-        Bound to every interface (``0.0.0.0``), the host says nothing about how
-        the sender reached us, so the request's own base URL is used instead.
-        """
+    def listening_url(self) -> str:
+        """The public URL, else ``http://host:port`` (an IPv6 host in brackets)."""
         if self.public_url:
             return self.public_url.rstrip("/")
         try:
             address = ipaddress.ip_address(self.host)
         except ValueError:
             return f"http://{self.host}:{self.port}"
-        if address.is_unspecified:
-            return str(request.base_url).rstrip("/")
         host = f"[{address}]" if address.version == 6 else str(address)
         return f"http://{host}:{self.port}"
+
+    def base_url(self, request: Request) -> str:
+        """Where people reach this receiver: :meth:`listening_url`, or the request's own.
+
+        Bound to every interface (``0.0.0.0``), the host says nothing about how
+        the sender reached us, so the request's own base URL is used instead.
+        """
+        if not self.public_url and _is_unspecified(self.host):
+            return str(request.base_url).rstrip("/")
+        return self.listening_url()
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> FastAPI:
