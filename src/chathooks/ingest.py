@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chathooks.queue import DeliveryRef, NewDelivery, enqueue, write_transaction
+from chathooks.queue import DeliveryRef, NewDelivery, deliveries_to, enqueue, write_transaction
 from chathooks.repository.endpoints import enabled_endpoints_of_sites
 from chathooks.routing import payload_kind, select_endpoints
 from chathooks.wire import Payload
@@ -90,17 +90,13 @@ class Ingestor:
             counts: list[int] = []
             for request in batch:
                 targets = select_endpoints(request.payload, endpoints[request.site_id])
-                kind = payload_kind(request.payload)
-                new.extend(
-                    NewDelivery(
-                        request.site_id,
-                        e.id,
-                        request.payload.id,
-                        kind,
-                        request.trigger,
-                        request.text,
-                    )
-                    for e in targets
+                new += deliveries_to(
+                    (e.id for e in targets),
+                    site_id=request.site_id,
+                    conversation_id=request.payload.id,
+                    payload_kind=payload_kind(request.payload),
+                    trigger=request.trigger,
+                    payload=request.text,
                 )
                 counts.append(len(targets))
             refs = await enqueue(connection, new)

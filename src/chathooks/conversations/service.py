@@ -33,7 +33,7 @@ from chathooks.conversations.inputs import (
     NewOfflineMessage,
 )
 from chathooks.conversations.store import ConversationRecord, NewPost, PostedDelivery
-from chathooks.queue import NewDelivery, enqueue, write_transaction
+from chathooks.queue import deliveries_to, enqueue, write_transaction
 from chathooks.repository.endpoints import Endpoint, enabled_endpoints
 from chathooks.routing import payload_kind, select_endpoints
 from chathooks.wire import Payload, dumps
@@ -304,20 +304,16 @@ class ConversationService:
         payload = rules.offline_message(request, now=now)
         async with write_transaction(self._engine) as connection:
             endpoints = select_endpoints(payload, await enabled_endpoints(connection, site_id))
-            body, kind = dumps(payload.to_wire()), payload_kind(payload)
             refs = await enqueue(
                 connection,
-                [
-                    NewDelivery(
-                        site_id=site_id,
-                        endpoint_id=endpoint.id,
-                        conversation_id=payload.id,
-                        payload_kind=kind,
-                        trigger="offline",
-                        payload=body,
-                    )
-                    for endpoint in endpoints
-                ],
+                deliveries_to(
+                    (endpoint.id for endpoint in endpoints),
+                    site_id=site_id,
+                    conversation_id=payload.id,
+                    payload_kind=payload_kind(payload),
+                    trigger="offline",
+                    payload=dumps(payload.to_wire()),
+                ),
                 now=now,
             )
         return OfflineOutcome(
@@ -379,20 +375,16 @@ class ConversationService:
         """Queue ``payload`` for ``endpoints`` and remember it as one action of the conversation."""
         if not endpoints:
             return []
-        body, kind = dumps(payload.to_wire()), payload_kind(payload)
         refs = await enqueue(
             connection,
-            [
-                NewDelivery(
-                    site_id=record.site_id,
-                    endpoint_id=endpoint.id,
-                    conversation_id=record.id,
-                    payload_kind=kind,
-                    trigger=trigger,
-                    payload=body,
-                )
-                for endpoint in endpoints
-            ],
+            deliveries_to(
+                (endpoint.id for endpoint in endpoints),
+                site_id=record.site_id,
+                conversation_id=record.id,
+                payload_kind=payload_kind(payload),
+                trigger=trigger,
+                payload=dumps(payload.to_wire()),
+            ),
             now=now,
         )
         action_id = "act_" + secrets.token_hex(12)

@@ -15,7 +15,7 @@ from chathooks.queue.claim import (
     due_deliveries,
     release,
 )
-from chathooks.queue.enqueue import DeliveryRef, NewDelivery, enqueue
+from chathooks.queue.enqueue import DeliveryRef, NewDelivery, deliveries_to, enqueue
 from chathooks.queue.ids import new_delivery_id
 from chathooks.queue.reads import (
     MAX_PAGE_SIZE,
@@ -58,6 +58,7 @@ __all__ = [
     "NewDelivery",
     "Outcome",
     "claim",
+    "deliveries_to",
     "due_cte",
     "due_deliveries",
     "enqueue",

@@ -8,7 +8,7 @@ never begins or commits anything itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import insert
@@ -33,6 +33,22 @@ class NewDelivery:
     trigger: str
     #: The JSON document text exactly as it goes on the wire.
     payload: str
+
+
+def deliveries_to(
+    endpoint_ids: Iterable[str],
+    *,
+    site_id: str,
+    conversation_id: str | None,
+    payload_kind: str,
+    trigger: str,
+    payload: str,
+) -> list[NewDelivery]:
+    """One :class:`NewDelivery` of the same payload for each endpoint, in the order given."""
+    return [
+        NewDelivery(site_id, endpoint_id, conversation_id, payload_kind, trigger, payload)
+        for endpoint_id in endpoint_ids
+    ]
 
 
 @dataclass(frozen=True, slots=True)
