@@ -19,6 +19,7 @@ for another process's lock never stall the loop.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -99,10 +100,29 @@ def create_engine(url: str, *, inline: bool = False, **kwargs: Any) -> AsyncEngi
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a no-op once it is).
+
+    The switch needs a moment when no other connection is inside a
+    transaction, and SQLite answers "database is locked" at once rather than
+    wait for it, whatever the busy timeout: several processes opening a new
+    file together would fail. So wait here, in steps of 10 ms.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
 
 class InlineConnection(aiosqlite.Connection):
