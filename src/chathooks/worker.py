@@ -38,6 +38,7 @@ from chathooks.queue import (
     ClaimedDelivery,
     Outcome,
     claim,
+    listening,
     record_outcomes,
     release,
     write_transaction,
@@ -53,6 +54,15 @@ OutcomeListener = Callable[[list[Outcome]], Awaitable[None]]
 PeriodicJob = tuple[float, Callable[[], Awaitable[None]]]
 
 GONE_REASON = "the receiver answered 410 Gone"
+#: How often a worker checks that its PostgreSQL listener's connection is still open.
+LISTENER_CHECK_SECONDS = 5.0
+
+
+async def _set_within(event: asyncio.Event, seconds: float) -> bool:
+    """Whether ``event`` is set within ``seconds``."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
 
 
 def default_worker_id() -> str:
@@ -208,6 +218,8 @@ class Worker:
         log.info("worker %s started", self.worker_id)
         recorder = asyncio.create_task(self._record_continuously())
         tasks = [recorder, asyncio.create_task(self._nudge_on(stop))]
+        if self.engine.dialect.name == "postgresql":
+            tasks.append(asyncio.create_task(self._listen_for_due_work(stop)))
         for seconds, job in self.periodic:
             tasks.append(asyncio.create_task(self._every(seconds, job, stop)))
         try:
@@ -349,6 +361,21 @@ class Worker:
                 await release(connection, unsent, owner=self.worker_id)
         except Exception:
             log.exception("giving back %d unsent deliveries failed; their leases will", len(unsent))
+
+    async def _listen_for_due_work(self, stop: asyncio.Event) -> None:
+        """Wake at each announcement of due work from another process (PostgreSQL).
+
+        A lost connection is noticed within :data:`LISTENER_CHECK_SECONDS` and
+        listened on again; meanwhile the poll finds the work.
+        """
+        while not stop.is_set():
+            try:
+                async with listening(self.engine, self.wake) as still_open:
+                    while still_open() and not await _set_within(stop, LISTENER_CHECK_SECONDS):
+                        pass
+            except Exception:
+                log.warning("cannot listen for due work; polling meanwhile", exc_info=True)
+            await _set_within(stop, LISTENER_CHECK_SECONDS)
 
     # -- helpers -------------------------------------------------------------------------
     async def _nudge_on(self, stop: asyncio.Event) -> None:

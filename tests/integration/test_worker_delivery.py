@@ -493,3 +493,36 @@ async def test_periodic_jobs_run_alongside_deliveries(engine: AsyncEngine) -> No
             return len(ticks) >= 3
 
         await eventually(ticked, "the periodic job ran three times")
+
+
+async def test_on_postgresql_work_queued_by_another_process_wakes_an_idle_worker(
+    postgres_url: str, receiver: RecordingReceiver
+) -> None:
+    """The worker polls only every 30 s here: the delivery arrives sooner only if announced."""
+    await upgrade_async(postgres_url)
+    api, workers = create_engine(postgres_url), create_engine(postgres_url)
+    try:
+        async with api.begin() as connection:
+            await connection.execute(
+                insert(sites).values(id=SITE, name="w", api_key_hash="h", created_at=time.time())
+            )
+        await add_endpoint(api, "ep_1", receiver.url)
+        worker = Worker(workers, settings_for(workers, poll_interval=30.0))
+        async with working(worker):
+            await asyncio.sleep(0.5)  # its first look found nothing; now it waits
+            started = time.monotonic()
+            [first] = await put(api, "ep_1", "c1")
+            await wait_for_status(api, first, "succeeded", timeout=5)
+            # A redelivery made elsewhere wakes it too.
+            async with api.begin() as connection:
+                await redeliver(connection, SITE, first)
+            await eventually(lambda: _arrived(receiver, 2), "the redelivery arrived", timeout=5)
+            assert time.monotonic() - started < 10
+        assert [r.header("webhook-id") for r in receiver.requests] == [first, first]
+    finally:
+        await api.dispose()
+        await workers.dispose()
+
+
+async def _arrived(receiver: RecordingReceiver, count: int) -> bool:
+    return len(receiver.requests) >= count

@@ -4,7 +4,9 @@ The API and the conversation rules :func:`enqueue` (inside their own
 transaction); a :class:`chathooks.worker.Worker` :func:`claim`\\ s due
 deliveries, posts them and :func:`record_outcomes`; the API reads them back
 with :func:`get_delivery` and :func:`list_deliveries` and sends them again
-with :func:`redeliver` and :func:`recover`.
+with :func:`redeliver` and :func:`recover`. On PostgreSQL, whatever makes
+deliveries due announces it (:func:`announce_due`) to workers :func:`listening` in
+other processes.
 """
 
 from chathooks.queue.claim import (
@@ -17,6 +19,7 @@ from chathooks.queue.claim import (
 )
 from chathooks.queue.enqueue import DeliveryRef, NewDelivery, deliveries_to, enqueue
 from chathooks.queue.ids import new_delivery_id
+from chathooks.queue.notify import announce_due, listening
 from chathooks.queue.reads import (
     MAX_PAGE_SIZE,
     InvalidQueueQuery,
@@ -57,6 +60,7 @@ __all__ = [
     "InvalidQueueQuery",
     "NewDelivery",
     "Outcome",
+    "announce_due",
     "claim",
     "deliveries_to",
     "due_cte",
@@ -64,6 +68,7 @@ __all__ = [
     "enqueue",
     "get_delivery",
     "list_deliveries",
+    "listening",
     "new_delivery_id",
     "queue_stats",
     "record_outcomes",

@@ -40,6 +40,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import deliveries, delivery_payloads, endpoints, unfinished
+from chathooks.queue.notify import announce_due
 from chathooks.queue.statuses import DELIVERING, PENDING, RETRYING
 
 
@@ -292,4 +293,6 @@ async def release(
             updated_at=at,
         )
     )
+    if result.rowcount:
+        await announce_due(connection)  # another worker may take them at once
     return int(result.rowcount)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db import tables
 from chathooks.queue.ids import new_delivery_id
+from chathooks.queue.notify import announce_due
 from chathooks.queue.statuses import PENDING
 
 
@@ -99,4 +100,5 @@ async def enqueue(
             for ref, new in zip(refs, deliveries, strict=True)
         ],
     )
+    await announce_due(connection)
     return refs

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ColumnElement
 
 from chathooks.db.tables import deliveries
+from chathooks.queue.notify import announce_due
 from chathooks.queue.reads import get_delivery
 from chathooks.queue.statuses import DELIVERING, FAILED, PENDING
 
@@ -53,6 +54,7 @@ async def redeliver(
         )
         .values(_back_to_pending(at))
     )
+    await announce_due(connection)
     return await get_delivery(connection, site_id, delivery_id)
 
 
@@ -83,4 +85,7 @@ async def recover(
         .values(_back_to_pending(at))
         .returning(deliveries.c.seq, deliveries.c.id)
     )
-    return [row.id for row in sorted(rows, key=lambda row: row.seq)]
+    recovered = [row.id for row in sorted(rows, key=lambda row: row.seq)]
+    if recovered:
+        await announce_due(connection)
+    return recovered
