@@ -10,7 +10,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from support.receiver import RecordingReceiver
 from support.ui_site import UiSite
@@ -136,3 +136,26 @@ def test_reloading_the_console_resumes_the_chat_and_its_answers(
     expect(chat).to_contain_text("Still there?")
     expect(chat.get_by_role("link", name=integration_url)).to_have_count(1)
     expect(page.get_by_label("Message", exact=True)).to_be_enabled()
+
+
+def test_an_outcome_from_the_stream_is_not_undone_by_a_late_answer(
+    page: Page, ui_site: UiSite, receiver: RecordingReceiver
+) -> None:
+    """The delivery can succeed before the browser reads the API's own "queued" answer."""
+    ui_site.post("endpoints", {"url": receiver.url, "description": "CRM"})
+    ui_site.sign_in(page, "/ui/console")
+    page.get_by_role("button", name="Start chat").click()
+    send(page, "Visitor", "A quote, please")
+    chat = page.get_by_role("log", name="Chat log")
+
+    def answer_late(route: Route) -> None:
+        response = route.fetch()
+        receiver.wait_for(1)  # delivered, so the stream reports it before this answer
+        page.wait_for_timeout(500)
+        route.fulfill(response=response)
+
+    page.route("**/conversations/*/messages", answer_late)
+    send(page, "Operator", "!lead")  # returns once the late answer has been shown
+    expect(chat.locator(".notice-succeeded")).to_have_count(1)
+    expect(chat.locator(".notice-pending")).to_have_count(0)
+    expect(chat.get_by_role("link", name=re.compile(r"crm\.example"))).to_be_visible()

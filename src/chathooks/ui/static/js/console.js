@@ -137,8 +137,10 @@ function showDelivery(delivery) {
   } else {
     content = [`${what}${command} queued for ${where}…`];
   }
-  const fresh = h("li", { class: `notice notice-${kind}`, dataset: { deliveryId: id } }, ...content);
   const existing = state.notices.get(id);
+  // An API answer says "queued"; the event stream may have reported the outcome already.
+  if (existing && kind === "pending") return;
+  const fresh = h("li", { class: `notice notice-${kind}`, dataset: { deliveryId: id } }, ...content);
   if (existing) existing.replaceWith(fresh);
   else {
     chatLog.append(fresh);
