@@ -437,3 +437,24 @@ def test_another_sites_key_cannot_see_a_conversation(site: Site) -> None:
     _, other = site.service.create_site("other.example")
     response = site.client.get(site.path(f"/conversations/{conversation}"), headers=other)
     assert response.status_code == 404
+
+
+def test_the_in_process_worker_sends_a_command_and_a_completion_at_once(
+    database_url: str, receiver: RecordingReceiver
+) -> None:
+    """Its worker polls only every 30 s here: the posts come sooner only if the API wakes it."""
+    with running_service(database_url, poll_interval=30.0) as service:
+        site_id, auth = service.create_site()
+        site = Site(service, site_id, auth)
+        site.endpoint(receiver.url)
+        time.sleep(0.5)  # the worker's first look found nothing; now it waits
+        conversation = site.start()
+        site.visitor_says(conversation, "Hello")
+        started = time.monotonic()
+        site.operator_says(conversation, "!lead")
+        receiver.wait_for(1, timeout=5)
+        site.visitor_says(conversation, "Thanks")
+        site.close(conversation)
+        receiver.wait_for(2, timeout=5)
+        assert time.monotonic() - started < 10
+    assert [r.document()["id"] for r in receiver.requests] == [conversation, conversation]
