@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from support.fixtures import OLARK_FIXTURES
 from support.receiver import RecordingReceiver
 from support.services import fresh_postgres_database
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "olark-fixtures"
+FIXTURES = OLARK_FIXTURES
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -32,8 +31,9 @@ from starlette.routing import Route
 
 from chathooks.receiver import ReceivedWebhook, SeenIds, WebhookReceiver
 from chathooks.signing import generate_secret, signature_headers
+from support.fixtures import OLARK_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "olark-fixtures"
+FIXTURES = OLARK_FIXTURES
 FORM = "application/x-www-form-urlencoded"
 SECRET = generate_secret()
 LIMIT = 8 * 1024

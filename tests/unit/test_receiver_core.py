@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,8 +41,9 @@ from chathooks.wire import (
     UnsupportedContentType,
     WireError,
 )
+from support.fixtures import OLARK_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "olark-fixtures"
+FIXTURES = OLARK_FIXTURES
 FORM = "application/x-www-form-urlencoded"
 SECRET = generate_secret()
 NOW = 1_700_000_000

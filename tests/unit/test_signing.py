@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import standardwebhooks
@@ -24,8 +23,9 @@ from chathooks.signing import (
     sign,
     signature_headers,
 )
+from support.fixtures import OLARK_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "olark-fixtures"
+FIXTURES = OLARK_FIXTURES
 BODY = (FIXTURES / "snowplow-spark-olark-test-transcript-raw.body.txt").read_bytes()
 NOW = 1_700_000_000
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,9 @@ from chathooks.wire import (
     encode_form,
     payload_from_dict,
 )
+from support.fixtures import OLARK_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "olark-fixtures"
+FIXTURES = OLARK_FIXTURES
 
 # Decoded `data` values of real (or documented) payloads, and what each one is.
 JSON_FIXTURES = {
