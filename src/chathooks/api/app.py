@@ -23,6 +23,7 @@ from chathooks.api.errors import install_error_handlers
 from chathooks.api.metrics import ServiceMetrics
 from chathooks.api.routes import conversations, deliveries, endpoints, meta, sites, transcripts
 from chathooks.api.state import Services
+from chathooks.attempt_log import logging_outcomes
 from chathooks.conversations import OutcomeSignal, idle_check
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import current_revision_async, head_revision
@@ -108,7 +109,12 @@ def new_worker(
     on_outcome: Callable[[list[Outcome]], Awaitable[None]] | None = None,
 ) -> Worker:
     """A delivery worker that also completes idle conversations, as every worker should."""
-    return Worker(engine, settings, periodic=[idle_check(engine, settings)], on_outcome=on_outcome)
+    return Worker(
+        engine,
+        settings,
+        periodic=[idle_check(engine, settings)],
+        on_outcome=logging_outcomes(on_outcome),
+    )
 
 
 async def require_current_schema(database_url: str) -> None:

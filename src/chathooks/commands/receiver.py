@@ -10,17 +10,17 @@ space-separated), which keeps secrets out of the process list.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 from urllib.parse import urlsplit
 
 import typer
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
+from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
 from chathooks.db.engine import normalize_url, shown_url
 from chathooks.receiver.app import DEFAULT_HOST, DEFAULT_PORT, ReceiverConfig, create_app
 from chathooks.receiver.export import ExportFormat, export
@@ -170,10 +170,13 @@ def receive_command(
         envvar=_ENV + "PUBLIC_URL",
         help="Base of the integrationUrl answered to Olark; default http://HOST:PORT.",
     ),
+    log_format: str = LOG_FORMAT,
+    log_level: str = LOG_LEVEL,
 ) -> None:
     """Store every transcript POSTed to /webhook; browse them at / and /api/transcripts."""
     if ctx.invoked_subcommand is not None:
         return
+    setup_logging(log_format, log_level)
     config = ReceiverConfig(
         database_url=database_url,
         host=host,
@@ -220,21 +223,13 @@ async def _serve(config: ReceiverConfig) -> int:
                 # uvicorn must not rewrite the peer address before it looks.
                 proxy_headers=False,
                 server_header=False,
-                log_level="info",
-                log_config=_log_config(),
+                log_config=None,  # configured by setup_logging: one shape for every line
             )
         )
         await server.serve()
         return 0 if server.started else 1
     finally:
         await store.close()
-
-
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, with the receiver's own lines (stored, repeated) shown too."""
-    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["chathooks"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config
 
 
 # -- receive export ----------------------------------------------------------------------
