@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     lease_seconds: float = 120.0
     #: How often an idle worker polls for due work (seconds).
     poll_interval: float = 0.5
+    #: How often each worker writes its heartbeat (seconds).
+    heartbeat_interval: float = Field(default=5.0, gt=0)
+    #: A worker not heard from for this long is dead: another worker releases its claims.
+    worker_timeout: float = Field(default=20.0, gt=0)
     #: Largest request body the API accepts.
     max_body_bytes: int = 5 * 1024 * 1024
 

@@ -29,6 +29,7 @@ from chathooks.db.engine import create_engine
 from chathooks.db.migrate import current_revision_async, head_revision
 from chathooks.heap import freeze_startup_objects
 from chathooks.ingest import Ingestor
+from chathooks.liveness import Heartbeat, run_worker
 from chathooks.queue import Outcome, write_transaction
 from chathooks.repository.sites import create_admin_key, has_admin_key
 from chathooks.sender import Sender
@@ -72,8 +73,14 @@ def create_app(
                 if run_worker
                 else None
             )
+            heartbeat = (
+                None
+                if worker is None
+                else Heartbeat(engine, config, worker.worker_id, kind="serve")
+            )
             async with Sender.from_settings(config) as sender:
                 app.state.conversation_outcomes = outcomes
+                app.state.heartbeat = heartbeat
                 app.state.services = Services(
                     settings=config,
                     engine=engine,
@@ -85,7 +92,7 @@ def create_app(
                 )
                 if freeze_startup:
                     freeze_startup_objects()
-                async with _running(worker):
+                async with _running(worker, heartbeat):
                     yield
         finally:
             await engine.dispose()
@@ -155,13 +162,15 @@ def _listeners(
 
 
 @contextlib.asynccontextmanager
-async def _running(worker: Worker | None) -> AsyncIterator[None]:
-    """Run ``worker`` for the life of the block; stop it gracefully afterwards."""
+async def _running(worker: Worker | None, heartbeat: Heartbeat | None) -> AsyncIterator[None]:
+    """Run ``worker`` (with its heartbeat) for the life of the block; stop it gracefully after."""
     if worker is None:
         yield
         return
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop), name="chathooks-worker")
+    task = asyncio.create_task(
+        run_worker(worker, stop, kind="serve", heartbeat=heartbeat), name="chathooks-worker"
+    )
     task.add_done_callback(_report_worker_exit)
     try:
         yield

@@ -34,6 +34,7 @@ from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
 from chathooks.db.engine import create_engine, shown_url
 from chathooks.db.migrate import head_revision, upgrade
 from chathooks.heap import freeze_startup_objects
+from chathooks.liveness import run_worker
 from chathooks.queue import (
     STATUSES,
     list_deliveries,
@@ -150,7 +151,7 @@ async def _work(settings: Settings) -> None:
     try:
         worker = new_worker(engine, settings)
         freeze_startup_objects()
-        await worker.run(stop)
+        await run_worker(worker, stop, kind="worker")
     finally:
         await engine.dispose()
 
