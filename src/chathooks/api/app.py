@@ -21,7 +21,15 @@ from chathooks import __version__
 from chathooks.api.auth import Authenticator
 from chathooks.api.errors import install_error_handlers
 from chathooks.api.metrics import ServiceMetrics
-from chathooks.api.routes import conversations, deliveries, endpoints, meta, sites, transcripts
+from chathooks.api.routes import (
+    conversations,
+    deliveries,
+    endpoints,
+    erasures,
+    meta,
+    sites,
+    transcripts,
+)
 from chathooks.api.state import Services
 from chathooks.attempt_log import logging_outcomes
 from chathooks.conversations import OutcomeSignal, idle_check
@@ -32,6 +40,7 @@ from chathooks.ingest import Ingestor
 from chathooks.liveness import Heartbeat, run_worker
 from chathooks.queue import Outcome, write_transaction
 from chathooks.repository.sites import create_admin_key, has_admin_key
+from chathooks.retention import retention_job
 from chathooks.sender import Sender
 from chathooks.settings import Settings
 from chathooks.ui import routes as ui
@@ -104,7 +113,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (sites, endpoints, transcripts, deliveries, conversations, meta, ui):
+    for module in (sites, endpoints, transcripts, deliveries, conversations, erasures, meta, ui):
         app.include_router(module.router)
     return app
 
@@ -115,11 +124,12 @@ def new_worker(
     *,
     on_outcome: Callable[[list[Outcome]], Awaitable[None]] | None = None,
 ) -> Worker:
-    """A delivery worker that also completes idle conversations, as every worker should."""
+    """A delivery worker that also completes idle conversations and deletes what is past
+    retention, as every worker should; it logs every failed attempt."""
     return Worker(
         engine,
         settings,
-        periodic=[idle_check(engine, settings)],
+        periodic=[idle_check(engine, settings), retention_job(engine, settings)],
         on_outcome=logging_outcomes(on_outcome),
     )
 

@@ -1,13 +1,17 @@
-"""``chathooks status``: what an operator checks first, straight from the database.
+"""``chathooks status`` and ``chathooks purge``: an operator's commands, straight on the database.
 
-The workers that are alive (and when each was last seen), the unfinished
-work by status, how long the oldest due delivery has waited, and the
-endpoints that are failing or switched off. Reads only unfinished work and
-the small tables, so it answers quickly on a database with years of history.
+``status`` is what an operator checks first: the workers that are alive (and
+when each was last seen), the unfinished work by status, how long the oldest
+due delivery has waited, and the endpoints that are failing or switched off.
+It reads only unfinished work and the small tables, so it answers quickly on a
+database with years of history.
+``purge`` runs the retention job now, to the end, and says what it removed;
+``erase`` erases one conversation or one visitor's data (see :mod:`chathooks.erasure`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime
@@ -16,16 +20,22 @@ from typing import Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chathooks.commands.service import _DATABASE_URL, _JSON, _read, _run, _settings
+from chathooks.commands.service import _DATABASE_URL, _JSON, _fail, _read, _run, _settings
+from chathooks.db.engine import create_engine
+from chathooks.erasure import ErasureCounts, InvalidErasure, check_subject, erase
 from chathooks.queue import queue_stats
 from chathooks.queue.overview import endpoint_problems
 from chathooks.queue.workers import list_workers
+from chathooks.repository.sites import get_site
+from chathooks.retention import Purged, purge
 
 __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
     app.command("status")(status)
+    app.command("purge")(purge_command)
+    app.command("erase")(erase_command)
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -91,3 +101,80 @@ def _print(report: dict[str, Any]) -> None:
     typer.echo(f"endpoints disabled: {len(endpoints['disabled'])}")
     for e in endpoints["disabled"]:
         typer.echo(f"  {e['id']}  {e['url']}  {e['disabled_reason'] or 'switched off'}")
+
+
+def purge_command(
+    older_than: float | None = typer.Option(
+        None,
+        "--older-than",
+        help="Days; fractions allowed [default: CHATHOOKS_RETENTION_DAYS, 30].",
+        show_default=False,
+    ),
+    database_url: str | None = _DATABASE_URL,
+    as_json: bool = _JSON,
+) -> None:
+    """Delete finished deliveries and closed conversations older than the retention period now.
+
+    Nothing still to be sent is touched. Prints how many of each were removed.
+    """
+    if older_than is not None and older_than <= 0:
+        raise typer.BadParameter("must be a number of days above 0", param_hint="--older-than")
+    settings = _settings(database_url=database_url)
+    days = settings.retention_days if older_than is None else older_than
+
+    async def run() -> Purged:
+        engine = create_engine(settings.database_url)
+        try:
+            return await purge(
+                engine, older_than_days=days, batch_size=settings.retention_batch_size
+            )
+        finally:
+            await engine.dispose()
+
+    purged = _run(run(), settings)
+    if as_json:
+        typer.echo(json.dumps({"older_than_days": days, **dataclasses.asdict(purged)}, indent=2))
+        return
+    typer.echo(f"removed what finished more than {days:g} days ago:")
+    for name, count in dataclasses.asdict(purged).items():
+        typer.echo(f"  {name.replace('_', ' ')}: {count}")
+
+
+def erase_command(
+    site: str = typer.Argument(..., help="The site id (site_...)."),
+    conversation: str | None = typer.Option(
+        None, "--conversation", help="Erase this conversation."
+    ),
+    email: str | None = typer.Option(
+        None, "--email", help="Erase every conversation and offline message of this visitor."
+    ),
+    database_url: str | None = _DATABASE_URL,
+    as_json: bool = _JSON,
+) -> None:
+    """Erase a conversation, or everything of one visitor, and record that it was done."""
+    try:
+        check_subject(conversation, email)
+    except InvalidErasure as exc:
+        hint = "--email" if exc.field == "email" else "--conversation / --email"
+        raise typer.BadParameter(exc.message, param_hint=hint) from exc
+    settings = _settings(database_url=database_url)
+
+    async def run() -> ErasureCounts:
+        engine = create_engine(settings.database_url)
+        try:
+            async with engine.connect() as connection:
+                if await get_site(connection, site) is None:
+                    _fail(f"there is no site {site!r}")
+            return await erase(
+                engine, site, conversation_id=conversation, email=email, requested_by="cli"
+            )
+        finally:
+            await engine.dispose()
+
+    counts = _run(run(), settings)
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(counts), indent=2))
+        return
+    typer.echo("erased:")
+    for name, count in dataclasses.asdict(counts).items():
+        typer.echo(f"  {name.replace('_', ' ')}: {count}")

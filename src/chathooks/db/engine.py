@@ -103,6 +103,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted content is overwritten, not left in free pages: an erasure leaves no trace.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
