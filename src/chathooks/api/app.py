@@ -36,6 +36,7 @@ from chathooks.conversations import OutcomeSignal, idle_check
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import current_revision_async, head_revision
 from chathooks.heap import freeze_startup_objects
+from chathooks.idempotency.middleware import IdempotencyMiddleware
 from chathooks.ingest import Ingestor
 from chathooks.liveness import Heartbeat, run_worker
 from chathooks.queue import Outcome, write_transaction
@@ -113,6 +114,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware)
     for module in (sites, endpoints, transcripts, deliveries, conversations, erasures, meta, ui):
         app.include_router(module.router)
     return app

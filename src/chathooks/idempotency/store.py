@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import idempotency_keys
@@ -41,18 +40,13 @@ class StoredKey:
 
 async def take_key(
     connection: AsyncConnection, site_id: str, key: str, *, request_hash: str, now: float
-) -> bool:
-    """Record ``key`` as running; False when it already exists (a repeat)."""
-    try:
-        async with connection.begin_nested():
-            await connection.execute(
-                insert(idempotency_keys).values(
-                    site_id=site_id, key=key, request_hash=request_hash, created_at=now
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+) -> None:
+    """Record ``key`` as running; raises ``IntegrityError`` when it exists (a repeat)."""
+    await connection.execute(
+        insert(idempotency_keys).values(
+            site_id=site_id, key=key, request_hash=request_hash, created_at=now
+        )
+    )
 
 
 async def find_key(connection: AsyncConnection, site_id: str, key: str) -> StoredKey | None:
