@@ -64,7 +64,7 @@ def status(database_url: str | None = _DATABASE_URL, as_json: bool = _JSON) -> N
         stats = await queue_stats(connection, now=now)
         problems = await endpoint_problems(connection)
         for row in problems["failing"]:
-            row["last_failed_at"] = _iso(row["last_failed_at"])
+            row["failing_since"] = _iso(row["failing_since"])
         return {
             "workers": workers,
             "queue": {
@@ -97,10 +97,14 @@ def _print(report: dict[str, Any]) -> None:
     endpoints = report["endpoints"]
     typer.echo(f"endpoints failing: {len(endpoints['failing'])}")
     for e in endpoints["failing"]:
-        typer.echo(f"  {e['id']}  {e['url']}  {e['retrying']} retrying  last: {e['last_error']}")
+        typer.echo(
+            f"  {e['id']}  {e['url']}  breaker {e['breaker']}, {e['retrying']} retrying, "
+            f"{e['consecutive_failures']} failures in a row; last: {e['last_error'] or '-'}"
+        )
     typer.echo(f"endpoints disabled: {len(endpoints['disabled'])}")
     for e in endpoints["disabled"]:
-        typer.echo(f"  {e['id']}  {e['url']}  {e['disabled_reason'] or 'switched off'}")
+        why = e["disabled_reason"] or "switched off"
+        typer.echo(f"  {e['id']}  {e['url']}  {why}; {e['held']} held")
 
 
 def purge_command(

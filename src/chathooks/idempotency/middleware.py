@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -86,24 +87,31 @@ class IdempotencyMiddleware:
         if not await _take(engine, site, key, fingerprint, now):
             await self._repeat(send, engine, site, key, fingerprint, now)
             return
-        captured = _Capture(send)
+
+        async def settle(status: int, body: bytes, content_type: str | None) -> None:
+            # Before the last byte goes out: a client that has the answer finds it stored.
+            if status >= 500:
+                await _release(engine, site, key)
+                return
+            async with write_transaction(engine) as connection:
+                await store_answer(
+                    connection,
+                    site,
+                    key,
+                    status_code=status,
+                    body=body.decode("utf-8", errors="replace"),
+                    content_type=content_type,
+                )
+
+        captured = _Capture(send, settle)
         try:
             await self.app(scope, replay, captured.send)
         except BaseException:
-            await _release(engine, site, key)
+            if not captured.settled:
+                await _release(engine, site, key)
             raise
-        if captured.status is None or captured.status >= 500:
+        if not captured.settled:  # the app never answered in full
             await _release(engine, site, key)
-            return
-        async with write_transaction(engine) as connection:
-            await store_answer(
-                connection,
-                site,
-                key,
-                status_code=captured.status,
-                body=captured.body.decode("utf-8", errors="replace"),
-                content_type=captured.content_type,
-            )
 
     async def _repeat(
         self, send: Send, engine: Any, site: str, key: str, fingerprint: str, now: float
@@ -204,26 +212,29 @@ async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
 
 
 class _Capture:
-    """Passes the app's answer through to the client while keeping a copy."""
+    """Passes the app's answer through to the client, settling the key before its end."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(
+        self, send: Send, settle: Callable[[int, bytes, str | None], Awaitable[None]]
+    ) -> None:
         self._send = send
-        self.status: int | None = None
-        self.content_type: str | None = None
+        self._settle = settle
+        self.settled = False
+        self._status: int | None = None
+        self._content_type: str | None = None
         self._chunks: list[bytes] = []
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(self._chunks)
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            self.status = int(message["status"])
+            self._status = int(message["status"])
             for name, value in message.get("headers", []):
                 if name.lower() == b"content-type":
-                    self.content_type = value.decode("latin-1")
-        elif message["type"] == "http.response.body":
+                    self._content_type = value.decode("latin-1")
+        elif message["type"] == "http.response.body" and self._status is not None:
             self._chunks.append(message.get("body", b""))
+            if not message.get("more_body", False) and not self.settled:
+                await self._settle(self._status, b"".join(self._chunks), self._content_type)
+                self.settled = True
         await self._send(message)
 
 
