@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from chathooks.db.migrate import upgrade
 from support.processes import Process, run_json, serving, started, wait_until
 from support.receiver import RecordingReceiver
 
 RECOVERY_SECONDS = 10.0
+#: Several real processes start one after another: more than the default per-test limit.
+pytestmark = pytest.mark.timeout(300)
 
 
 def _site_with_endpoint(tmp_path: Path, database_url: str, url: str) -> tuple[str, dict[str, str]]:
