@@ -181,10 +181,13 @@ Index(
     postgresql_where=unfinished(deliveries),
 )
 # The per-endpoint claim: "what is due at this endpoint", and "how many are in flight there".
+# ``seq`` breaks ties in due order, so a claim stops after its first rows even when a whole
+# batch was queued with one due time.
 Index(
     "ix_deliveries_unfinished_endpoint_due",
     deliveries.c.endpoint_id,
     deliveries.c.next_attempt_at,
+    deliveries.c.seq,
     sqlite_where=unfinished(deliveries),
     postgresql_where=unfinished(deliveries),
 )
