@@ -27,7 +27,7 @@ from chathooks.queue.health import (
     release_held,
 )
 from chathooks.queue.ids import new_delivery_id
-from chathooks.queue.notify import announce_due, listening
+from chathooks.queue.notify import announce_due, listening, when_due_here
 from chathooks.queue.reads import (
     MAX_PAGE_SIZE,
     InvalidQueueQuery,
@@ -94,6 +94,7 @@ __all__ = [
     "release",
     "release_held",
     "site_of_delivery",
+    "when_due_here",
     "write_gate",
     "write_transaction",
 ]

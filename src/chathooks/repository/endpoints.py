@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import endpoints
@@ -151,7 +151,11 @@ async def list_endpoints(
 
 
 async def enabled_endpoints(connection: AsyncConnection, site_id: str) -> list[Endpoint]:
-    """Every endpoint of a site that may receive payloads: what routing chooses from."""
+    """Every endpoint of a site that takes payloads: what routing chooses from.
+
+    The enabled ones, and those chathooks disabled itself, whose deliveries
+    are held until they are enabled again (:func:`chathooks.routing.takes_deliveries`).
+    """
     return (await enabled_endpoints_of_sites(connection, [site_id]))[site_id]
 
 
@@ -163,7 +167,10 @@ async def enabled_endpoints_of_sites(
     found: dict[str, list[Endpoint]] = {site_id: [] for site_id in wanted}
     query = (
         select(endpoints)
-        .where(endpoints.c.site_id.in_(wanted), endpoints.c.enabled.is_(True))
+        .where(
+            endpoints.c.site_id.in_(wanted),
+            or_(endpoints.c.enabled.is_(True), endpoints.c.disabled_reason.is_not(None)),
+        )
         .order_by(endpoints.c.id)
     )
     for row in (await connection.execute(query)).all():
@@ -177,13 +184,14 @@ async def update_endpoint(
 ) -> Endpoint | None:
     """Apply ``changes`` (validated values of :data:`UPDATABLE_FIELDS`); None when not found.
 
-    Switching an endpoint back on clears the reason chathooks switched it off.
+    Switching an endpoint on or off by hand clears the reason chathooks
+    switched it off: it is its owner's choice now.
     """
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
     values: dict[str, Any] = dict(changes)
-    if values.get("enabled") is True:
+    if "enabled" in values:
         values["disabled_reason"] = None
     values["updated_at"] = time.time()
     result = await connection.execute(
