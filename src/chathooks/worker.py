@@ -43,6 +43,7 @@ from chathooks.queue import (
     claim,
     learn_from,
     listening,
+    queue_alerts,
     record_outcomes,
     release,
     when_due_here,
@@ -386,6 +387,9 @@ class Worker:
             async with write_transaction(self.engine) as connection:
                 outcomes = await record_outcomes(connection, outcomes, owner=self.worker_id)
                 transitions = await learn_from(connection, outcomes, policy=self._health)
+                await queue_alerts(
+                    connection, transitions, min_interval=self.settings.alert_interval
+                )
         except Exception:
             # Unrecorded deliveries come back when their leases expire and are sent again.
             log.exception("recording %d outcomes failed", len(outcomes))

@@ -7,12 +7,14 @@ short retry schedule.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from chathooks.signing import Verifier
 from support.receiver import RecordingReceiver
 from support.service import RunningService, running_service
 
@@ -76,6 +78,35 @@ def test_an_always_failing_endpoint_is_disabled_holding_everything_until_enabled
 ) -> None:
     site, auth = service.create_site()
     ep = service.create_endpoint(site, auth, receiver.url)["id"]
+    with RecordingReceiver() as owner:
+        _test_disabling(service, site, auth, ep, receiver, owner)
+
+
+def _alerts(owner: RecordingReceiver, secret: str, count: int) -> list[Any]:
+    """The first ``count`` alerts the site's owner got, each checked to be signed."""
+    received = owner.wait_for(count, timeout=20)
+    for request in received:
+        assert request.content_type == "application/json"
+        Verifier(secret).verify(request.headers, request.body)
+    return [json.loads(request.body) for request in received]
+
+
+def _test_disabling(
+    service: RunningService,
+    site: str,
+    auth: dict[str, str],
+    ep: str,
+    receiver: RecordingReceiver,
+    owner: RecordingReceiver,
+) -> None:
+    alerting = service.client.patch(
+        f"/api/v1/sites/{site}", json={"alert_url": owner.url}, headers=auth
+    )
+    assert alerting.status_code == 200, alerting.text
+    assert alerting.json()["alert_url"] == owner.url
+    secret = alerting.json()["alert_secret"]
+    assert secret.startswith("whsec_")
+    assert "alert_secret" not in service.client.get(f"/api/v1/sites/{site}", headers=auth).json()
     receiver.answer_all(500, "broken")
     started = time.monotonic()
     early = [_transcript(service, site, auth, f"early{i}") for i in range(3)]
@@ -89,6 +120,16 @@ def test_an_always_failing_endpoint_is_disabled_holding_everything_until_enabled
     assert disabled["enabled"] is False
     assert "failing since" in disabled["disabled_reason"]
     assert disabled["health"]["success_rate_24h"] == 0.0
+    failing_alert, disabled_alert = _alerts(owner, secret, 2)
+    assert failing_alert["type"] == "endpoint.failing"
+    assert disabled_alert["type"] == "endpoint.disabled"
+    for alert in (failing_alert, disabled_alert):
+        assert alert["data"]["site_id"] == site
+        assert alert["data"]["endpoint_id"] == ep
+        assert alert["data"]["url"] == receiver.url
+        assert alert["timestamp"].endswith("Z")
+    assert failing_alert["data"]["reason"] == "HTTP 500"
+    assert "failing since" in disabled_alert["data"]["reason"]
 
     later = [_transcript(service, site, auth, f"later{i}") for i in range(2)]
     for delivery_id in early + later:
@@ -110,6 +151,33 @@ def test_an_always_failing_endpoint_is_disabled_holding_everything_until_enabled
     assert healthy["consecutive_failures"] == 0
     assert healthy["last_success_at"] is not None
     assert 0 < healthy["success_rate_24h"] < 1
+    alerts = _alerts(owner, secret, 3)
+    assert alerts[2]["type"] == "endpoint.recovered"
+    # The alert endpoint is not one of the site's webhooks.
+    listed = service.client.get(f"/api/v1/sites/{site}/endpoints", headers=auth).json()["items"]
+    assert [e["id"] for e in listed] == [ep]
+
+
+@pytest.mark.parametrize(
+    ("alert_url", "hint"),
+    [
+        ("ftp://owner.example/alerts", "http"),
+        ("not a url", ""),
+        ("http://10.0.0.5/alerts", "private"),
+        ("http://169.254.169.254/latest", ""),
+    ],
+)
+def test_a_bad_alert_url_is_refused_naming_the_field(
+    service: RunningService, alert_url: str, hint: str
+) -> None:
+    site, auth = service.create_site()
+    response = service.client.patch(
+        f"/api/v1/sites/{site}", json={"alert_url": alert_url}, headers=auth
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "alert_url"
+    assert hint in response.json()["message"]
+    assert service.client.get(f"/api/v1/sites/{site}", headers=auth).json()["alert_url"] is None
 
 
 def test_the_breaker_spares_a_failing_endpoints_backlog_its_attempts(

@@ -80,14 +80,40 @@ class SiteOut(BaseModel):
     id: str
     name: str
     created_at: datetime
+    alert_url: str | None = Field(
+        None, description="Where operational alerts about its endpoints are posted."
+    )
 
     @classmethod
-    def of(cls, site: Site) -> SiteOut:
-        return cls(id=site.id, name=site.name, created_at=utc(site.created_at))
+    def of(cls, site: Site, alert_url: str | None = None) -> SiteOut:
+        return cls(id=site.id, name=site.name, created_at=utc(site.created_at), alert_url=alert_url)
 
 
 class SiteCreated(SiteOut):
     api_key: str = Field(description="The site's API key. Shown only now; store it.")
+
+
+class SiteUpdate(_Request):
+    """Only the keys sent are changed."""
+
+    alert_url: str | None = Field(
+        None,
+        description="http(s) URL for signed operational alerts (endpoint.failing, "
+        "endpoint.disabled, endpoint.recovered, delivery.exhausted); null stops them.",
+    )
+
+    @field_validator("alert_url")
+    @classmethod
+    def _alert_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
+
+
+class SiteUpdated(SiteOut):
+    alert_secret: str | None = Field(
+        None,
+        description="The secret alerts are signed with (Standard Webhooks). Shown only when "
+        "alert_url is set; every new alert_url gets a new one.",
+    )
 
 
 class _EndpointChecks(_Request):
