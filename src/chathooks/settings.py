@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     disable_after: float = Field(432000.0, gt=0)
     #: ...with at least this many failed attempts is disabled; its deliveries are held.
     disable_min_failures: int = Field(10, ge=1)
+    #: Each type of operational alert about one endpoint goes out at most this often (seconds).
+    alert_interval: float = Field(900.0, ge=0)
     #: Deliveries claimed per query.
     claim_batch_size: int = 200
     #: A claim not finished within this many seconds returns to the queue.

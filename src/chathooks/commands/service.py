@@ -38,10 +38,11 @@ from chathooks.queue import (
     STATUSES,
     list_deliveries,
     redeliver,
+    release_held,
     site_of_delivery,
     write_transaction,
 )
-from chathooks.repository.endpoints import create_endpoint, list_endpoints
+from chathooks.repository.endpoints import create_endpoint, list_endpoints, update_endpoint
 from chathooks.repository.sites import create_site, get_site
 from chathooks.repository.validation import check_format, check_url
 from chathooks.settings import Settings
@@ -77,6 +78,7 @@ def register(app: typer.Typer) -> None:
     endpoint = typer.Typer(name="endpoint", help="Add and list the endpoints of a site.")
     endpoint.command("add")(endpoint_add)
     endpoint.command("list")(endpoint_list)
+    endpoint.command("enable")(endpoint_enable)
     app.add_typer(endpoint)
 
     deliveries = typer.Typer(name="deliveries", help="Look at deliveries and send them again.")
@@ -288,6 +290,24 @@ def deliveries_list(
             f"http={code}  {d.created_at.isoformat()}  {d.endpoint_id}"
             + (f"  error: {d.last_error}" if d.last_error else "")
         )
+
+
+def endpoint_enable(
+    site: str = typer.Argument(..., help="The site id (site_...)."),
+    endpoint: str = typer.Argument(..., help="The endpoint id (ep_...)."),
+    database_url: str | None = _DATABASE_URL,
+) -> None:
+    """Switch an endpoint back on; what was held while it was off is sent, in order."""
+    settings = _settings(database_url=database_url)
+
+    async def enable(connection: AsyncConnection) -> int:
+        await _require_site(connection, site)
+        if await update_endpoint(connection, site, endpoint, {"enabled": True}) is None:
+            _fail(f"site {site!r} has no endpoint {endpoint!r}")
+        return await release_held(connection, endpoint)
+
+    held = _run(_write(settings, enable), settings)
+    typer.echo(f"{endpoint} enabled; {held} held deliveries will be sent now")
 
 
 def deliveries_redeliver(
