@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chathooks.outcomes import OutcomeWriter
 from chathooks.queue import (
     ENDPOINT_DISABLED,
     FAILED,
@@ -39,7 +40,6 @@ from chathooks.queue import (
     Outcome,
     claim,
     listening,
-    record_outcomes,
     release,
     write_transaction,
 )
@@ -56,6 +56,8 @@ PeriodicJob = tuple[float, Callable[[], Awaitable[None]]]
 GONE_REASON = "the receiver answered 410 Gone"
 #: How often a worker checks that its PostgreSQL listener's connection is still open.
 LISTENER_CHECK_SECONDS = 5.0
+#: How often outcomes held through a database outage are offered to the database again.
+HELD_RETRY_SECONDS = 1.0
 
 
 async def _set_within(event: asyncio.Event, seconds: float) -> bool:
@@ -181,6 +183,8 @@ class Worker:
         self._new_work = False
         self._outcomes: list[Outcome] = []
         self._outcomes_waiting = asyncio.Event()
+        #: Records outcomes; holds them while the database is away.
+        self._writer = OutcomeWriter(engine, self.worker_id)
         self._closing = False
 
     def wake(self) -> None:
@@ -282,11 +286,18 @@ class Worker:
         """Write outcomes as they come; all that arrive during one write go in the next."""
         while True:
             if not self._outcomes:
-                if self._closing:
+                if self._writer.held and not self._closing:
+                    # The database was away: offer what is held again shortly.
+                    await _set_within(self._outcomes_waiting, HELD_RETRY_SECONDS)
+                    self._outcomes_waiting.clear()
+                elif self._closing:
+                    if self._writer.held:
+                        await self._record([])  # one last try; the rest is left to the leases
                     return
-                await self._outcomes_waiting.wait()
-                self._outcomes_waiting.clear()
-                continue
+                else:
+                    await self._outcomes_waiting.wait()
+                    self._outcomes_waiting.clear()
+                    continue
             batch, self._outcomes = self._outcomes, []
             await self._record(batch)
             self.wake()  # finished deliveries may release the next of their conversations
@@ -332,13 +343,9 @@ class Worker:
             return []
 
     async def _record(self, outcomes: list[Outcome]) -> None:
-        try:
-            async with write_transaction(self.engine) as connection:
-                outcomes = await record_outcomes(connection, outcomes, owner=self.worker_id)
-        except Exception:
-            # Unrecorded deliveries come back when their leases expire and are sent again.
-            log.exception("recording %d outcomes failed", len(outcomes))
-            return
+        # Never raises: a refused outcome is recorded as failed, and through a database
+        # outage outcomes are held and written with the next call (see OutcomeWriter).
+        outcomes = await self._writer.write(outcomes)
         if self.on_outcome is not None and outcomes:
             try:
                 await self.on_outcome(outcomes)

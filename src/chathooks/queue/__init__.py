@@ -28,7 +28,7 @@ from chathooks.queue.reads import (
     queue_stats,
     site_of_delivery,
 )
-from chathooks.queue.record import Outcome, record_outcomes
+from chathooks.queue.record import Outcome, record_outcomes, unstorable
 from chathooks.queue.redeliver import recover, redeliver
 from chathooks.queue.statuses import (
     DELIVERING,
@@ -76,6 +76,7 @@ __all__ = [
     "redeliver",
     "release",
     "site_of_delivery",
+    "unstorable",
     "write_gate",
     "write_transaction",
 ]
