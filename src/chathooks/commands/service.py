@@ -34,6 +34,7 @@ from chathooks.api.schemas import (
 from chathooks.db.engine import create_engine, shown_url
 from chathooks.db.migrate import head_revision, upgrade
 from chathooks.heap import freeze_startup_objects
+from chathooks.http_limits.head import GuardedHttpToolsProtocol
 from chathooks.queue import (
     STATUSES,
     list_deliveries,
@@ -110,6 +111,7 @@ def serve(
         log_level="info",
         access_log=access_log,
         proxy_headers=False,
+        http=GuardedHttpToolsProtocol,  # request line and headers capped (431)
         # An open operator console keeps an event stream open; do not wait on it forever.
         timeout_graceful_shutdown=5,
     )

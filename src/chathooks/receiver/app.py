@@ -29,6 +29,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import SQLAlchemyError
 
 from chathooks import __version__
+from chathooks.http_limits.body import RequestLimits
 from chathooks.receiver.adapters.starlette import error_response, receive_webhook
 from chathooks.receiver.core import WebhookReceiver, WebhookRejected, header_value
 from chathooks.receiver.ipcheck import ForbiddenSource, SourceFilter
@@ -145,6 +146,7 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
         redoc_url=None,
         openapi_url=None,
     )
+    app.add_middleware(RequestLimits, limit_for=lambda _path: receiver.max_body_bytes)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(InvalidCursor, _invalid_cursor)
