@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import httpx
@@ -45,8 +46,8 @@ def post_head(path: str, key: str | None, *, length: int | None = None) -> bytes
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def chunked(parts: object) -> object:
-    for part in parts:  # type: ignore[attr-defined]
+def chunked(parts: Iterable[bytes]) -> Iterator[bytes]:
+    for part in parts:
         yield f"{len(part):x}\r\n".encode() + part + b"\r\n"
     yield b"0\r\n\r\n"
 
@@ -82,7 +83,7 @@ def test_a_300_mb_body_is_refused_while_it_arrives_and_costs_serve_no_memory(
     assert peak - before < 20 * MB, f"serve grew by {(peak - before) / MB:.1f} MB"
 
 
-def _huge_header(total: int) -> tuple[bytes, object]:
+def _huge_header(total: int) -> tuple[bytes, Iterator[bytes]]:
     head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: "
     return head, chunks_of(total, 256 * 1024)
 
@@ -103,7 +104,7 @@ def _assert_431_while_healthz_answers(base: str) -> None:
         while not answers and time.monotonic() < deadline:  # the prober is under way
             time.sleep(0.01)
         head, parts = _huge_header(40 * MB)
-        answer = exchange(base, head, parts)  # type: ignore[arg-type]
+        answer = exchange(base, head, parts)
     finally:
         stop.set()
         prober.join(30)

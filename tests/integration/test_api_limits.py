@@ -6,6 +6,8 @@ database or costs the memory of a whole body.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -54,13 +56,13 @@ def test_bodies_over_a_routes_limit_get_413(database_url: str) -> None:
             headers=auth,
         )
 
-        def stream() -> object:
+        def stream() -> Iterator[bytes]:
             for _ in range(30):
                 yield b"x" * 10_000
 
         streamed = service.client.post(
             f"/api/v1/sites/{site}/transcripts",
-            content=stream(),  # type: ignore[arg-type]
+            content=stream(),
             headers={**auth, "Content-Type": "application/json"},
         )
         still = service.client.get(f"/api/v1/sites/{site}/endpoints", headers=auth)
