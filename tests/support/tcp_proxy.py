@@ -4,13 +4,16 @@ The shared PostgreSQL server must keep serving every other test, so an
 outage is made here instead: chathooks connects through the proxy, and
 :meth:`TcpProxy.cut` drops every open connection and refuses new ones until
 :meth:`TcpProxy.restore`. To chathooks that is exactly a database that went
-away (connections reset, then refused).
+away (connections reset, then refused). :meth:`TcpProxy.starting_up` plays a
+PostgreSQL server that is starting: every new connection is answered with
+the server's own ``57P03 the database system is starting up`` error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +25,7 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.port = 0
         self._cut = False
+        self._starting = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -45,6 +49,13 @@ class TcpProxy:
     def restore(self) -> None:
         """Let connections through again."""
         self._cut = False
+        self._starting = False
+
+    def starting_up(self) -> None:
+        """Drop every connection and answer new ones as a PostgreSQL server that is starting."""
+        self._call(self._cut_now)
+        self._cut = False
+        self._starting = True
 
     @property
     def is_cut(self) -> bool:
@@ -83,6 +94,9 @@ class TcpProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._cut:
             writer.transport.abort()
+            return
+        if self._starting:
+            await _answer_starting_up(reader, writer)
             return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
@@ -124,3 +138,33 @@ class TcpProxy:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
+
+
+_SSL_REQUEST = 80877103
+
+
+async def _answer_starting_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """What PostgreSQL says to a client while it is starting: a FATAL 57P03, then close."""
+    try:
+        length, code = struct.unpack("!ii", await reader.readexactly(8))
+        if code == _SSL_REQUEST:
+            writer.write(b"N")  # no TLS; the client sends its startup message next
+            (length,) = struct.unpack("!i", await reader.readexactly(4))
+            await reader.readexactly(length - 4)
+        else:
+            await reader.readexactly(length - 8)
+        fields = b"".join(
+            kind + text + b"\x00"
+            for kind, text in (
+                (b"S", b"FATAL"),
+                (b"V", b"FATAL"),
+                (b"C", b"57P03"),
+                (b"M", b"the database system is starting up"),
+            )
+        )
+        writer.write(b"E" + struct.pack("!i", len(fields) + 5) + fields + b"\x00")
+        await writer.drain()
+    except (OSError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writer.close()

@@ -29,8 +29,9 @@ def _causes(exc: BaseException) -> list[BaseException]:
     current: BaseException | None = exc
     while current is not None and all(current is not seen for seen in chain):
         chain.append(current)
-        if isinstance(current, DBAPIError) and isinstance(current.orig, BaseException):
-            current = current.orig
+        orig = getattr(current, "orig", None)  # SQLAlchemy's StatementError and DBAPIError
+        if isinstance(orig, BaseException):
+            current = orig
         else:
             current = current.__cause__ or current.__context__
     return chain
@@ -63,7 +64,7 @@ def database_unavailable(exc: BaseException) -> bool:
     code = _sqlstate(exc)
     if code is not None:
         return code[:2] in _UNAVAILABLE_CLASSES
-    return isinstance(exc, OSError | TimeoutError)
+    return any(isinstance(cause, OSError | TimeoutError) for cause in _causes(exc))
 
 
 def database_refused_value(exc: BaseException) -> bool:

@@ -29,6 +29,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import SQLAlchemyError
 
 from chathooks import __version__
+from chathooks.db.outage import database_refused_value, database_unavailable
 from chathooks.http_limits.body import RequestLimits
 from chathooks.receiver.adapters.starlette import error_response, receive_webhook
 from chathooks.receiver.core import WebhookReceiver, WebhookRejected, header_value
@@ -150,6 +151,8 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(InvalidCursor, _invalid_cursor)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
 
     def stored(request: Request) -> ReceivedStore:
         result: ReceivedStore = request.app.state.store
@@ -173,16 +176,19 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
             return error_response(exc)
         except WireError as exc:
             return JSONResponse(exc.to_dict(), status_code=400)
-        except SQLAlchemyError:
+        except SQLAlchemyError as exc:
+            if database_refused_value(exc):
+                _log.warning("the database refused a value of a webhook: %s", exc)
+                return JSONResponse(
+                    {
+                        "error": "unstorable_payload",
+                        "field": "data",
+                        "message": "the payload holds a value the database cannot store",
+                    },
+                    status_code=422,
+                )
             _log.exception("could not store a webhook")
-            return JSONResponse(
-                {
-                    "error": "storage_unavailable",
-                    "field": "database",
-                    "message": "the receiver could not store the payload; retry later",
-                },
-                status_code=503,
-            )
+            return _storage_unavailable()
         if recorded.duplicate:
             _log.info("repeated webhook-id %s: already stored", received.webhook_id)
         else:
@@ -272,6 +278,30 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
             "message": str(first.get("msg", "invalid request")),
         },
         status_code=400,
+    )
+
+
+def _storage_unavailable() -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": "storage_unavailable",
+            "field": "database",
+            "message": "the receiver's database is not available; retry later",
+        },
+        status_code=503,
+        headers={"retry-after": "5"},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """The database is away (starting, stopping, unreachable): 503 with Retry-After, not 500."""
+    if database_unavailable(exc):
+        _log.error("database unavailable: %s", exc)
+        return _storage_unavailable()
+    _log.error("database error", exc_info=exc)
+    return JSONResponse(
+        {"error": "internal_error", "field": None, "message": "the receiver failed; see its log"},
+        status_code=500,
     )
 
 
