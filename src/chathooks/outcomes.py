@@ -21,14 +21,15 @@ recorded as failed with the reason (:func:`chathooks.queue.unstorable`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks.db.outage import database_unavailable
 from chathooks.queue import Outcome, record_outcomes, unstorable, write_transaction
 
-__all__ = ["MAX_HELD_OUTCOMES", "OutcomeWriter"]
+__all__ = ["MAX_HELD_OUTCOMES", "FollowUp", "OutcomeWriter"]
 
 log = logging.getLogger("chathooks.worker")
 
@@ -36,15 +37,34 @@ log = logging.getLogger("chathooks.worker")
 #: are let go, and their deliveries come back when their leases run out.
 MAX_HELD_OUTCOMES = 20_000
 
+#: Runs in the transaction that recorded outcomes, with those recorded (e.g. endpoint
+#: health); what it returns is kept for :meth:`OutcomeWriter.take_followed_up` once
+#: that transaction committed.
+FollowUp = Callable[[AsyncConnection, list[Outcome]], Awaitable[Sequence[Any]]]
+
 
 class OutcomeWriter:
     """Records the outcomes of claims held by ``owner``; never raises."""
 
-    def __init__(self, engine: AsyncEngine, owner: str, *, limit: int = MAX_HELD_OUTCOMES) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        owner: str,
+        *,
+        follow_up: FollowUp | None = None,
+        limit: int = MAX_HELD_OUTCOMES,
+    ) -> None:
         self.engine = engine
         self.owner = owner
+        self.follow_up = follow_up
         self.limit = limit
         self._held: list[Outcome] = []
+        self._followed_up: list[Any] = []
+
+    def take_followed_up(self) -> list[Any]:
+        """What ``follow_up`` returned in the transactions committed since the last call."""
+        taken, self._followed_up = self._followed_up, []
+        return taken
 
     @property
     def held(self) -> int:
@@ -68,8 +88,13 @@ class OutcomeWriter:
         return await self._write_each(batch)
 
     async def _write(self, batch: Sequence[Outcome]) -> list[Outcome]:
+        followed: Sequence[Any] = ()
         async with write_transaction(self.engine) as connection:
-            return await record_outcomes(connection, batch, owner=self.owner)
+            recorded = await record_outcomes(connection, batch, owner=self.owner)
+            if self.follow_up is not None and recorded:
+                followed = await self.follow_up(connection, recorded)
+        self._followed_up.extend(followed)
+        return recorded
 
     async def _write_each(self, batch: list[Outcome]) -> list[Outcome]:
         recorded: list[Outcome] = []

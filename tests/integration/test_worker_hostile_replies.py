@@ -142,7 +142,11 @@ async def test_outcomes_are_held_through_a_database_outage_and_nothing_is_sent_t
             receiver.reply(200, {"ok": True}, delay=1.0, times=30)
             ids = await put(direct, "ep_1", *[None] * 30)
             settings = settings_for(
-                direct, lease_seconds=6.0, total_timeout=2.0, worker_concurrency=30
+                direct,
+                lease_seconds=6.0,
+                total_timeout=2.0,
+                worker_concurrency=30,
+                endpoint_concurrency=30,
             )
             async with working(Worker(through, settings)):
                 await receiver.wait_for_async(1)
