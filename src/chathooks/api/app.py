@@ -61,7 +61,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current_schema(config.database_url)
-        engine = create_engine(config.database_url, inline=True)
+        engine = create_engine(
+            config.database_url, inline=True, synchronous=config.sqlite_synchronous
+        )
         try:
             if config.admin_key is None:
                 await _ensure_admin_key(engine)

@@ -139,7 +139,9 @@ def worker(
 
 async def _work(settings: Settings) -> None:
     await require_current_schema(settings.database_url)
-    engine = create_engine(settings.database_url, inline=True)
+    engine = create_engine(
+        settings.database_url, inline=True, synchronous=settings.sqlite_synchronous
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -342,7 +344,7 @@ async def _read(settings: Settings, work: Callable[[AsyncConnection], Awaitable[
 
 
 async def _write(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
         async with write_transaction(engine) as connection:
             return await work(connection)
