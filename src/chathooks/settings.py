@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     poll_interval: float = 0.5
     #: Largest request body the API accepts.
     max_body_bytes: int = 5 * 1024 * 1024
+    #: When set, ``GET /metrics`` answers only ``Authorization: Bearer <metrics_key>``.
+    metrics_key: str | None = None
     #: SQLite's ``synchronous``: ``normal`` survives a crash of the process, ``full`` a power cut.
     sqlite_synchronous: Literal["normal", "full"] = "normal"
 

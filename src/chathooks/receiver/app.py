@@ -120,6 +120,18 @@ def _is_unspecified(host: str) -> bool:
         return False
 
 
+#: Sent with every page. The pages show what any sender posted (names, messages, links),
+#: so the browser is told to run no script at all and to load only this receiver's styles.
+PAGE_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
 def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> FastAPI:
     """The receiver app; without ``store``, it opens and migrates ``config.database_url``."""
     receiver = config.webhook_receiver()
@@ -160,7 +172,7 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = templates.get_template(name).render(request=request, **context)
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
     @app.post("/webhook")
     async def webhook(request: Request) -> Response:
