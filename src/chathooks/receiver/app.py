@@ -49,8 +49,7 @@ from chathooks.wire import (
     Payload,
     Transcript,
     WireError,
-    is_wire_timestamp,
-    parse_timestamp,
+    readable_timestamp,
     validate_document,
 )
 
@@ -457,9 +456,9 @@ def _date(value: float | str | None) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, str):
-        if not is_wire_timestamp(value):
-            return value
-        moment = parse_timestamp(value)
+        moment = readable_timestamp(value)
+        if moment is None:
+            return value  # shown as it came
     else:
         moment = datetime.fromtimestamp(value, tz=UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -467,12 +466,14 @@ def _date(value: float | str | None) -> str:
 
 def _iso(value: float | str | None) -> str:
     """The same moment as ISO-8601, for ``<time datetime=...>``."""
-    if value is None or (isinstance(value, str) and not is_wire_timestamp(value)):
+    if value is None:
         return ""
     moment = (
-        parse_timestamp(value) if isinstance(value, str) else datetime.fromtimestamp(value, tz=UTC)
+        readable_timestamp(value)
+        if isinstance(value, str)
+        else datetime.fromtimestamp(value, tz=UTC)
     )
-    return moment.isoformat()
+    return moment.isoformat() if moment is not None else ""
 
 
 def _yes_no(value: bool | None) -> str:
