@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     poll_interval: float = 0.5
     #: Largest request body the API accepts.
     max_body_bytes: int = 5 * 1024 * 1024
+    #: When set, ``GET /metrics`` answers only ``Authorization: Bearer <metrics_key>``.
+    metrics_key: str | None = None
+    #: SQLite's ``synchronous``: ``normal`` survives a crash of the process, ``full`` a power cut.
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
 
     @field_validator("allowed_destinations", "egress_cidrs", mode="before")
     @classmethod

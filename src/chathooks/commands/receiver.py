@@ -22,6 +22,7 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from chathooks.db.engine import normalize_url, shown_url
+from chathooks.http_limits.head import GuardedHttpToolsProtocol
 from chathooks.receiver.app import DEFAULT_HOST, DEFAULT_PORT, ReceiverConfig, create_app
 from chathooks.receiver.export import ExportFormat, export
 from chathooks.receiver.sendtest import (
@@ -219,6 +220,7 @@ async def _serve(config: ReceiverConfig) -> int:
                 # The toolkit decides which X-Forwarded-For to believe (--trust-proxy);
                 # uvicorn must not rewrite the peer address before it looks.
                 proxy_headers=False,
+                http=GuardedHttpToolsProtocol,  # request line and headers capped (431)
                 server_header=False,
                 log_level="info",
                 log_config=_log_config(),

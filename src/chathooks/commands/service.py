@@ -34,6 +34,7 @@ from chathooks.api.schemas import (
 from chathooks.db.engine import create_engine, shown_url
 from chathooks.db.migrate import head_revision, upgrade
 from chathooks.heap import freeze_startup_objects
+from chathooks.http_limits.head import GuardedHttpToolsProtocol
 from chathooks.queue import (
     STATUSES,
     list_deliveries,
@@ -112,6 +113,7 @@ def serve(
         log_level="info",
         access_log=access_log,
         proxy_headers=False,
+        http=GuardedHttpToolsProtocol,  # request line and headers capped (431)
         # An open operator console keeps an event stream open; do not wait on it forever.
         timeout_graceful_shutdown=5,
     )
@@ -139,7 +141,9 @@ def worker(
 
 async def _work(settings: Settings) -> None:
     await require_current_schema(settings.database_url)
-    engine = create_engine(settings.database_url, inline=True)
+    engine = create_engine(
+        settings.database_url, inline=True, synchronous=settings.sqlite_synchronous
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -360,7 +364,7 @@ async def _read(settings: Settings, work: Callable[[AsyncConnection], Awaitable[
 
 
 async def _write(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
         async with write_transaction(engine) as connection:
             return await work(connection)

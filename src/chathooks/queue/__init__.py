@@ -37,7 +37,7 @@ from chathooks.queue.reads import (
     queue_stats,
     site_of_delivery,
 )
-from chathooks.queue.record import Outcome, record_outcomes
+from chathooks.queue.record import Outcome, record_outcomes, unstorable
 from chathooks.queue.redeliver import recover, redeliver
 from chathooks.queue.statuses import (
     DELIVERING,
@@ -97,6 +97,7 @@ __all__ = [
     "release",
     "release_held",
     "site_of_delivery",
+    "unstorable",
     "when_due_here",
     "write_gate",
     "write_transaction",
