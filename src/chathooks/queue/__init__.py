@@ -51,6 +51,7 @@ from chathooks.queue.statuses import (
     SUCCEEDED,
     SUPERSEDED,
     UNFINISHED,
+    WAITING,
 )
 from chathooks.queue.writer import write_gate, write_transaction
 
@@ -68,6 +69,7 @@ __all__ = [
     "SUCCEEDED",
     "SUPERSEDED",
     "UNFINISHED",
+    "WAITING",
     "ClaimedDelivery",
     "DeliveryRef",
     "Destination",
