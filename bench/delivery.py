@@ -42,15 +42,18 @@ import aiohttp
 
 from bench import loop
 from bench.baseline import post_all
-from bench.cpu import per_item_ms, process_cpu_seconds, total_cpu_seconds
+from bench.cpu import per_item_ms, process_cpu_seconds
+from bench.drain import DrainIncomplete, measure_drain, throughput_from
 from bench.load import offer_steadily
+from bench.meters import CpuMeter, PostgresBackends, ProcessTree
 from bench.payloads import MESSAGES_PER_TRANSCRIPT, Sample, generate, size_range
+from bench.peers import phases as peers
 from bench.postgres import DEFAULT_ADMIN_URL, Databases, PostgresUnavailable
 from bench.processes import Child, ChildFailed, Children
 from bench.profiling import Profiler, ProfilerMissing
 from bench.results import Latency, Report, Scenario, Throughput
 from bench.service import Api, Deployment, prepare, start_api, start_worker
-from bench.sink_control import Sink, SinkStats
+from bench.sink_control import Sink
 from chathooks.heap import freeze_startup_objects
 
 DEFAULT_COUNT = 20_000
@@ -60,8 +63,6 @@ INGEST_CONCURRENCY = 32
 DEFAULT_OFFERED_RATE = 500.0
 DEFAULT_LATENCY_SECONDS = 10.0
 QUICK_LATENCY_SECONDS = 2.0
-#: Give up on a drain when no new transcript arrived for this long.
-STALL_SECONDS = 60.0
 INGEST_CONTENT_TYPE = "application/json"
 
 #: Environment the benchmark sets or that may hold secrets: not echoed in the results.
@@ -101,6 +102,20 @@ def positive_float(text: str) -> float:
     return value
 
 
+#: Every phase, in the order a run goes through them.
+PHASES = ("a", "b", "c", "conversations", "history", "noisy-neighbour", "celery", "procrastinate")
+
+
+def phase_list(text: str) -> frozenset[str]:
+    names = frozenset(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(names - set(PHASES))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown phase {', '.join(unknown) or '(none given)'}; choose from {', '.join(PHASES)}"
+        )
+    return names
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.delivery",
@@ -126,6 +141,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--postgres-url",
         default=os.environ.get("CHATHOOKS_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL),
         help="a loopback PostgreSQL role that may create databases (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=peers.DEFAULT_REDIS_URL,
+        help="the loopback Redis server Celery uses as its broker (default: %(default)s); "
+        "the benchmark takes an empty database on it and flushes that database afterwards",
+    )
+    parser.add_argument(
+        "--phases",
+        type=phase_list,
+        default=None,
+        help=f"run only these phases, comma-separated, from: {', '.join(PHASES)} (default: all)",
     )
     parser.add_argument(
         "--offered-rate",
@@ -225,13 +252,61 @@ class Benchmark:
         sink = Sink.start(self.children, session)
         log(f"sink listening on {sink.webhook_url} (pid {sink.child.pid})")
 
-        baseline = partial(self._baseline, sink, workload.form_bodies)
-        await self._guarded("a", "bare aiohttp loop", baseline)
-        sqlite = partial(self._sqlite, sink, session, samples, latency_samples)
-        await self._guarded("b", "serve, SQLite", sqlite)
-        if not self.args.skip_postgres:
+        if self._wanted("a"):
+            baseline = partial(self._baseline, sink, workload.form_bodies)
+            await self._guarded("a", "bare aiohttp loop", baseline)
+        if self._wanted("b"):
+            sqlite = partial(self._sqlite, sink, session, samples, latency_samples)
+            await self._guarded("b", "serve, SQLite", sqlite)
+        if self._wanted("c") and not self.args.skip_postgres:
             await self._postgres(sink, session, samples, latency_samples)
+        if self._wanted("celery"):
+            await self._peer(
+                "celery",
+                partial(
+                    peers.celery_phase,
+                    children=self.children,
+                    sink=sink,
+                    bodies=workload.form_bodies,
+                    scratch=self.scratch,
+                    redis_url=self.args.redis_url,
+                    log=log,
+                ),
+            )
+        if self._wanted("procrastinate") and not self.args.skip_postgres:
+            await self._peer(
+                "procrastinate",
+                partial(
+                    peers.procrastinate_phase,
+                    children=self.children,
+                    sink=sink,
+                    bodies=workload.form_bodies,
+                    scratch=self.scratch,
+                    databases=self.databases,
+                    log=log,
+                ),
+            )
         return self.report
+
+    def _wanted(self, key: str) -> bool:
+        return self.args.phases is None or key in self.args.phases
+
+    async def _peer(self, key: str, phase: Callable[[], Awaitable[Scenario]]) -> None:
+        """A peer's phase; a failure becomes a note on its row, and the run goes on."""
+        try:
+            scenario = await phase()
+        except (
+            ChildFailed,
+            BenchFailed,
+            PostgresUnavailable,
+            peers.PeerUnavailable,
+            aiohttp.ClientError,
+        ) as exc:
+            scenario = Scenario(key=key, title=key, notes=[f"FAILED: {exc}"])
+            log(f"({key}) FAILED: {exc}")
+        if any(note.startswith("FAILED") for note in scenario.notes):
+            self.failed = True
+        self.report.scenarios.append(scenario)
 
     async def _guarded(
         self, key: str, title: str, phase: Callable[[Scenario], Awaitable[None]]
@@ -257,7 +332,7 @@ class Benchmark:
         if run.failed:
             raise BenchFailed(f"{run.failed} posts to the sink failed: {run.first_error}")
         stats = await sink.wait_for(len(bodies), timeout=10)
-        scenario.throughput = self._throughput(
+        scenario.throughput = throughput_from(
             len(bodies),
             stats,
             started,
@@ -325,8 +400,9 @@ class Benchmark:
                         for n in range(1, workers + 1)
                     ]
                     watch = (api.child, *running)
+                    database = PostgresBackends(self.databases.admin_url, url.rsplit("/", 1)[1])
                     scenario.throughput = await self._drain(
-                        scenario, sink, len(batch), started, tuple(running), watch
+                        scenario, sink, len(batch), started, tuple(running), watch, [database]
                     )
                     log(f"({scenario.key}) {scenario.throughput.rate:,.0f} deliveries/s")
                     if workers == 2:
@@ -396,52 +472,25 @@ class Benchmark:
         started: float,
         delivering: tuple[Child, ...],
         watch: tuple[Child, ...],
+        broker: Sequence[CpuMeter] = (),
     ) -> Throughput:
         """Wait until the sink has every transcript; the drain rate it saw.
 
         CPU is counted from the first arrival on, so the ``delivering``
         processes' start-up (imports, schema check) is not charged to deliveries.
         """
-        pids = [child.pid for child in delivering]
         with self.profiler.recording(f"{scenario.key}-drain", delivering):
-            first = await sink.wait_for(1, timeout=STALL_SECONDS, watch=watch)
-            cpu_before, sink_before = total_cpu_seconds(pids), sink.cpu_seconds()
-            stats = await sink.wait_for(expected, timeout=STALL_SECONDS, watch=watch)
-            cpu_after, sink_after = total_cpu_seconds(pids), sink.cpu_seconds()
-        if stats.distinct < expected:
-            raise BenchFailed(
-                f"only {stats.distinct} of {expected} transcripts arrived; nothing new for "
-                f"{STALL_SECONDS:.0f} s"
-            )
-        counted = stats.distinct - first.distinct
-        return self._throughput(
-            expected,
-            stats,
-            started,
-            cpu_ms=per_item_ms(cpu_before, cpu_after, counted),
-            sink_cpu_ms=per_item_ms(sink_before, sink_after, counted),
-        )
-
-    def _throughput(
-        self,
-        expected: int,
-        stats: SinkStats,
-        started: float,
-        *,
-        cpu_ms: float | None,
-        sink_cpu_ms: float | None,
-    ) -> Throughput:
-        first, last = stats.first_at or started, stats.last_at or started
-        return Throughput(
-            expected=expected,
-            delivered=stats.distinct,
-            duplicates=stats.requests - stats.distinct - stats.unreadable,
-            drain_seconds=last - first,
-            rate=stats.drain_rate(),
-            start_to_last_seconds=last - started,
-            cpu_ms_per_delivery=cpu_ms,
-            sink_cpu_ms_per_delivery=sink_cpu_ms,
-        )
+            try:
+                return await measure_drain(
+                    sink,
+                    expected,
+                    started,
+                    delivering=[ProcessTree(child.pid for child in delivering)],
+                    broker=broker,
+                    watch=watch,
+                )
+            except DrainIncomplete as exc:
+                raise BenchFailed(str(exc)) from exc
 
     async def _latency(
         self,

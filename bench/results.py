@@ -38,6 +38,12 @@ class Throughput:
     cpu_ms_per_delivery: float | None = None
     #: CPU of the sink per delivery (what receiving costs, for comparison).
     sink_cpu_ms_per_delivery: float | None = None
+    #: CPU of the broker or database server the delivering processes rely on (Redis for
+    #: Celery, the PostgreSQL backends for procrastinate and chathooks on PostgreSQL); None
+    #: where there is no such process (SQLite is inside the delivering process).
+    broker_cpu_ms_per_delivery: float | None = None
+    #: Transcripts that never arrived (only a peer's drain is allowed to lose some).
+    missing: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,8 @@ class Scenario:
     ingest_cpu_ms: float | None = None
     latency: Latency | None = None
     notes: list[str] = field(default_factory=list)
+    #: Other configurations of the same system measured in the run (a peer's other pools).
+    variants: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
