@@ -40,7 +40,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import loop
+from bench import chats, loop
 from bench.baseline import post_all
 from bench.cpu import per_item_ms, process_cpu_seconds
 from bench.drain import DrainIncomplete, measure_drain, throughput_from
@@ -60,6 +60,9 @@ DEFAULT_COUNT = 20_000
 QUICK_COUNT = 1_000
 BASELINE_CONCURRENCY = 64
 INGEST_CONCURRENCY = 32
+#: The chat-API phase makes one chat per this many transcripts of the throughput phases.
+CHATS_PER_TRANSCRIPTS = 20
+CHAT_CONCURRENCY = 64
 DEFAULT_OFFERED_RATE = 500.0
 DEFAULT_LATENCY_SECONDS = 10.0
 QUICK_LATENCY_SECONDS = 2.0
@@ -260,6 +263,9 @@ class Benchmark:
             await self._guarded("b", "serve, SQLite", sqlite)
         if self._wanted("c") and not self.args.skip_postgres:
             await self._postgres(sink, session, samples, latency_samples)
+        if self._wanted("conversations"):
+            chats = partial(self._conversations, sink, session)
+            await self._guarded("conversations", "chat API, SQLite", chats)
         if self._wanted("celery"):
             await self._peer(
                 "celery",
@@ -368,6 +374,65 @@ class Benchmark:
         log(f"(b) {scenario.throughput.rate:,.0f} deliveries/s")
         batch = with_prefix(latency_samples, "Lb")
         scenario.latency = await self._latency(scenario, sink, api, deployment, batch, (api.child,))
+        self.children.stop(api.child)
+
+    # -- the chat API ----------------------------------------------------------------
+    async def _conversations(
+        self, sink: Sink, session: aiohttp.ClientSession, scenario: Scenario
+    ) -> None:
+        """Whole chats through the conversations API, then the posts they made, drained."""
+        database = self.scratch / "bench-conversations.db"
+        deployment = prepare(self.children, f"sqlite:///{database}", sink.webhook_url)
+        api = await start_api(self.children, deployment, session, worker=False)
+        count = max(2, self.args.count // CHATS_PER_TRANSCRIPTS)
+        await sink.reset()
+        log(
+            f"(conversations) {count} chats of {chats.CALLS_PER_CHAT} API calls, "
+            f"{CHAT_CONCURRENCY} in progress at once"
+        )
+        cpu_before = process_cpu_seconds(api.child.pid)
+        with self.profiler.recording("conversations-api", [api.child]):
+            run = await chats.run_chats(
+                api.base_url,
+                deployment.site_id,
+                deployment.api_key,
+                chats=count,
+                concurrency=CHAT_CONCURRENCY,
+                prefix="H",
+            )
+        cpu_ms = per_item_ms(cpu_before, process_cpu_seconds(api.child.pid), run.calls)
+        self.children.stop(api.child)
+        if run.failed:
+            raise BenchFailed(f"{run.failed} of {count} chats failed: {run.first_error}")
+        scenario.calls_rate = run.calls_rate
+        scenario.cpu_ms_per_call = cpu_ms
+        scenario.details = {
+            "chats": run.chats,
+            "calls": run.calls,
+            "deliveries_queued": run.deliveries,
+            "chat_concurrency": CHAT_CONCURRENCY,
+        }
+        log(
+            f"(conversations) {run.calls_rate:,.0f} calls/s, "
+            f"{cpu_ms or 0:.2f} CPU ms per call; {run.deliveries} deliveries queued"
+        )
+        await self._expect_nothing_delivered(sink, scenario)
+        await sink.reset()
+        started = time.time()
+        api = await start_api(self.children, deployment, session, worker=True)
+        with self.profiler.recording("conversations-drain", [api.child]):
+            try:
+                scenario.throughput = await measure_drain(
+                    sink,
+                    run.deliveries,
+                    started,
+                    delivering=[ProcessTree([api.child.pid])],
+                    watch=(api.child,),
+                    requests=True,
+                )
+            except DrainIncomplete as exc:
+                raise BenchFailed(str(exc)) from exc
+        log(f"(conversations) {scenario.throughput.rate:,.0f} deliveries/s")
         self.children.stop(api.child)
 
     # -- (c) -------------------------------------------------------------------------

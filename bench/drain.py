@@ -33,24 +33,27 @@ async def measure_drain(
     watch: tuple[Child, ...] = (),
     allow_missing: bool = False,
     stall_seconds: float = STALL_SECONDS,
+    requests: bool = False,
 ) -> Throughput:
     """Wait until the sink has ``expected`` distinct transcripts (or stalls); the figures.
 
     With ``allow_missing`` a stalled drain is reported with its ``missing``
-    count instead of raising: a peer that loses work is shown losing it.
+    count instead of raising: a peer that loses work is shown losing it. With
+    ``requests`` every POST counts (several deliveries of one conversation).
     """
     first = await sink.wait_for(1, timeout=stall_seconds, watch=watch)
     cpu_before, broker_before = await read_all(delivering), await read_all(broker)
     sink_before = sink.cpu_seconds()
-    stats = await sink.wait_for(expected, timeout=stall_seconds, watch=watch)
+    stats = await sink.wait_for(expected, timeout=stall_seconds, watch=watch, requests=requests)
     cpu_after, broker_after = await read_all(delivering), await read_all(broker)
     sink_after = sink.cpu_seconds()
-    if stats.distinct < expected and not allow_missing:
+    arrived = stats.requests if requests else stats.distinct
+    if arrived < expected and not allow_missing:
         raise DrainIncomplete(
-            f"only {stats.distinct} of {expected} transcripts arrived; nothing new for "
+            f"only {arrived} of {expected} deliveries arrived; nothing new for "
             f"{stall_seconds:.0f} s"
         )
-    counted = stats.distinct - first.distinct
+    counted = arrived - (first.requests if requests else first.distinct)
     return throughput_from(
         expected,
         stats,
@@ -64,6 +67,7 @@ async def measure_drain(
         broker_cpu_ms=_per_item(spent_all(broker_before, broker_after), counted)
         if broker
         else None,
+        requests=requests,
     )
 
 
@@ -75,19 +79,26 @@ def throughput_from(
     cpu_ms: float | None,
     sink_cpu_ms: float | None,
     broker_cpu_ms: float | None = None,
+    requests: bool = False,
 ) -> Throughput:
     first, last = stats.first_at or started, stats.last_at or started
+    delivered = stats.requests - stats.unreadable if requests else stats.distinct
+    duplicates = (
+        max(0, delivered - expected)
+        if requests
+        else stats.requests - stats.distinct - stats.unreadable
+    )
     return Throughput(
         expected=expected,
-        delivered=stats.distinct,
-        duplicates=stats.requests - stats.distinct - stats.unreadable,
+        delivered=delivered,
+        duplicates=duplicates,
         drain_seconds=last - first,
-        rate=stats.drain_rate(),
+        rate=stats.drain_rate(requests=requests),
         start_to_last_seconds=last - started,
         cpu_ms_per_delivery=cpu_ms,
         sink_cpu_ms_per_delivery=sink_cpu_ms,
         broker_cpu_ms_per_delivery=broker_cpu_ms,
-        missing=max(0, expected - stats.distinct),
+        missing=max(0, expected - delivered),
     )
 
 

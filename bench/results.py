@@ -108,6 +108,14 @@ class Scenario:
     ingest_cpu_ms: float | None = None
     latency: Latency | None = None
     notes: list[str] = field(default_factory=list)
+    #: Conversation API calls answered per second, and the API process's CPU per call.
+    calls_rate: float | None = None
+    cpu_ms_per_call: float | None = None
+    #: The phase's headline ratio (history: cost at 1,000,000 finished rows over 1,000;
+    #: noisy-neighbour: p99 with the hanging endpoint over p99 without it).
+    ratio: float | None = None
+    #: Figures particular to the phase (each history size, each /metrics scrape...).
+    details: dict[str, Any] = field(default_factory=dict)
     #: Other configurations of the same system measured in the run (a peer's other pools).
     variants: list[dict[str, Any]] = field(default_factory=list)
 

@@ -23,12 +23,13 @@ class SinkStats:
     first_at: float | None
     last_at: float | None
 
-    def drain_rate(self) -> float:
+    def drain_rate(self, *, requests: bool = False) -> float:
         """Deliveries per second from the first arrival to the last one."""
-        if self.first_at is None or self.last_at is None or self.distinct < 2:
+        count = self.requests if requests else self.distinct
+        if self.first_at is None or self.last_at is None or count < 2:
             return 0.0
         span = self.last_at - self.first_at
-        return (self.distinct - 1) / span if span > 0 else 0.0
+        return (count - 1) / span if span > 0 else 0.0
 
 
 class Sink:
@@ -79,22 +80,33 @@ class Sink:
         return data
 
     async def wait_for(
-        self, count: int, *, timeout: float, watch: tuple[Child, ...] = ()
+        self,
+        count: int,
+        *,
+        timeout: float,
+        watch: tuple[Child, ...] = (),
+        requests: bool = False,
     ) -> SinkStats:
         """Poll until ``count`` distinct transcripts arrived or nothing arrives for ``timeout`` s.
 
         ``timeout`` is a stall limit, not a total: a slow but moving delivery
         keeps waiting. ``watch`` are processes whose death ends the wait early.
+        With ``requests`` every POST counts, not only the first of each
+        transcript id (a chat is posted after ``!lead`` and again when it closes).
         """
+
+        def counted(stats: SinkStats) -> int:
+            return stats.requests if requests else stats.distinct
+
         stats = await self.stats()
-        progress_at, seen = time.monotonic(), stats.distinct
-        while stats.distinct < count:
+        progress_at, seen = time.monotonic(), counted(stats)
+        while counted(stats) < count:
             for child in (self.child, *watch):
                 child.check_alive()
             if time.monotonic() - progress_at > timeout:
                 break
             await asyncio.sleep(0.1)
             stats = await self.stats()
-            if stats.distinct != seen:
-                progress_at, seen = time.monotonic(), stats.distinct
+            if counted(stats) != seen:
+                progress_at, seen = time.monotonic(), counted(stats)
         return stats
