@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import suppress
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -40,7 +40,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import chats, loop
+from bench import chats, history, loop
 from bench.baseline import post_all
 from bench.cpu import per_item_ms, process_cpu_seconds
 from bench.drain import DrainIncomplete, measure_drain, throughput_from
@@ -51,7 +51,7 @@ from bench.peers import phases as peers
 from bench.postgres import DEFAULT_ADMIN_URL, Databases, PostgresUnavailable
 from bench.processes import Child, ChildFailed, Children
 from bench.profiling import Profiler, ProfilerMissing
-from bench.results import Latency, Report, Scenario, Throughput
+from bench.results import Latency, Report, Scenario, Throughput, percentile
 from bench.service import Api, Deployment, prepare, start_api, start_worker
 from bench.sink_control import Sink
 from chathooks.heap import freeze_startup_objects
@@ -63,6 +63,14 @@ INGEST_CONCURRENCY = 32
 #: The chat-API phase makes one chat per this many transcripts of the throughput phases.
 CHATS_PER_TRANSCRIPTS = 20
 CHAT_CONCURRENCY = 64
+#: The history phase compares a queue with this many finished deliveries...
+HISTORY_SMALL = 1_000
+#: ...with this many (``--history-rows``; fewer with ``--quick``).
+HISTORY_LARGE = 1_000_000
+QUICK_HISTORY_LARGE = 20_000
+#: Each history run delivers this fraction of the throughput phases' transcripts.
+HISTORY_BATCH_DIVISOR = 4
+METRICS_SCRAPES = 5
 DEFAULT_OFFERED_RATE = 500.0
 DEFAULT_LATENCY_SECONDS = 10.0
 QUICK_LATENCY_SECONDS = 2.0
@@ -158,6 +166,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"run only these phases, comma-separated, from: {', '.join(PHASES)} (default: all)",
     )
     parser.add_argument(
+        "--history-rows",
+        type=positive_int,
+        default=None,
+        help=f"finished deliveries in the tables for the history phase's second run (default "
+        f"{HISTORY_LARGE:,}, {QUICK_HISTORY_LARGE:,} with --quick; the first has "
+        f"{HISTORY_SMALL:,})",
+    )
+    parser.add_argument(
         "--offered-rate",
         type=positive_float,
         default=DEFAULT_OFFERED_RATE,
@@ -188,6 +204,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.count is None:
         args.count = QUICK_COUNT if args.quick else DEFAULT_COUNT
+    if args.history_rows is None:
+        args.history_rows = QUICK_HISTORY_LARGE if args.quick else HISTORY_LARGE
     if args.latency_seconds is None:
         args.latency_seconds = QUICK_LATENCY_SECONDS if args.quick else DEFAULT_LATENCY_SECONDS
     return args
@@ -266,6 +284,10 @@ class Benchmark:
         if self._wanted("conversations"):
             chats = partial(self._conversations, sink, session)
             await self._guarded("conversations", "chat API, SQLite", chats)
+        if self._wanted("history"):
+            past = partial(self._history, sink, session, samples)
+            title = f"{self.args.history_rows:,} finished rows vs {HISTORY_SMALL:,}"
+            await self._guarded("history", title, past)
         if self._wanted("celery"):
             await self._peer(
                 "celery",
@@ -434,6 +456,125 @@ class Benchmark:
                 raise BenchFailed(str(exc)) from exc
         log(f"(conversations) {scenario.throughput.rate:,.0f} deliveries/s")
         self.children.stop(api.child)
+
+    # -- history -----------------------------------------------------------------
+    async def _history(
+        self,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        samples: list[Sample],
+        scenario: Scenario,
+    ) -> None:
+        """Drain cost and a /metrics scrape with few and with many finished deliveries."""
+        small, large = HISTORY_SMALL, self.args.history_rows
+        batch_size = max(2, len(samples) // HISTORY_BATCH_DIVISOR)
+        backends = ["sqlite"] if self.args.skip_postgres else ["sqlite", "postgresql"]
+        for backend in backends:
+            figures: dict[str, Any] = {}
+            for rows in (small, large):
+                batch = with_prefix(samples[:batch_size], f"P{backend[0]}{rows % 10_000:04d}")
+                figures[str(rows)] = await self._history_run(
+                    scenario, sink, session, backend, rows, batch
+                )
+            cost_small = figures[str(small)]["cpu_ms_per_delivery"]
+            cost_large = figures[str(large)]["cpu_ms_per_delivery"]
+            ratio = cost_large / cost_small if cost_small and cost_large else None
+            figures["ratio"] = ratio
+            scenario.details[backend] = figures
+            if backend == "sqlite":
+                scenario.ratio = ratio
+        scenario.details["rows"] = [small, large]
+        scenario.details["deliveries_per_run"] = batch_size
+
+    async def _history_run(
+        self,
+        scenario: Scenario,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        backend: str,
+        rows: int,
+        batch: list[Sample],
+    ) -> dict[str, Any]:
+        label = f"(history) {backend}, {rows:,} finished"
+        async with AsyncExitStack() as stack:
+            if backend == "sqlite":
+                path = self.scratch / f"bench-history-{rows}.db"
+                deployment = prepare(self.children, f"sqlite:///{path}", sink.webhook_url)
+                log(f"{label}: writing the rows")
+                filled = history.fill_sqlite(
+                    str(path),
+                    site_id=deployment.site_id,
+                    endpoint_id=deployment.endpoint_id,
+                    count=rows,
+                )
+            else:
+                url = await stack.enter_async_context(self.databases.fresh())
+                deployment = prepare(self.children, url, sink.webhook_url)
+                log(f"{label}: writing the rows")
+                filled = await history.fill_postgres(
+                    url,
+                    site_id=deployment.site_id,
+                    endpoint_id=deployment.endpoint_id,
+                    count=rows,
+                )
+            log(f"{label}: written in {filled:.1f} s; enqueueing {len(batch)}")
+            api = await start_api(self.children, deployment, session, worker=False)
+            run = await post_all(
+                api.transcripts_url(deployment),
+                [sample.json_body() for sample in batch],
+                concurrency=INGEST_CONCURRENCY,
+                content_type=INGEST_CONTENT_TYPE,
+                headers={"Authorization": f"Bearer {deployment.api_key}"},
+                expect=202,
+            )
+            self.children.stop(api.child)
+            if run.failed:
+                raise BenchFailed(f"the API refused {run.failed} of {run.sent}: {run.first_error}")
+            await sink.reset()
+            started = time.time()
+            api = await start_api(self.children, deployment, session, worker=True)
+            key = f"history-{backend}-{rows}"
+            with self.profiler.recording(key, [api.child]):
+                try:
+                    throughput = await measure_drain(
+                        sink,
+                        len(batch),
+                        started,
+                        delivering=[ProcessTree([api.child.pid])],
+                        watch=(api.child,),
+                    )
+                except DrainIncomplete as exc:
+                    raise BenchFailed(f"{label}: {exc}") from exc
+            scrape_ms = await self._scrape_ms(session, api, scenario)
+            self.children.stop(api.child)
+        log(
+            f"{label}: {throughput.rate:,.0f} deliveries/s, "
+            f"{throughput.cpu_ms_per_delivery or 0:.3f} CPU ms each; "
+            f"/metrics {scrape_ms or 0:.1f} ms"
+        )
+        if backend == "sqlite" and rows == self.args.history_rows:
+            scenario.throughput = throughput
+        return {
+            "fill_seconds": filled,
+            "rate": throughput.rate,
+            "cpu_ms_per_delivery": throughput.cpu_ms_per_delivery,
+            "metrics_scrape_ms": scrape_ms,
+        }
+
+    async def _scrape_ms(
+        self, session: aiohttp.ClientSession, api: Api, scenario: Scenario
+    ) -> float | None:
+        """The median time of a few ``GET /metrics``, or None when it is not answered."""
+        times = []
+        for _ in range(METRICS_SCRAPES):
+            began = time.perf_counter()
+            async with session.get(f"{api.base_url}/metrics") as response:
+                await response.read()
+                if response.status != 200:
+                    scenario.notes.append(f"GET /metrics answered HTTP {response.status}")
+                    return None
+            times.append((time.perf_counter() - began) * 1000)
+        return percentile(times, 0.5)
 
     # -- (c) -------------------------------------------------------------------------
     async def _postgres(
