@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ from bench.postgres import DEFAULT_ADMIN_URL, Databases, PostgresUnavailable
 from bench.processes import Child, ChildFailed, Children
 from bench.profiling import Profiler, ProfilerMissing
 from bench.results import Latency, Report, Scenario, Throughput, percentile
-from bench.service import Api, Deployment, prepare, start_api, start_worker
+from bench.service import Api, Deployment, add_site, prepare, start_api, start_worker
 from bench.sink_control import Sink
 from chathooks.heap import freeze_startup_objects
 
@@ -71,6 +71,13 @@ QUICK_HISTORY_LARGE = 20_000
 #: Each history run delivers this fraction of the throughput phases' transcripts.
 HISTORY_BATCH_DIVISOR = 4
 METRICS_SCRAPES = 5
+#: The hanging site's backlog is this fraction of the throughput phases' transcripts...
+NOISY_BACKLOG_DIVISOR = 10
+#: ...and the load starts once it holds this many requests (a worker's default concurrency).
+NOISY_HELD_AT_LEAST = 64
+NOISY_HOLD_WAIT_SECONDS = 30.0
+#: How long after the last request the healthy site's transcripts are waited for.
+NOISY_SETTLE_SECONDS = 30.0
 DEFAULT_OFFERED_RATE = 500.0
 DEFAULT_LATENCY_SECONDS = 10.0
 QUICK_LATENCY_SECONDS = 2.0
@@ -288,6 +295,9 @@ class Benchmark:
             past = partial(self._history, sink, session, samples)
             title = f"{self.args.history_rows:,} finished rows vs {HISTORY_SMALL:,}"
             await self._guarded("history", title, past)
+        if self._wanted("noisy-neighbour"):
+            noisy = partial(self._noisy_neighbour, sink, session, samples, latency_samples)
+            await self._guarded("noisy-neighbour", "SQLite, another site hangs", noisy)
         if self._wanted("celery"):
             await self._peer(
                 "celery",
@@ -576,6 +586,86 @@ class Benchmark:
             times.append((time.perf_counter() - began) * 1000)
         return percentile(times, 0.5)
 
+    # -- noisy neighbour ---------------------------------------------------------------
+    async def _noisy_neighbour(
+        self,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        samples: list[Sample],
+        latency_samples: list[Sample],
+        scenario: Scenario,
+    ) -> None:
+        """Latency of a healthy site, alone and beside a site whose endpoint hangs."""
+        database = self.scratch / "bench-noisy.db"
+        healthy = prepare(self.children, f"sqlite:///{database}", sink.webhook_url)
+        neighbour = add_site(self.children, healthy.database_url, sink.hanging_url, "neighbour")
+        api = await start_api(self.children, healthy, session, worker=True)
+        watch = (api.child,)
+        quiet = await self._latency(
+            scenario, sink, api, healthy, with_prefix(latency_samples, "Nq"), watch
+        )
+        backlog = with_prefix(samples[: max(2, len(samples) // NOISY_BACKLOG_DIVISOR)], "Nb")
+        await sink.reset()
+        log(f"(noisy-neighbour) {len(backlog)} transcripts queued for the hanging endpoint")
+        run = await post_all(
+            api.transcripts_url(neighbour),
+            [sample.json_body() for sample in backlog],
+            concurrency=INGEST_CONCURRENCY,
+            content_type=INGEST_CONTENT_TYPE,
+            headers={"Authorization": f"Bearer {neighbour.api_key}"},
+            expect=202,
+        )
+        if run.failed:
+            raise BenchFailed(f"the API refused {run.failed} of {run.sent}: {run.first_error}")
+        held = await self._wait_for_held(sink, min(len(backlog), NOISY_HELD_AT_LEAST), watch)
+        log(f"(noisy-neighbour) the hanging endpoint holds {held} requests; offering load")
+        try:
+            scenario.latency = await self._latency(
+                scenario,
+                sink,
+                api,
+                healthy,
+                with_prefix(latency_samples, "Nn"),
+                watch,
+                settle_seconds=NOISY_SETTLE_SECONDS,
+            )
+            held_at_end = (await sink.stats()).held
+        finally:
+            await sink.reset()  # lets go of the held requests, so serve can stop
+            self.children.stop(api.child)
+        noisy_p99, quiet_p99 = scenario.latency.p99_ms, quiet.p99_ms
+        scenario.ratio = noisy_p99 / quiet_p99 if noisy_p99 and quiet_p99 else None
+        scenario.details = {
+            "backlog": len(backlog),
+            "held_when_load_started": held,
+            "held_when_load_ended": held_at_end,
+            "settle_seconds": NOISY_SETTLE_SECONDS,
+            "without_hanging_endpoint": asdict(quiet),
+        }
+        if noisy_p99 is None:
+            scenario.notes.append(
+                f"with the hanging endpoint, more than 1% of the healthy site's transcripts "
+                f"took longer than {NOISY_SETTLE_SECONDS:.0f} s: p99 and the ratio are unknown, "
+                "and far beyond the target"
+            )
+        log(
+            f"(noisy-neighbour) p99 {_ms(quiet_p99)} alone, {_ms(noisy_p99)} beside the hanging "
+            "endpoint"
+        )
+
+    async def _wait_for_held(self, sink: Sink, count: int, watch: tuple[Child, ...]) -> int:
+        """Until the hanging endpoint holds ``count`` requests (or a while has passed)."""
+        deadline = time.monotonic() + NOISY_HOLD_WAIT_SECONDS
+        held = 0
+        while time.monotonic() < deadline:
+            for child in watch:
+                child.check_alive()
+            held = (await sink.stats()).held
+            if held >= count:
+                break
+            await asyncio.sleep(0.1)
+        return held
+
     # -- (c) -------------------------------------------------------------------------
     async def _postgres(
         self,
@@ -706,7 +796,16 @@ class Benchmark:
         deployment: Deployment,
         samples: list[Sample],
         watch: tuple[Child, ...],
+        *,
+        settle_seconds: float | None = None,
     ) -> Latency:
+        """Offer ``samples`` at the set rate; enqueue-to-arrival latency at the sink.
+
+        With ``settle_seconds`` the arrivals are awaited at most that long after
+        the last request, and transcripts still missing then count as late (the
+        noisy-neighbour phase, where they may be stuck behind a hanging endpoint);
+        without it, a missing transcript is a failure of the run.
+        """
         rate = self.args.offered_rate
         await sink.reset()
         log(f"({scenario.key}) latency: {len(samples)} enqueued at {rate:g}/s through the API")
@@ -718,7 +817,8 @@ class Benchmark:
             content_type=INGEST_CONTENT_TYPE,
             expect=202,
         )
-        await sink.wait_for(load.accepted, timeout=30, watch=watch)
+        deadline = None if settle_seconds is None else time.monotonic() + settle_seconds
+        await sink.wait_for(load.accepted, timeout=30, watch=watch, deadline=deadline)
         latency = Latency.measure(
             target_rate=rate,
             achieved_rate=load.achieved_rate,
@@ -728,6 +828,7 @@ class Benchmark:
             arrivals=await sink.arrivals(),
             response_seconds=load.response_seconds,
             first_error=load.first_error,
+            missing_are_late=settle_seconds is not None,
         )
         if latency.accepted_rate < 0.95 * rate:
             scenario.notes.append(
@@ -741,8 +842,14 @@ class Benchmark:
             self.failed = True
         if latency.received < latency.accepted:
             missing = latency.accepted - latency.received
-            scenario.notes.append(f"{missing} accepted transcripts never reached the sink")
-            self.failed = True
+            if settle_seconds is None:
+                scenario.notes.append(f"{missing} accepted transcripts never reached the sink")
+                self.failed = True
+            else:
+                scenario.notes.append(
+                    f"{missing} accepted transcripts had not reached the sink "
+                    f"{settle_seconds:.0f} s after the last request; they count as later than that"
+                )
         log(
             f"({scenario.key}) latency p50 {latency.p50_ms or 0:.1f} ms, "
             f"p99 {latency.p99_ms or 0:.1f} ms ({latency.received}/{latency.sent} arrived)"
@@ -823,6 +930,10 @@ async def _main(
                 f"profiled with py-spy ({len(profiler.written)} flame graphs in {args.profile})"
             )
         return report
+
+
+def _ms(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.1f} ms"
 
 
 def warn_if_busy() -> None:

@@ -76,8 +76,14 @@ class Latency:
         arrivals: dict[str, float],
         response_seconds: Sequence[float],
         first_error: str | None,
+        missing_are_late: bool = False,
     ) -> Latency:
+        """With ``missing_are_late`` an accepted transcript that never arrived counts as
+        infinitely late: a percentile that falls among them is None (unknown, beyond the
+        wait), never a figure computed over the lucky ones alone."""
         waits = [(arrivals[tid] - sent) * 1000 for tid, sent in sent_at.items() if tid in arrivals]
+        received = len(waits)
+        ranked = waits + [math.inf] * (max(0, accepted - received) if missing_are_late else 0)
         api_ms = [seconds * 1000 for seconds in response_seconds]
         return cls(
             target_rate=target_rate,
@@ -85,10 +91,10 @@ class Latency:
             accepted_rate=accepted_rate,
             sent=len(sent_at),
             accepted=accepted,
-            received=len(waits),
-            p50_ms=percentile(waits, 0.50),
-            p99_ms=percentile(waits, 0.99),
-            max_ms=max(waits) if waits else None,
+            received=received,
+            p50_ms=_finite(percentile(ranked, 0.50)),
+            p99_ms=_finite(percentile(ranked, 0.99)),
+            max_ms=_finite(max(ranked)) if ranked else None,
             api_p50_ms=percentile(api_ms, 0.50),
             api_p99_ms=percentile(api_ms, 0.99),
             first_error=first_error,
@@ -271,6 +277,10 @@ class Report:
         lines.append("method:")
         lines.extend(f"  - {line}" for line in self.method)
         return lines
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isinf(value) else value
 
 
 def _number(value: float | None, decimals: int = 0) -> str:

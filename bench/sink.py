@@ -7,7 +7,10 @@ of whatever is being measured. The benchmark reads its notes over loopback:
 
 * ``GET /stats`` → ``{"requests", "distinct", "unreadable", "first_at", "last_at"}``
 * ``GET /arrivals`` → ``{"<id>": <epoch seconds of first arrival>, ...}``
-* ``POST /reset`` → forget everything (between benchmark phases)
+* ``POST /reset`` → forget everything (between benchmark phases), and let go of held requests
+* ``POST /hang`` → a hanging endpoint: the request is held until the next reset (or
+  :data:`HANG_SECONDS`), far past any sender's timeout; held requests are counted in
+  ``stats`` as ``held`` and are not arrivals
 
 Run ``python -m bench.sink --port 0``: it prints ``listening <port>`` once it accepts.
 """
@@ -28,6 +31,9 @@ from yarl import URL
 from bench.loop import run
 
 WEBHOOK_PATH = "/webhook"
+HANG_PATH = "/hang"
+#: Longest a request to :data:`HANG_PATH` is held when no reset comes.
+HANG_SECONDS = 300.0
 READY_PREFIX = "listening "
 _QUERY_BASE = "http://sink/?"
 _INTEGRATION_REPLY = json.dumps({"integrationUrl": "https://crm.example/leads/bench"})
@@ -39,6 +45,8 @@ class Arrivals:
 
     requests: int = 0
     unreadable: int = 0
+    #: Requests to the hanging endpoint since the last reset.
+    held: int = 0
     first_at: float | None = None
     last_at: float | None = None
     by_id: dict[str, float] = field(default_factory=dict)
@@ -58,6 +66,7 @@ class Arrivals:
             "requests": self.requests,
             "distinct": len(self.by_id),
             "unreadable": self.unreadable,
+            "held": self.held,
             "first_at": self.first_at,
             "last_at": self.last_at,
         }
@@ -82,6 +91,13 @@ def transcript_id(body: bytes) -> str | None:
 def make_app() -> web.Application:
     """The sink's routes; each app keeps its own :class:`Arrivals`."""
     current = [Arrivals()]
+    release = [asyncio.Event()]
+
+    async def hang(request: web.Request) -> web.Response:
+        current[0].held += 1
+        with suppress(TimeoutError):
+            await asyncio.wait_for(release[0].wait(), timeout=HANG_SECONDS)
+        return web.Response(text=_INTEGRATION_REPLY, content_type="application/json")
 
     async def webhook(request: web.Request) -> web.Response:
         body = await request.read()
@@ -96,10 +112,13 @@ def make_app() -> web.Application:
 
     async def reset(_request: web.Request) -> web.Response:
         current[0] = Arrivals()
+        release[0].set()
+        release[0] = asyncio.Event()
         return web.json_response(current[0].stats())
 
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app.router.add_post(WEBHOOK_PATH, webhook)
+    app.router.add_post(HANG_PATH, hang)
     app.router.add_get("/stats", stats)
     app.router.add_get("/arrivals", listing)
     app.router.add_post("/reset", reset)

@@ -10,7 +10,7 @@ import aiohttp
 
 from bench.cpu import process_cpu_seconds
 from bench.processes import Child, Children, python_module
-from bench.sink import READY_PREFIX, WEBHOOK_PATH
+from bench.sink import HANG_PATH, READY_PREFIX, WEBHOOK_PATH
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class SinkStats:
     requests: int
     distinct: int
     unreadable: int
+    #: Requests the hanging endpoint is holding (or held) since the last reset.
+    held: int
     first_at: float | None
     last_at: float | None
 
@@ -56,6 +58,11 @@ class Sink:
     def webhook_url(self) -> str:
         return f"{self.base}{WEBHOOK_PATH}"
 
+    @property
+    def hanging_url(self) -> str:
+        """An endpoint that holds every request until the next :meth:`reset`."""
+        return f"{self.base}{HANG_PATH}"
+
     async def reset(self) -> None:
         async with self._session.post(f"{self.base}/reset") as response:
             response.raise_for_status()
@@ -68,6 +75,7 @@ class Sink:
             requests=int(data["requests"]),
             distinct=int(data["distinct"]),
             unreadable=int(data["unreadable"]),
+            held=int(data.get("held", 0)),
             first_at=data["first_at"],
             last_at=data["last_at"],
         )
@@ -86,6 +94,7 @@ class Sink:
         timeout: float,
         watch: tuple[Child, ...] = (),
         requests: bool = False,
+        deadline: float | None = None,
     ) -> SinkStats:
         """Poll until ``count`` distinct transcripts arrived or nothing arrives for ``timeout`` s.
 
@@ -93,6 +102,7 @@ class Sink:
         keeps waiting. ``watch`` are processes whose death ends the wait early.
         With ``requests`` every POST counts, not only the first of each
         transcript id (a chat is posted after ``!lead`` and again when it closes).
+        ``deadline`` (a ``time.monotonic()`` value) ends the wait regardless.
         """
 
         def counted(stats: SinkStats) -> int:
@@ -104,6 +114,8 @@ class Sink:
             for child in (self.child, *watch):
                 child.check_alive()
             if time.monotonic() - progress_at > timeout:
+                break
+            if deadline is not None and time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
             stats = await self.stats()
