@@ -70,6 +70,8 @@ HISTORY_LARGE = 1_000_000
 QUICK_HISTORY_LARGE = 20_000
 #: Each history run delivers this fraction of the throughput phases' transcripts.
 HISTORY_BATCH_DIVISOR = 4
+#: ...but at least this many, so that the drain lasts long enough for CPU time to be read.
+HISTORY_MIN_BATCH = 1_000
 METRICS_SCRAPES = 5
 #: The hanging site's backlog is this fraction of the throughput phases' transcripts...
 NOISY_BACKLOG_DIVISOR = 10
@@ -477,7 +479,9 @@ class Benchmark:
     ) -> None:
         """Drain cost and a /metrics scrape with few and with many finished deliveries."""
         small, large = HISTORY_SMALL, self.args.history_rows
-        batch_size = max(2, len(samples) // HISTORY_BATCH_DIVISOR)
+        batch_size = min(
+            len(samples), max(HISTORY_MIN_BATCH, len(samples) // HISTORY_BATCH_DIVISOR)
+        )
         backends = ["sqlite"] if self.args.skip_postgres else ["sqlite", "postgresql"]
         for backend in backends:
             figures: dict[str, Any] = {}
@@ -605,7 +609,7 @@ class Benchmark:
             scenario, sink, api, healthy, with_prefix(latency_samples, "Nq"), watch
         )
         backlog = with_prefix(samples[: max(2, len(samples) // NOISY_BACKLOG_DIVISOR)], "Nb")
-        await sink.reset()
+        await sink.release()
         log(f"(noisy-neighbour) {len(backlog)} transcripts queued for the hanging endpoint")
         run = await post_all(
             api.transcripts_url(neighbour),
@@ -631,7 +635,7 @@ class Benchmark:
             )
             held_at_end = (await sink.stats()).held
         finally:
-            await sink.reset()  # lets go of the held requests, so serve can stop
+            await sink.release()  # so serve can stop without waiting on them
             self.children.stop(api.child)
         noisy_p99, quiet_p99 = scenario.latency.p99_ms, quiet.p99_ms
         scenario.ratio = noisy_p99 / quiet_p99 if noisy_p99 and quiet_p99 else None

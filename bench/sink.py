@@ -7,10 +7,11 @@ of whatever is being measured. The benchmark reads its notes over loopback:
 
 * ``GET /stats`` → ``{"requests", "distinct", "unreadable", "first_at", "last_at"}``
 * ``GET /arrivals`` → ``{"<id>": <epoch seconds of first arrival>, ...}``
-* ``POST /reset`` → forget everything (between benchmark phases), and let go of held requests
-* ``POST /hang`` → a hanging endpoint: the request is held until the next reset (or
+* ``POST /reset`` → forget the arrivals (between benchmark phases)
+* ``POST /hang`` → a hanging endpoint: the request is held until ``POST /release`` (or
   :data:`HANG_SECONDS`), far past any sender's timeout; held requests are counted in
   ``stats`` as ``held`` and are not arrivals
+* ``POST /release`` → let go of every held request and zero ``held``
 
 Run ``python -m bench.sink --port 0``: it prints ``listening <port>`` once it accepts.
 """
@@ -45,8 +46,6 @@ class Arrivals:
 
     requests: int = 0
     unreadable: int = 0
-    #: Requests to the hanging endpoint since the last reset.
-    held: int = 0
     first_at: float | None = None
     last_at: float | None = None
     by_id: dict[str, float] = field(default_factory=dict)
@@ -66,7 +65,6 @@ class Arrivals:
             "requests": self.requests,
             "distinct": len(self.by_id),
             "unreadable": self.unreadable,
-            "held": self.held,
             "first_at": self.first_at,
             "last_at": self.last_at,
         }
@@ -91,13 +89,21 @@ def transcript_id(body: bytes) -> str | None:
 def make_app() -> web.Application:
     """The sink's routes; each app keeps its own :class:`Arrivals`."""
     current = [Arrivals()]
+    #: Set to let held requests go; ``held[0]`` counts requests held since the last release.
     release = [asyncio.Event()]
+    held = [0]
 
     async def hang(request: web.Request) -> web.Response:
-        current[0].held += 1
+        held[0] += 1
         with suppress(TimeoutError):
             await asyncio.wait_for(release[0].wait(), timeout=HANG_SECONDS)
         return web.Response(text=_INTEGRATION_REPLY, content_type="application/json")
+
+    async def let_go(_request: web.Request) -> web.Response:
+        release[0].set()
+        release[0] = asyncio.Event()
+        held[0] = 0
+        return web.json_response({"held": 0})
 
     async def webhook(request: web.Request) -> web.Response:
         body = await request.read()
@@ -105,20 +111,19 @@ def make_app() -> web.Application:
         return web.Response(text=_INTEGRATION_REPLY, content_type="application/json")
 
     async def stats(_request: web.Request) -> web.Response:
-        return web.json_response(current[0].stats())
+        return web.json_response({**current[0].stats(), "held": held[0]})
 
     async def listing(_request: web.Request) -> web.Response:
         return web.json_response(current[0].by_id)
 
     async def reset(_request: web.Request) -> web.Response:
         current[0] = Arrivals()
-        release[0].set()
-        release[0] = asyncio.Event()
         return web.json_response(current[0].stats())
 
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app.router.add_post(WEBHOOK_PATH, webhook)
     app.router.add_post(HANG_PATH, hang)
+    app.router.add_post("/release", let_go)
     app.router.add_get("/stats", stats)
     app.router.add_get("/arrivals", listing)
     app.router.add_post("/reset", reset)

@@ -20,7 +20,7 @@ class SinkStats:
     requests: int
     distinct: int
     unreadable: int
-    #: Requests the hanging endpoint is holding (or held) since the last reset.
+    #: Requests the hanging endpoint is holding (or held) since the last release.
     held: int
     first_at: float | None
     last_at: float | None
@@ -60,11 +60,16 @@ class Sink:
 
     @property
     def hanging_url(self) -> str:
-        """An endpoint that holds every request until the next :meth:`reset`."""
+        """An endpoint that holds every request until :meth:`release`."""
         return f"{self.base}{HANG_PATH}"
 
     async def reset(self) -> None:
         async with self._session.post(f"{self.base}/reset") as response:
+            response.raise_for_status()
+
+    async def release(self) -> None:
+        """Let the hanging endpoint answer every request it holds."""
+        async with self._session.post(f"{self.base}/release") as response:
             response.raise_for_status()
 
     async def stats(self) -> SinkStats:
