@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     disable_after: float = Field(432000.0, gt=0)
     #: ...with at least this many failed attempts is disabled; its deliveries are held.
     disable_min_failures: int = Field(10, ge=1)
+    #: Each type of operational alert about one endpoint goes out at most this often (seconds).
+    alert_interval: float = Field(900.0, ge=0)
     #: Deliveries claimed per query.
     claim_batch_size: int = 200
     #: A claim not finished within this many seconds returns to the queue.
@@ -95,6 +97,10 @@ class Settings(BaseSettings):
     retention_batch_size: int = Field(default=500, ge=1)
     #: Largest request body the API accepts.
     max_body_bytes: int = 5 * 1024 * 1024
+    #: When set, ``GET /metrics`` answers only ``Authorization: Bearer <metrics_key>``.
+    metrics_key: str | None = None
+    #: SQLite's ``synchronous``: ``normal`` survives a crash of the process, ``full`` a power cut.
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
 
     @field_validator("allowed_destinations", "egress_cidrs", mode="before")
     @classmethod

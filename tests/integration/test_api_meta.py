@@ -105,3 +105,18 @@ def test_unknown_paths_and_methods_answer_json(database_url: str) -> None:
     assert missing.json()["error"] == "not_found"
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"] == "method_not_allowed"
+
+
+def test_metrics_can_require_a_key_of_their_own(sqlite_url: str) -> None:
+    with running_service(sqlite_url, run_worker=False, metrics_key="scrape-key") as service:
+        anonymous = service.client.get("/metrics")
+        wrong = service.client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        admin = service.client.get("/metrics", headers=service.admin())
+        scraper = service.client.get("/metrics", headers={"Authorization": "Bearer scrape-key"})
+
+    for refused in (anonymous, wrong, admin):
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["field"] == "authorization"
+        assert "CHATHOOKS_METRICS_KEY" in refused.json()["message"]
+    assert scraper.status_code == 200
+    assert "chathooks_" in scraper.text

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks import __version__
-from chathooks.api.auth import Authenticator
+from chathooks.api.auth import Authenticator, key_gate
 from chathooks.api.errors import install_error_handlers
 from chathooks.api.metrics import ServiceMetrics
 from chathooks.api.routes import (
@@ -36,6 +36,7 @@ from chathooks.conversations import OutcomeSignal, idle_check
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import current_revision_async, head_revision
 from chathooks.heap import freeze_startup_objects
+from chathooks.http_limits.body import RequestLimits
 from chathooks.idempotency.middleware import IdempotencyMiddleware
 from chathooks.ingest import Ingestor
 from chathooks.liveness import Heartbeat, run_worker
@@ -72,7 +73,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current_schema(config.database_url)
-        engine = create_engine(config.database_url, inline=True)
+        engine = create_engine(
+            config.database_url, inline=True, synchronous=config.sqlite_synchronous
+        )
         try:
             if config.admin_key is None:
                 await _ensure_admin_key(engine)
@@ -114,10 +117,28 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # The last added runs first: bodies are capped and keys checked before a repeated
+    # request is looked up (and its body hashed) by its Idempotency-Key.
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestLimits, limit_for=body_limits(config), gate=key_gate)
     for module in (sites, endpoints, transcripts, deliveries, conversations, erasures, meta, ui):
         app.include_router(module.router)
     return app
+
+
+#: The body limit of requests that change settings (sites, endpoints): they are small.
+MAX_SETTINGS_BODY_BYTES = 64 * 1024
+
+
+def body_limits(settings: Settings) -> Callable[[str], int]:
+    """The body limit of each path: chats and transcripts ``max_body_bytes``, settings 64 KiB."""
+
+    def limit_for(path: str) -> int:
+        if path.rstrip("/") == "/api/v1/sites" or "/endpoints" in path:
+            return MAX_SETTINGS_BODY_BYTES
+        return settings.max_body_bytes
+
+    return limit_for
 
 
 def new_worker(

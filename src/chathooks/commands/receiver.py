@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
 from chathooks.db.engine import normalize_url, shown_url
 from chathooks.erasure import InvalidErasure, check_subject
+from chathooks.http_limits.head import GuardedHttpToolsProtocol
 from chathooks.receiver.app import DEFAULT_HOST, DEFAULT_PORT, ReceiverConfig, create_app
 from chathooks.receiver.export import ExportFormat, export
 from chathooks.receiver.retention import erase_received
@@ -235,6 +236,7 @@ async def _serve(config: ReceiverConfig) -> int:
                 # The toolkit decides which X-Forwarded-For to believe (--trust-proxy);
                 # uvicorn must not rewrite the peer address before it looks.
                 proxy_headers=False,
+                http=GuardedHttpToolsProtocol,  # request line and headers capped (431)
                 server_header=False,
                 log_config=None,  # configured by setup_logging: one shape for every line
             )

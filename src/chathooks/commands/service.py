@@ -34,15 +34,17 @@ from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
 from chathooks.db.engine import create_engine, shown_url
 from chathooks.db.migrate import head_revision, upgrade
 from chathooks.heap import freeze_startup_objects
+from chathooks.http_limits.head import GuardedHttpToolsProtocol
 from chathooks.liveness import run_worker
 from chathooks.queue import (
     STATUSES,
     list_deliveries,
     redeliver,
+    release_held,
     site_of_delivery,
     write_transaction,
 )
-from chathooks.repository.endpoints import create_endpoint, list_endpoints
+from chathooks.repository.endpoints import create_endpoint, list_endpoints, update_endpoint
 from chathooks.repository.sites import create_site, get_site
 from chathooks.repository.validation import check_format, check_url
 from chathooks.settings import Settings
@@ -78,6 +80,7 @@ def register(app: typer.Typer) -> None:
     endpoint = typer.Typer(name="endpoint", help="Add and list the endpoints of a site.")
     endpoint.command("add")(endpoint_add)
     endpoint.command("list")(endpoint_list)
+    endpoint.command("enable")(endpoint_enable)
     app.add_typer(endpoint)
 
     deliveries = typer.Typer(name="deliveries", help="Look at deliveries and send them again.")
@@ -116,6 +119,7 @@ def serve(
         log_level=log_level.lower(),
         access_log=access_log,
         proxy_headers=False,
+        http=GuardedHttpToolsProtocol,  # request line and headers capped (431)
         # An open operator console keeps an event stream open; do not wait on it forever.
         timeout_graceful_shutdown=5,
     )
@@ -143,7 +147,9 @@ def worker(
 
 async def _work(settings: Settings) -> None:
     await require_current_schema(settings.database_url)
-    engine = create_engine(settings.database_url, inline=True)
+    engine = create_engine(
+        settings.database_url, inline=True, synchronous=settings.sqlite_synchronous
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -296,6 +302,24 @@ def deliveries_list(
         )
 
 
+def endpoint_enable(
+    site: str = typer.Argument(..., help="The site id (site_...)."),
+    endpoint: str = typer.Argument(..., help="The endpoint id (ep_...)."),
+    database_url: str | None = _DATABASE_URL,
+) -> None:
+    """Switch an endpoint back on; what was held while it was off is sent, in order."""
+    settings = _settings(database_url=database_url)
+
+    async def enable(connection: AsyncConnection) -> int:
+        await _require_site(connection, site)
+        if await update_endpoint(connection, site, endpoint, {"enabled": True}) is None:
+            _fail(f"site {site!r} has no endpoint {endpoint!r}")
+        return await release_held(connection, endpoint)
+
+    held = _run(_write(settings, enable), settings)
+    typer.echo(f"{endpoint} enabled; {held} held deliveries will be sent now")
+
+
 def deliveries_redeliver(
     delivery: str = typer.Argument(..., help="The delivery id (msg_...)."),
     database_url: str | None = _DATABASE_URL,
@@ -346,7 +370,7 @@ async def _read(settings: Settings, work: Callable[[AsyncConnection], Awaitable[
 
 
 async def _write(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
         async with write_transaction(engine) as connection:
             return await work(connection)

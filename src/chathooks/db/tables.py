@@ -83,6 +83,9 @@ endpoints = Table(
     Column("updated_at", Float, nullable=False),
     #: Requests in flight to this endpoint at once, across all workers; NULL: the service default.
     Column("max_in_flight", Integer, nullable=True),
+    #: ``delivery`` (a site's webhook) or ``alerts`` (where its operational alerts go:
+    #: at most one per site, set as the site's ``alert_url``, never routed payloads).
+    Column("role", String(10), nullable=False, default="delivery", server_default="delivery"),
     Index("ix_endpoints_site", "site_id"),
 )
 
@@ -107,10 +110,13 @@ endpoint_health = Table(
     Column("last_success_at", Float, nullable=True),
     Column("last_failure_at", Float, nullable=True),
     Column("last_failure_reason", Text, nullable=True),
-    #: While failing: when the next probe may be sent.
+    #: While failing: when the next probe may be sent, and the wait after the last one.
     Column("probe_at", Float, nullable=True),
+    Column("probe_interval", Float, nullable=True),
     #: Attempt counts of the last 24 hours, in hourly buckets: ``{"<hour>": [ok, failed]}``.
     Column("recent", JSON, nullable=False, default=dict),
+    #: When each type of alert about this endpoint was last sent: ``{"<type>": epoch}``.
+    Column("alerted", JSON, nullable=True),
     Column("updated_at", Float, nullable=False),
 )
 
@@ -183,10 +189,13 @@ Index(
     postgresql_where=unfinished(deliveries),
 )
 # The per-endpoint claim: "what is due at this endpoint", and "how many are in flight there".
+# ``seq`` breaks ties in due order, so a claim stops after its first rows even when a whole
+# batch was queued with one due time.
 Index(
     "ix_deliveries_unfinished_endpoint_due",
     deliveries.c.endpoint_id,
     deliveries.c.next_attempt_at,
+    deliveries.c.seq,
     sqlite_where=unfinished(deliveries),
     postgresql_where=unfinished(deliveries),
 )
@@ -195,6 +204,14 @@ Index(
     deliveries.c.endpoint_id,
     sqlite_where=deliveries.c.status == literal_column("'delivering'"),
     postgresql_where=deliveries.c.status == literal_column("'delivering'"),
+)
+#: A site has at most one alert endpoint.
+Index(
+    "ix_endpoints_site_alerts",
+    endpoints.c.site_id,
+    unique=True,
+    sqlite_where=endpoints.c.role == literal_column("'alerts'"),
+    postgresql_where=endpoints.c.role == literal_column("'alerts'"),
 )
 #: Deliveries waiting for their endpoint to be enabled again, in queue order.
 Index(

@@ -8,12 +8,14 @@ a process that could not persist or deliver it (see :mod:`chathooks.api.readines
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from chathooks import __version__
-from chathooks.api.errors import ErrorBody
+from chathooks.api.errors import ErrorBody, unauthorized
 from chathooks.api.metrics import CONTENT_TYPE
 from chathooks.api.readiness import check_ready, expected_revision
 from chathooks.api.schemas import Meta
@@ -70,9 +72,24 @@ async def readyz(request: Request, services: ServicesDep) -> Response:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}},
 )
-async def metrics(services: ServicesDep) -> Response:
-    """Prometheus metrics; queue gauges are read from the database now."""
+async def metrics(services: ServicesDep, request: Request) -> Response:
+    """Prometheus metrics; queue gauges are read from the database now.
+
+    With ``CHATHOOKS_METRICS_KEY`` set, only a scraper that sends that key
+    (``Authorization: Bearer <key>``) is answered; the queue's sizes and the
+    endpoints' failure counts are not for anyone who can reach the port.
+    """
+    expected = services.settings.metrics_key
+    if expected and not _bearer_matches(request.headers.get("authorization"), expected):
+        raise unauthorized("/metrics needs 'Authorization: Bearer <CHATHOOKS_METRICS_KEY>'")
     async with services.engine.connect() as connection:
         stats = await queue_stats(connection)
     services.metrics.set_queue(stats["by_status"], stats["oldest_pending_age_seconds"])
     return Response(services.metrics.render(), media_type=CONTENT_TYPE)
+
+
+def _bearer_matches(header: str | None, expected: str) -> bool:
+    scheme, _, key = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        key.strip().encode("utf-8", "replace"), expected.encode("utf-8", "replace")
+    )

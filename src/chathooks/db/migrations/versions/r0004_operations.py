@@ -7,7 +7,7 @@ to repeated POSTs for 24 hours. Retention deletes finished deliveries and
 closed conversations oldest first, on the two new indexes.
 
 Revision ID: r0004
-Revises: r0003
+Revises: r0003b
 Create Date: 2026-12-01 11:30:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "r0004"
-down_revision: str | Sequence[str] | None = "r0003"
+down_revision: str | Sequence[str] | None = "r0003b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
