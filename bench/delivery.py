@@ -176,6 +176,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "the benchmark takes an empty database on it and flushes that database afterwards",
     )
     parser.add_argument(
+        "--peer-seconds",
+        type=positive_float,
+        default=peers.PEER_DRAIN_SECONDS,
+        help="cut a peer's drain off this long after its first arrival and report the "
+        "figures up to then (default: %(default)s)",
+    )
+    parser.add_argument(
         "--phases",
         type=phase_list,
         default=None,
@@ -318,6 +325,7 @@ class Benchmark:
                     scratch=self.scratch,
                     redis_url=self.args.redis_url,
                     log=log,
+                    drain_seconds=self.args.peer_seconds,
                 ),
             )
         if self._wanted("procrastinate") and not self.args.skip_postgres:
@@ -331,6 +339,7 @@ class Benchmark:
                     scratch=self.scratch,
                     databases=self.databases,
                     log=log,
+                    drain_seconds=self.args.peer_seconds,
                 ),
             )
         return self.report
