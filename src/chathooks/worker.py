@@ -28,22 +28,37 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chathooks.outcomes import OutcomeWriter
 from chathooks.queue import (
     ENDPOINT_DISABLED,
     FAILED,
+    HELD,
     RETRYING,
     SUCCEEDED,
     ClaimedDelivery,
+    HealthPolicy,
     Outcome,
+    Transition,
     claim,
+    learn_from,
     listening,
-    record_outcomes,
+    queue_alerts,
     release,
+    when_due_here,
     write_transaction,
 )
-from chathooks.sender import AttemptResult, Sender, build_request, retry_delay
+from chathooks.sender import (
+    DISABLE,
+    FAIL,
+    SUCCEED,
+    AttemptResult,
+    Sender,
+    answer_class,
+    build_request,
+    retry_delay,
+)
 from chathooks.settings import Settings
 
 __all__ = ["Outcome", "Worker", "decide", "default_worker_id"]
@@ -56,6 +71,8 @@ PeriodicJob = tuple[float, Callable[[], Awaitable[None]]]
 GONE_REASON = "the receiver answered 410 Gone"
 #: How often a worker checks that its PostgreSQL listener's connection is still open.
 LISTENER_CHECK_SECONDS = 5.0
+#: How often outcomes held through a database outage are offered to the database again.
+HELD_RETRY_SECONDS = 1.0
 
 
 async def _set_within(event: asyncio.Event, seconds: float) -> bool:
@@ -78,23 +95,29 @@ def decide(
     schedule: Sequence[float],
     now: float | None = None,
 ) -> Outcome:
-    """What one attempt's result means for its delivery.
+    """What one attempt's result means for its delivery (the README's retry policy).
 
-    Any 2xx succeeds. 410 Gone fails the delivery and switches the endpoint
-    off. Anything else, a refused destination included (someone may fix the
-    URL or the allow-list meanwhile), is retried on the schedule, later if
-    the receiver's ``Retry-After`` asks for it; when the schedule is used up
-    the delivery has failed.
+    Which answers are retried, failed at once or disable the endpoint is
+    :func:`chathooks.sender.answer_class`. 410 Gone holds the delivery (and
+    its endpoint's others) until the endpoint is enabled again. A retried
+    delivery waits for the next step of the schedule, longer if the
+    receiver's ``Retry-After`` asks for it; when the schedule is used up the
+    delivery has failed. An answer without a status (refused destination,
+    connection error, timeout) is retried: someone may fix the URL or the
+    allow-list meanwhile.
     """
     at = time.time() if now is None else now
     round_attempts = claimed.round_attempts + 1
     next_attempt_at: float | None = None
     disable_endpoint: str | None = None
-    if result.ok:
+    verdict = SUCCEED if result.ok else answer_class(result.status_code)
+    if verdict == SUCCEED:
         status = SUCCEEDED
-    elif result.gone:
-        status = FAILED
+    elif verdict == DISABLE or result.gone:
+        status = HELD
         disable_endpoint = GONE_REASON
+    elif verdict == FAIL:
+        status = FAILED
     else:
         delay = retry_delay(round_attempts, schedule, retry_after=result.retry_after)
         status = FAILED if delay is None else RETRYING
@@ -116,15 +139,15 @@ def decide(
     )
 
 
-def dropped(claimed: ClaimedDelivery, *, now: float) -> Outcome:
-    """A delivery whose endpoint is disabled: failed without an attempt.
+def held(claimed: ClaimedDelivery, *, now: float) -> Outcome:
+    """A delivery whose endpoint is disabled: held without an attempt.
 
-    Not left pending: it would hold back its conversation and be claimed over
-    and over. Once the endpoint is enabled again, ``recover`` sends it.
+    Not left pending: it would be claimed over and over. Enabling the
+    endpoint again sends every held delivery, in order.
     """
     return _settling(
         claimed,
-        status=FAILED,
+        status=HELD,
         attempt_count=claimed.attempt_count,
         round_attempts=claimed.round_attempts,
         next_attempt_at=None,
@@ -143,7 +166,18 @@ def _settling(claimed: ClaimedDelivery, **result: Any) -> Outcome:
         endpoint_id=claimed.endpoint_id,
         conversation_id=claimed.conversation_id,
         lease_expires_at=claimed.lease_expires_at,
+        trigger=claimed.trigger,
         **result,
+    )
+
+
+def _log_transition(transition: Transition) -> None:
+    log.warning(
+        "%s: endpoint %s of site %s (%s)",
+        transition.type,
+        transition.endpoint_id,
+        transition.site_id,
+        transition.reason or "no reason given",
     )
 
 
@@ -182,6 +216,16 @@ class Worker:
         self._outcomes: list[Outcome] = []
         self._outcomes_waiting = asyncio.Event()
         self._closing = False
+        self._health = HealthPolicy(
+            breaker_threshold=settings.breaker_threshold,
+            probe_seconds=settings.breaker_probe_seconds,
+            probe_max_seconds=settings.breaker_probe_max_seconds,
+            disable_after=settings.disable_after,
+            disable_min_failures=settings.disable_min_failures,
+        )
+        #: Records outcomes (and what they say of their endpoints); holds them
+        #: while the database is away.
+        self._writer = OutcomeWriter(engine, self.worker_id, follow_up=self._learn)
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next poll (e.g. right after enqueue)."""
@@ -223,18 +267,9 @@ class Worker:
         for seconds, job in self.periodic:
             tasks.append(asyncio.create_task(self._every(seconds, job, stop)))
         try:
-            async with Sender.from_settings(self.settings) as sender:
-                senders = [
-                    asyncio.create_task(self._send_continuously(sender))
-                    for _ in range(self.settings.worker_concurrency)
-                ]
-                tasks.extend(senders)
-                await self._claim_continuously(stop)
-                unsent = self._empty_backlog()
-                for _ in senders:
-                    self._backlog.put_nowait(None)
-                await asyncio.gather(*senders)
-            await self._release(unsent)
+            # Whatever commits due work in this process wakes this worker.
+            with when_due_here(self.engine, self.wake):
+                await self._deliver(stop)
             self._closing = True
             self._outcomes_waiting.set()
             await recorder
@@ -243,6 +278,26 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("worker %s stopped", self.worker_id)
+
+    async def _deliver(self, stop: asyncio.Event) -> None:
+        """The sender loops and the claimer, until ``stop``; then the unsent go back."""
+        senders: list[asyncio.Task[None]] = []
+        try:
+            async with Sender.from_settings(self.settings) as sender:
+                senders = [
+                    asyncio.create_task(self._send_continuously(sender))
+                    for _ in range(self.settings.worker_concurrency)
+                ]
+                await self._claim_continuously(stop)
+                unsent = self._empty_backlog()
+                for _ in senders:
+                    self._backlog.put_nowait(None)
+                await asyncio.gather(*senders)
+            await self._release(unsent)
+        finally:
+            for task in senders:
+                task.cancel()
+            await asyncio.gather(*senders, return_exceptions=True)
 
     async def _claim_continuously(self, stop: asyncio.Event) -> None:
         """Keep the backlog filled: at once while batches come back full, else when nudged."""
@@ -282,11 +337,18 @@ class Worker:
         """Write outcomes as they come; all that arrive during one write go in the next."""
         while True:
             if not self._outcomes:
-                if self._closing:
+                if self._writer.held and not self._closing:
+                    # The database was away: offer what is held again shortly.
+                    await _set_within(self._outcomes_waiting, HELD_RETRY_SECONDS)
+                    self._outcomes_waiting.clear()
+                elif self._closing:
+                    if self._writer.held:
+                        await self._record([])  # one last try; the rest is left to the leases
                     return
-                await self._outcomes_waiting.wait()
-                self._outcomes_waiting.clear()
-                continue
+                else:
+                    await self._outcomes_waiting.wait()
+                    self._outcomes_waiting.clear()
+                    continue
             batch, self._outcomes = self._outcomes, []
             await self._record(batch)
             self.wake()  # finished deliveries may release the next of their conversations
@@ -296,7 +358,7 @@ class Worker:
         started_at = time.time()
         destination = claimed.destination
         if not destination.enabled:
-            return dropped(claimed, now=started_at)
+            return held(claimed, now=started_at)
         try:
             request = build_request(
                 delivery_id=claimed.id,
@@ -325,20 +387,26 @@ class Worker:
                     owner=self.worker_id,
                     limit=self.settings.claim_batch_size,
                     lease_seconds=self.settings.lease_seconds,
+                    endpoint_concurrency=self.settings.endpoint_concurrency,
                 )
         except Exception:
             # The database may be restarting; the next poll tries again.
             log.exception("claiming deliveries failed")
             return []
 
+    async def _learn(
+        self, connection: AsyncConnection, outcomes: list[Outcome]
+    ) -> list[Transition]:
+        transitions = await learn_from(connection, outcomes, policy=self._health)
+        await queue_alerts(connection, transitions, min_interval=self.settings.alert_interval)
+        return transitions
+
     async def _record(self, outcomes: list[Outcome]) -> None:
-        try:
-            async with write_transaction(self.engine) as connection:
-                outcomes = await record_outcomes(connection, outcomes, owner=self.worker_id)
-        except Exception:
-            # Unrecorded deliveries come back when their leases expire and are sent again.
-            log.exception("recording %d outcomes failed", len(outcomes))
-            return
+        # Never raises: a refused outcome is recorded as failed, and through a database
+        # outage outcomes are held and written with the next call (see OutcomeWriter).
+        outcomes = await self._writer.write(outcomes)
+        for transition in self._writer.take_followed_up():
+            _log_transition(transition)
         if self.on_outcome is not None and outcomes:
             try:
                 await self.on_outcome(outcomes)

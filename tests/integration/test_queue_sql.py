@@ -7,11 +7,14 @@ without waiting.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks.db.engine import create_engine
@@ -19,18 +22,25 @@ from chathooks.db.migrate import upgrade_async
 from chathooks.db.tables import deliveries, endpoints, sites
 from chathooks.queue import (
     FAILED,
+    HELD,
     PENDING,
     RETRYING,
     SUCCEEDED,
     ClaimedDelivery,
+    HealthPolicy,
     InvalidQueueQuery,
     NewDelivery,
     Outcome,
+    Transition,
     claim,
-    due_cte,
+    due_deliveries,
     enqueue,
     get_delivery,
+    health_of,
+    learn_from,
     list_deliveries,
+    open_endpoints,
+    queue_alerts,
     queue_stats,
     record_outcomes,
     recover,
@@ -38,6 +48,7 @@ from chathooks.queue import (
     release,
     write_transaction,
 )
+from chathooks.repository.endpoints import set_alert_url
 
 T0 = 1_700_000_000.0
 SITE = "site_q"
@@ -125,12 +136,15 @@ def settled(
         error=None if status == SUCCEEDED else f"HTTP {code}",
         integration_url=integration_url,
         lease_expires_at=claimed.lease_expires_at,
+        trigger=claimed.trigger,
     )
 
 
 async def settle(engine: AsyncEngine, *outcomes: Outcome, owner: str = "w1", now: float) -> None:
+    """Record outcomes as the worker does: stored, then learnt from for their endpoints."""
     async with engine.begin() as connection:
-        await record_outcomes(connection, outcomes, owner=owner, now=now)
+        recorded = await record_outcomes(connection, outcomes, owner=owner, now=now)
+        await learn_from(connection, recorded, policy=HealthPolicy(), now=now)
 
 
 async def status_of(engine: AsyncEngine, delivery_id: str, site: str = SITE) -> str:
@@ -422,10 +436,12 @@ async def test_an_outcome_is_logged_as_an_attempt_and_summarised_on_the_delivery
     ]
 
 
-async def test_a_gone_endpoint_is_switched_off_with_the_reason(engine: AsyncEngine) -> None:
-    await put(engine, new("c1"))
+async def test_a_gone_endpoint_is_switched_off_with_the_reason_holding_its_deliveries(
+    engine: AsyncEngine,
+) -> None:
+    [first, waiting] = await put(engine, new("c1"), new("c1"))
     [claimed] = await take(engine, now=T0)
-    outcome = settled(claimed, FAILED, now=T0, code=410)
+    outcome = settled(claimed, HELD, now=T0, code=410)
     gone = dataclasses.replace(outcome, disable_endpoint="the receiver answered 410 Gone")
     await settle(engine, gone, now=T0 + 1)
 
@@ -439,6 +455,8 @@ async def test_a_gone_endpoint_is_switched_off_with_the_reason(engine: AsyncEngi
         ).one()
     assert row.enabled is False
     assert row.disabled_reason == "the receiver answered 410 Gone"
+    # Nothing is failed: both wait for the endpoint to be enabled again.
+    assert [await status_of(engine, first), await status_of(engine, waiting)] == [HELD, HELD]
 
 
 # -- sending again -------------------------------------------------------------------------
@@ -514,36 +532,41 @@ async def test_queue_stats_count_by_status_and_measure_the_oldest_wait(
 
     async with engine.connect() as connection:
         stats = await queue_stats(connection, now=T0 + 60)
-    assert stats["by_status"] == {
-        "pending": 2,
-        "delivering": 0,
-        "retrying": 0,
-        "succeeded": 1,
-        "failed": 0,
-    }
+    # Work not finished only: finished deliveries are history, and counting them costs a scan.
+    assert stats["by_status"] == {"pending": 2, "delivering": 0, "retrying": 0, "held": 0}
     assert stats["oldest_pending_age_seconds"] == pytest.approx(60.0)
 
 
-async def test_the_claim_query_runs_on_the_partial_indexes(engine: AsyncEngine) -> None:
+async def test_the_claim_queries_run_on_the_partial_indexes(engine: AsyncEngine) -> None:
+    """Finished deliveries are never read by a claim: both of its lookups use partial indexes."""
     async with engine.connect() as connection:
-        plan = await _plan(connection)
-    assert "ix_deliveries_unfinished_due" in plan
-    assert "ix_deliveries_unfinished_order" in plan
-    if engine.dialect.name == "sqlite":
-        assert "TEMP B-TREE" not in plan  # the due index already gives the order
+        opened = await _plan(connection, open_endpoints())
+        picked = await _plan(connection, due_deliveries(connection.dialect.name))
+    for plan in (opened, picked):
+        assert "ix_deliveries_unfinished_endpoint_due" in plan or (
+            "ix_deliveries_unfinished_order" in plan
+        ), plan
+        assert "ix_deliveries_due " not in plan and "ix_deliveries_order " not in plan, plan
+    assert "ix_deliveries_in_flight" in opened  # requests in flight are counted off their own
+    assert "ix_deliveries_unfinished_order" in picked  # the conversation-order check
 
 
-async def _plan(connection: AsyncConnection) -> str:
-    """The plan of the claim's candidate query, exactly as the claim runs it."""
+async def _plan(connection: AsyncConnection, query: Select[Any]) -> str:
+    """The plan of one of the claim's queries, with the parameters a claim gives it."""
     if connection.dialect.name == "postgresql":
         # A test table is tiny, so PostgreSQL would rightly scan it; forbid that to see the index.
         await connection.exec_driver_sql("SET enable_seqscan = off")
-    due = due_cte(connection.dialect.name)
-    candidates = select(due.c.seq).params(claim_now=T0, claim_limit=200)
-    sql = candidates.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    bound = query.params(
+        claim_now=T0,
+        claim_limit=200,
+        claim_cap=8,
+        claim_open=["ep_a", "ep_b"],
+        claim_open_again=["ep_a", "ep_b"],
+    )
+    sql = bound.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     explain = "EXPLAIN QUERY PLAN" if connection.dialect.name == "sqlite" else "EXPLAIN"
     rows = await connection.exec_driver_sql(f"{explain} {sql}")
-    return "\n".join(str(row[-1]) for row in rows)
+    return "\n".join(str(row[-1]) for row in rows) + "\n"
 
 
 async def test_delivery_rows_survive_only_with_their_endpoint(engine: AsyncEngine) -> None:
@@ -587,3 +610,177 @@ async def test_on_sqlite_a_write_transaction_holds_the_write_lock_from_its_start
         other.close()
     finally:
         await engine.dispose()
+
+
+# -- sharing out: the per-endpoint cap, ranks, the breaker --------------------------------
+
+
+def _distinct(count: int, endpoint: str = "ep_a", *, site: str = SITE) -> list[NewDelivery]:
+    return [new(f"{endpoint}-{i}", endpoint, site=site) for i in range(count)]
+
+
+async def test_a_claim_takes_at_most_the_cap_of_an_endpoint_across_claimers(
+    engine: AsyncEngine,
+) -> None:
+    await put(engine, *_distinct(20, "ep_a"), *_distinct(20, "ep_b"))
+    first = await take(engine, now=T0, owner="w1")
+    second = await take(engine, now=T0, owner="w2")
+
+    assert Counter(c.endpoint_id for c in first) == {"ep_a": 8, "ep_b": 8}
+    assert second == []  # both endpoints have their 8 in flight, whoever claimed them
+    # A lease that ran out no longer counts as in flight.
+    assert len(await take(engine, now=T0 + 2000, owner="w2")) == 16
+
+
+async def test_an_endpoints_own_cap_wins_over_the_default(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            endpoints.update().where(endpoints.c.id == "ep_a").values(max_in_flight=3)
+        )
+    await put(engine, *_distinct(10, "ep_a"))
+    assert len(await take(engine, now=T0)) == 3
+
+
+async def test_a_deep_backlog_does_not_push_another_endpoint_back_in_line(
+    engine: AsyncEngine,
+) -> None:
+    """Ranked within the endpoint: one of A, one of X, one of A... not A's oldest 100 first."""
+    await put(engine, *_distinct(100, "ep_a"), now=T0)
+    await put(engine, *_distinct(3, "ep_x", site=OTHER_SITE), now=T0 + 10)
+    claimed = await take(engine, now=T0 + 20, limit=4)
+    assert Counter(c.endpoint_id for c in claimed) == {"ep_a": 2, "ep_x": 2}
+
+
+async def test_the_breaker_opens_after_failures_and_lets_one_probe_through_at_a_time(
+    engine: AsyncEngine,
+) -> None:
+    await put(engine, *_distinct(12, "ep_a"))
+    batch = await take(engine, now=T0)
+    assert len(batch) == 8
+    await settle(
+        engine, *(settled(c, RETRYING, now=T0, code=500, next_at=T0) for c in batch), now=T0
+    )
+
+    async with engine.connect() as connection:
+        health = (await health_of(connection, ["ep_a"], now=T0))["ep_a"]
+    assert health["state"] == "failing"
+    assert health["consecutive_failures"] == 8
+    assert health["next_probe_at"] == pytest.approx(T0 + 5.0, abs=1e-3)
+    assert await take(engine, now=T0 + 1) == []  # its deliveries wait, unattempted
+    [probe] = await take(engine, now=T0 + 6)
+    assert await take(engine, now=T0 + 6, owner="w2") == []  # one probe at a time
+
+    await settle(engine, settled(probe, SUCCEEDED, now=T0 + 7), now=T0 + 7)
+    assert len(await take(engine, now=T0 + 7)) == 8  # closed: the backlog flows at the cap
+    async with engine.connect() as connection:
+        health = (await health_of(connection, ["ep_a"], now=T0 + 7))["ep_a"]
+    assert health["state"] == "healthy"
+    assert health["success_rate_24h"] == pytest.approx(1 / 9, abs=1e-4)
+
+
+async def test_a_failed_probe_pushes_the_next_one_further_out(engine: AsyncEngine) -> None:
+    await put(engine, *_distinct(8, "ep_a"))
+    batch = await take(engine, now=T0)
+    await settle(
+        engine, *(settled(c, RETRYING, now=T0, code=503, next_at=T0) for c in batch), now=T0
+    )
+    for probe_at, wait in ((T0 + 5, 10.0), (T0 + 15, 20.0), (T0 + 35, 40.0)):
+        assert await take(engine, now=probe_at - 0.5) == []
+        [probe] = await take(engine, now=probe_at)
+        failed = settled(probe, RETRYING, now=probe_at, code=503, next_at=probe_at)
+        await settle(engine, failed, now=probe_at)
+        async with engine.connect() as connection:
+            health = (await health_of(connection, ["ep_a"], now=probe_at))["ep_a"]
+        # The failures in flight when it opened did not count; each failed probe doubles.
+        assert health["next_probe_at"] == pytest.approx(probe_at + wait, abs=1e-3)
+
+
+async def test_4xx_answers_do_not_open_the_breaker(engine: AsyncEngine) -> None:
+    await put(engine, *_distinct(8, "ep_a"))
+    batch = await take(engine, now=T0)
+    await settle(
+        engine, *(settled(c, RETRYING, now=T0, code=404, next_at=T0) for c in batch), now=T0
+    )
+    async with engine.connect() as connection:
+        health = (await health_of(connection, ["ep_a"], now=T0))["ep_a"]
+    assert health["state"] == "healthy"
+    assert health["consecutive_failures"] == 8  # still counted, towards disabling
+
+
+# -- commands and superseded deliveries -----------------------------------------------------
+
+
+async def test_a_command_overtakes_a_retrying_delivery_which_its_success_supersedes(
+    engine: AsyncEngine,
+) -> None:
+    [start] = await put(engine, new("c1", text="start"))
+    [claimed] = await take(engine, now=T0)
+    await settle(engine, settled(claimed, RETRYING, now=T0, code=500, next_at=T0 + 300), now=T0)
+    [between] = await put(engine, new("c1", text="between"), now=T0 + 1)
+    command = dataclasses.replace(new("c1", text="lead"), trigger="command")
+    [lead] = await put(engine, command, now=T0 + 2)
+    [later] = await put(engine, new("c1", text="completion"), now=T0 + 2)
+
+    [taken] = await take(engine, now=T0 + 3)
+    assert taken.id == lead  # not the others, which wait their turn
+    await settle(engine, settled(taken, SUCCEEDED, now=T0 + 4), now=T0 + 4)
+
+    # Older states of the chat are not sent after the newer one; the newer still is.
+    assert await status_of(engine, start) == "superseded"
+    assert await status_of(engine, between) == "superseded"
+    assert await status_of(engine, later) == PENDING
+    async with engine.begin() as connection:
+        superseded = await get_delivery(connection, SITE, start)
+        assert superseded is not None
+        assert "newer delivery" in superseded["last_error"]
+        assert await recover(connection, SITE, "ep_a", since=0, now=T0 + 5) == []
+    [after] = await take(engine, now=T0 + 5)
+    assert after.id == later
+
+
+async def test_a_command_still_waits_for_a_delivery_of_its_chat_in_flight(
+    engine: AsyncEngine,
+) -> None:
+    await put(engine, new("c1"))
+    [in_flight] = await take(engine, now=T0)
+    await put(engine, dataclasses.replace(new("c1"), trigger="command"), now=T0 + 1)
+    assert await take(engine, now=T0 + 2) == []
+    assert in_flight.trigger == "api"
+
+
+# -- alerts ---------------------------------------------------------------------------------
+
+
+async def test_alerts_are_rate_limited_and_never_about_the_alert_endpoint(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as connection:
+        alerts = await set_alert_url(connection, SITE, "https://owner.example/alerts")
+        assert alerts is not None
+    await put(engine, *_distinct(8, "ep_a"))
+    batch = await take(engine, now=T0)
+    await settle(
+        engine, *(settled(c, RETRYING, now=T0, code=500, next_at=T0) for c in batch), now=T0
+    )
+    opened = Transition("ep_a", SITE, "endpoint.failing", "HTTP 500", T0)
+    about_alerts = Transition(alerts.id, SITE, "endpoint.failing", "HTTP 500", T0)
+    async with engine.begin() as connection:
+        first = await queue_alerts(connection, [opened, about_alerts], min_interval=900, now=T0)
+        again = await queue_alerts(connection, [opened], min_interval=900, now=T0 + 60)
+        later = await queue_alerts(connection, [opened], min_interval=900, now=T0 + 1000)
+        sent = await get_delivery(connection, SITE, first[0].id)
+    assert [ref.endpoint_id for ref in first] == [alerts.id]
+    assert again == []
+    assert len(later) == 1
+    assert sent is not None
+    assert sent["payload_kind"] == "alert"
+    assert json.loads(sent["payload"]) == {
+        "type": "endpoint.failing",
+        "timestamp": "2023-11-14T22:13:20Z",
+        "data": {
+            "site_id": SITE,
+            "endpoint_id": "ep_a",
+            "url": "https://ep_a.example/hook?token=t",
+            "reason": "HTTP 500",
+        },
+    }

@@ -2,21 +2,36 @@
 
 The worker decides each delivery's fate (see :mod:`chathooks.worker`); this
 module stores a batch of those decisions in the caller's transaction: one
-executemany for the attempts log, one for the deliveries, one statement per
-endpoint that answered 410 Gone.
+executemany for the attempts log, one for the deliveries, and one for the
+deliveries a command's success superseded. What the outcomes say about their
+endpoints (the breaker, 410 Gone) is :mod:`chathooks.queue.health`'s.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import Text, bindparam, func, insert, select, update
+from sqlalchemy import Text, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chathooks.db.tables import attempts, deliveries, endpoints
-from chathooks.queue.statuses import DELIVERING, FINISHED
+from chathooks.db.tables import attempts, deliveries, unfinished
+from chathooks.queue.claim import COMMAND_TRIGGER
+from chathooks.queue.statuses import (
+    DELIVERING,
+    FAILED,
+    FINISHED,
+    SUCCEEDED,
+    SUPERSEDED,
+    SUPERSEDED_REASON,
+)
+from chathooks.queue.storable import (
+    MAX_ERROR_CHARS,
+    MAX_RESPONSE_BODY_CHARS,
+    link_or_none,
+    storable_text,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +64,12 @@ class Outcome:
     error: str | None = None
     integration_url: str | None = None
     #: Why the endpoint must be switched off (it answered 410 Gone); None to leave it.
+    #: Acted on by :func:`chathooks.queue.health.learn_from`.
     disable_endpoint: str | None = None
     #: The lease of the claim this outcome settles; None records it whatever the lease.
     lease_expires_at: float | None = None
+    #: What made the delivery (``command`` for an operator's ``!lead``...).
+    trigger: str = "api"
 
     @property
     def attempted(self) -> bool:
@@ -60,6 +78,35 @@ class Outcome:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+
+def storable(outcome: Outcome) -> Outcome:
+    """``outcome`` with what the receiver sent cleaned for storing (see :mod:`.storable`)."""
+    body = storable_text(outcome.response_body, MAX_RESPONSE_BODY_CHARS)
+    error = storable_text(outcome.error, MAX_ERROR_CHARS)
+    link = link_or_none(outcome.integration_url)
+    if (body, error, link) == (outcome.response_body, outcome.error, outcome.integration_url):
+        return outcome
+    return replace(outcome, response_body=body, error=error, integration_url=link)
+
+
+def unstorable(outcome: Outcome, reason: str) -> Outcome:
+    """What is recorded when the database refused ``outcome`` itself: a failure with the reason.
+
+    Nothing the receiver sent is kept, so this much always stores; the
+    delivery is settled (``failed``, redeliverable) instead of coming back
+    with every lease.
+    """
+    return replace(
+        outcome,
+        status=FAILED,
+        next_attempt_at=None,
+        response_body=None,
+        integration_url=None,
+        disable_endpoint=None,
+        status_code=outcome.status_code if 100 <= (outcome.status_code or 0) <= 999 else None,
+        error=storable_text(f"the outcome could not be stored: {reason}", MAX_ERROR_CHARS),
+    )
 
 
 _UPDATE_DELIVERY = (
@@ -84,6 +131,27 @@ _UPDATE_DELIVERY = (
         lease_expires_at=None,
         updated_at=bindparam("b_now"),
         finished_at=bindparam("b_finished_at"),
+    )
+)
+
+
+#: Older deliveries of a conversation still waiting at an endpoint, once a newer one succeeded.
+_SUPERSEDE = (
+    update(deliveries)
+    .where(
+        deliveries.c.endpoint_id == bindparam("b_endpoint_id"),
+        deliveries.c.conversation_id == bindparam("b_conversation_id"),
+        deliveries.c.seq < bindparam("b_seq"),
+        unfinished(deliveries),
+        # One in flight is left to finish; it can no longer overtake anything.
+        deliveries.c.status != literal_column(f"'{DELIVERING}'"),
+    )
+    .values(
+        status=SUPERSEDED,
+        last_error=SUPERSEDED_REASON,
+        next_attempt_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+        finished_at=bindparam("b_now"),
     )
 )
 
@@ -122,9 +190,10 @@ async def record_outcomes(
     Only outcomes of claims ``owner`` still holds are stored (and returned): a
     claim whose lease ran out may have been claimed again, even by this same
     worker, and its newer result must not be overwritten; a delivery deleted
-    with its endpoint has nothing left to settle.
+    with its endpoint has nothing left to settle. What the receiver sent is
+    stored cleaned (:func:`storable`), and the cleaned outcomes are returned.
     """
-    outcomes = await _still_held(connection, outcomes, owner)
+    outcomes = await _still_held(connection, [storable(o) for o in outcomes], owner)
     if not outcomes:
         return []
     at = time.time() if now is None else now
@@ -166,11 +235,20 @@ async def record_outcomes(
             for outcome in outcomes
         ],
     )
-    gone = {o.endpoint_id: o.disable_endpoint for o in outcomes if o.disable_endpoint}
-    for endpoint_id, reason in sorted(gone.items()):
-        await connection.execute(
-            update(endpoints)
-            .where(endpoints.c.id == endpoint_id, endpoints.c.enabled.is_(True))
-            .values(enabled=False, disabled_reason=reason, updated_at=at)
-        )
+    # Only a command overtakes earlier deliveries of its conversation (see the claim), so
+    # only its success can leave an older state of the chat waiting; that one is not sent.
+    newer = [
+        {
+            "b_endpoint_id": outcome.endpoint_id,
+            "b_conversation_id": outcome.conversation_id,
+            "b_seq": outcome.delivery_seq,
+            "b_now": at,
+        }
+        for outcome in outcomes
+        if outcome.status == SUCCEEDED
+        and outcome.trigger == COMMAND_TRIGGER
+        and outcome.conversation_id is not None
+    ]
+    if newer:
+        await connection.execute(_SUPERSEDE, newer)
     return outcomes
