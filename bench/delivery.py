@@ -78,6 +78,8 @@ NOISY_BACKLOG_DIVISOR = 10
 #: ...and the load starts once it holds this many requests (a worker's default concurrency).
 NOISY_HELD_AT_LEAST = 64
 NOISY_HOLD_WAIT_SECONDS = 30.0
+#: ...or once the number held has not grown for this long (a per-endpoint cap is reached).
+NOISY_HELD_STEADY = 3.0
 #: How long after the last request the healthy site's transcripts are waited for.
 NOISY_SETTLE_SECONDS = 30.0
 DEFAULT_OFFERED_RATE = 500.0
@@ -674,14 +676,20 @@ class Benchmark:
         )
 
     async def _wait_for_held(self, sink: Sink, count: int, watch: tuple[Child, ...]) -> int:
-        """Until the hanging endpoint holds ``count`` requests (or a while has passed)."""
+        """Until the hanging endpoint holds ``count`` requests, or as many as it will get.
+
+        A worker that caps each endpoint's requests in flight gives the hanging one only
+        its share: once the held count has stopped growing for a while, the load starts.
+        """
         deadline = time.monotonic() + NOISY_HOLD_WAIT_SECONDS
-        held = 0
+        held, changed_at = 0, time.monotonic()
         while time.monotonic() < deadline:
             for child in watch:
                 child.check_alive()
-            held = (await sink.stats()).held
-            if held >= count:
+            now_held = (await sink.stats()).held
+            if now_held != held:
+                held, changed_at = now_held, time.monotonic()
+            if held >= count or (held and time.monotonic() - changed_at > NOISY_HELD_STEADY):
                 break
             await asyncio.sleep(0.1)
         return held
