@@ -78,6 +78,8 @@ NOISY_BACKLOG_DIVISOR = 10
 #: ...and the load starts once it holds this many requests (a worker's default concurrency).
 NOISY_HELD_AT_LEAST = 64
 NOISY_HOLD_WAIT_SECONDS = 30.0
+#: ...or once the number held has not grown for this long (a per-endpoint cap is reached).
+NOISY_HELD_STEADY = 3.0
 #: How long after the last request the healthy site's transcripts are waited for.
 NOISY_SETTLE_SECONDS = 30.0
 DEFAULT_OFFERED_RATE = 500.0
@@ -158,6 +160,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--json", action="store_true", help="print the results as JSON on stdout instead of a table"
     )
     parser.add_argument(
+        "--json-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the JSON results to FILE (with the table on stdout)",
+    )
+    parser.add_argument(
         "--postgres-url",
         default=os.environ.get("CHATHOOKS_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL),
         help="a loopback PostgreSQL role that may create databases (default: %(default)s)",
@@ -167,6 +176,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=peers.DEFAULT_REDIS_URL,
         help="the loopback Redis server Celery uses as its broker (default: %(default)s); "
         "the benchmark takes an empty database on it and flushes that database afterwards",
+    )
+    parser.add_argument(
+        "--peer-seconds",
+        type=positive_float,
+        default=peers.PEER_DRAIN_SECONDS,
+        help="cut a peer's drain off this long after its first arrival and report the "
+        "figures up to then (default: %(default)s)",
     )
     parser.add_argument(
         "--phases",
@@ -311,6 +327,7 @@ class Benchmark:
                     scratch=self.scratch,
                     redis_url=self.args.redis_url,
                     log=log,
+                    drain_seconds=self.args.peer_seconds,
                 ),
             )
         if self._wanted("procrastinate") and not self.args.skip_postgres:
@@ -324,6 +341,7 @@ class Benchmark:
                     scratch=self.scratch,
                     databases=self.databases,
                     log=log,
+                    drain_seconds=self.args.peer_seconds,
                 ),
             )
         return self.report
@@ -658,14 +676,20 @@ class Benchmark:
         )
 
     async def _wait_for_held(self, sink: Sink, count: int, watch: tuple[Child, ...]) -> int:
-        """Until the hanging endpoint holds ``count`` requests (or a while has passed)."""
+        """Until the hanging endpoint holds ``count`` requests, or as many as it will get.
+
+        A worker that caps each endpoint's requests in flight gives the hanging one only
+        its share: once the held count has stopped growing for a while, the load starts.
+        """
         deadline = time.monotonic() + NOISY_HOLD_WAIT_SECONDS
-        held = 0
+        held, changed_at = 0, time.monotonic()
         while time.monotonic() < deadline:
             for child in watch:
                 child.check_alive()
-            held = (await sink.stats()).held
-            if held >= count:
+            now_held = (await sink.stats()).held
+            if now_held != held:
+                held, changed_at = now_held, time.monotonic()
+            if held >= count or (held and time.monotonic() - changed_at > NOISY_HELD_STEADY):
                 break
             await asyncio.sleep(0.1)
         return held
@@ -905,6 +929,37 @@ class Benchmark:
             "p50/p99 of (arrival at the sink - request sent), matched by transcript id; it "
             "includes the API's own time; the benchmark's workload is frozen out of its own "
             "garbage collector, whose pauses would otherwise count as latency",
+            "CPU ms: user + system time of the measured processes (and their children) from "
+            "the first arrival at the sink to the last, per delivery; +broker is the Redis "
+            "server's (INFO cpu) or the PostgreSQL backends' serving the database",
+            f"conversations: count/{CHATS_PER_TRANSCRIPTS} chats, {CHAT_CONCURRENCY} at once, "
+            f"each {chats.CALLS_PER_CHAT} calls (start, {chats.LINES_PER_CHAT} lines from both "
+            "sides, !lead halfway, close) to `chathooks serve --no-worker` on SQLite; CPU per "
+            "call is the API process's; then `chathooks serve` drains the posts they queued, "
+            "every POST counted at the sink",
+            f"history: finished deliveries (with payload and attempt rows) written in bulk SQL, "
+            f"{HISTORY_SMALL:,} and then {self.args.history_rows:,}; the same batch (count/"
+            f"{HISTORY_BATCH_DIVISOR}, at least {HISTORY_MIN_BATCH:,}) ingested and drained by "
+            "`chathooks serve`; ratio = CPU ms per delivery at the large size over the small "
+            "(claim, post and record: the post is the same at both sizes); GET /metrics timed "
+            f"as the median of {METRICS_SCRAPES}",
+            "noisy-neighbour: one `chathooks serve` on SQLite, a healthy site posting to the "
+            "sink and a second site whose endpoint holds every request (past the sender's "
+            f"timeout) with a backlog of count/{NOISY_BACKLOG_DIVISOR}; the latency phase runs "
+            "for the healthy site alone, then again once the neighbour's requests hang; "
+            f"transcripts not arrived {NOISY_SETTLE_SECONDS:.0f} s after the load count as "
+            "later than that; ratio = p99 beside / p99 alone",
+            "celery: Celery 5, Redis broker on loopback (an empty database of its own, flushed "
+            "after), task_acks_late, no result backend, one urllib3 PoolManager per process, "
+            "worker --without-gossip --without-mingle --without-heartbeat; pools prefork x2 "
+            "with prefetch 1, threads x64 and gevent x64 (prefetch 4); the fastest is the row, "
+            "the others are its notes",
+            "procrastinate: procrastinate 3 with psycopg on a fresh PostgreSQL database (dropped "
+            "after), its async worker with concurrency 64, the task posting with one aiohttp "
+            "session; jobs deferred in batches of 1,000",
+            "peers: every body enqueued first by a process of the peer's own, then the worker "
+            "started; duplicates and missing counted at the sink (a peer is allowed to lose "
+            "work and is shown losing it)",
         ]
 
 
@@ -1005,6 +1060,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         # Something failed (or the logs were asked for): keep what the processes said.
         report.config["logs"] = str(log_dir)
+    if args.json_file is not None:
+        args.json_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -8,6 +8,7 @@ the delivering processes apart from their broker or database.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from bench.meters import CpuMeter, read_all, spent_all
@@ -34,17 +35,23 @@ async def measure_drain(
     allow_missing: bool = False,
     stall_seconds: float = STALL_SECONDS,
     requests: bool = False,
+    deadline_seconds: float | None = None,
 ) -> Throughput:
     """Wait until the sink has ``expected`` distinct transcripts (or stalls); the figures.
 
     With ``allow_missing`` a stalled drain is reported with its ``missing``
     count instead of raising: a peer that loses work is shown losing it. With
     ``requests`` every POST counts (several deliveries of one conversation).
+    ``deadline_seconds`` (from the first arrival) stops waiting for a drain that
+    moves but too slowly; with ``allow_missing`` the figures are those up to then.
     """
     first = await sink.wait_for(1, timeout=stall_seconds, watch=watch)
     cpu_before, broker_before = await read_all(delivering), await read_all(broker)
     sink_before = sink.cpu_seconds()
-    stats = await sink.wait_for(expected, timeout=stall_seconds, watch=watch, requests=requests)
+    deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
+    stats = await sink.wait_for(
+        expected, timeout=stall_seconds, watch=watch, requests=requests, deadline=deadline
+    )
     cpu_after, broker_after = await read_all(delivering), await read_all(broker)
     sink_after = sink.cpu_seconds()
     arrived = stats.requests if requests else stats.distinct
@@ -53,6 +60,7 @@ async def measure_drain(
             f"only {arrived} of {expected} deliveries arrived; nothing new for "
             f"{stall_seconds:.0f} s"
         )
+    cut_off = arrived < expected and deadline is not None and time.monotonic() > deadline
     counted = arrived - (first.requests if requests else first.distinct)
     return throughput_from(
         expected,
@@ -68,6 +76,7 @@ async def measure_drain(
         if broker
         else None,
         requests=requests,
+        cut_off=cut_off,
     )
 
 
@@ -80,6 +89,7 @@ def throughput_from(
     sink_cpu_ms: float | None,
     broker_cpu_ms: float | None = None,
     requests: bool = False,
+    cut_off: bool = False,
 ) -> Throughput:
     first, last = stats.first_at or started, stats.last_at or started
     delivered = stats.requests - stats.unreadable if requests else stats.distinct
@@ -99,6 +109,7 @@ def throughput_from(
         sink_cpu_ms_per_delivery=sink_cpu_ms,
         broker_cpu_ms_per_delivery=broker_cpu_ms,
         missing=max(0, expected - delivered),
+        cut_off=cut_off,
     )
 
 

@@ -86,6 +86,9 @@ class Throughput:
     broker_cpu_ms_per_delivery: float | None = None
     #: Transcripts that never arrived (only a peer's drain is allowed to lose some).
     missing: int = 0
+    #: The drain was cut off at its deadline while still moving: ``missing`` were not lost,
+    #: only not yet delivered, and the figures are those up to the cut.
+    cut_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -430,7 +433,11 @@ class Report:
             if throughput and (throughput.missing or throughput.duplicates):
                 lines.append(
                     f"({scenario.key}) {throughput.duplicates} duplicates, "
-                    f"{throughput.missing} missing at the sink"
+                    + (
+                        f"{throughput.missing} not yet delivered when the drain was cut off"
+                        if throughput.cut_off
+                        else f"{throughput.missing} missing at the sink"
+                    )
                 )
             lines.extend(f"({scenario.key}) {note}" for note in scenario.notes)
         lines.append("")
