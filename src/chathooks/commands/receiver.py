@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,26 +20,17 @@ import typer
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
+from chathooks.commands.toolkit import BadArgument, prepare_send_test, run_send_test
 from chathooks.db.engine import normalize_url, shown_url
 from chathooks.receiver.app import DEFAULT_HOST, DEFAULT_PORT, ReceiverConfig, create_app
 from chathooks.receiver.export import ExportFormat, export
-from chathooks.receiver.sendtest import (
-    DEFAULT_TIMEOUT_SECONDS,
-    OutgoingPost,
-    PayloadFileError,
-    SendTestResult,
-    check_url,
-    load_payload_file,
-    send_test,
-    test_transcript_post,
-)
+from chathooks.receiver.sendtest import DEFAULT_TIMEOUT_SECONDS
 from chathooks.receiver.store import (
     DEFAULT_DATABASE_URL,
     MissingSchema,
     ReceivedStore,
     sqlite_file_exists,
 )
-from chathooks.signing import secret_key
 
 __all__ = ["register"]
 
@@ -91,46 +81,13 @@ def send_test_command(
     exits 1 when the endpoint failed (refused, timeout, DNS, non-2xx).
     """
     try:
-        check_url(url)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="URL") from exc
-    if secret is not None:
-        try:
-            secret_key(secret)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--secret") from exc
-    try:
-        post = load_payload_file(file) if file is not None else test_transcript_post()
-    except PayloadFileError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--file") from exc
-
-    if not as_json:
-        what = str(file) if file is not None else "Olark's test transcript"
-        typer.echo(f"POST {url}  ({what}, {len(post.body)} bytes{', signed' if secret else ''})")
-    result = asyncio.run(send_test(url, post, secret=secret, timeout_seconds=timeout))
-    if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        _print_result(result, post)
-    if not result.ok:
-        raise typer.Exit(1)
-
-
-def _print_result(result: SendTestResult, post: OutgoingPost) -> None:
-    elapsed = f"{result.elapsed_seconds * 1000:.0f} ms"
-    if result.status is None:
-        typer.echo(f"failed after {elapsed}: {result.reason}", err=True)
-        return
-    typer.echo(f"status: {result.status_text}")
-    typer.echo(f"time: {elapsed}")
-    body = result.response_body.strip()
-    typer.echo(f"response: {body if body else '(empty)'}")
-    if result.integration_url:
-        typer.echo(f"integrationUrl: {result.integration_url}")
-    if result.ok:
-        typer.echo("ok: the endpoint accepted the POST")
-    else:
-        typer.echo(f"failed: {result.reason}", err=True)
+        post = prepare_send_test(url, file, secret)
+    except BadArgument as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.param) from exc
+    what = str(file) if file is not None else "Olark's test transcript"
+    status = run_send_test(url, post, what=what, secret=secret, as_json=as_json, timeout=timeout)
+    if status:
+        raise typer.Exit(status)
 
 
 # -- receive -----------------------------------------------------------------------------
