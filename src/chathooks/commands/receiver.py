@@ -24,6 +24,7 @@ from chathooks.commands.toolkit import BadArgument, prepare_send_test, run_send_
 from chathooks.db.engine import normalize_url, shown_url
 from chathooks.receiver.app import DEFAULT_HOST, DEFAULT_PORT, ReceiverConfig, create_app
 from chathooks.receiver.export import ExportFormat, export
+from chathooks.receiver.readaccess import generate_read_key
 from chathooks.receiver.sendtest import DEFAULT_TIMEOUT_SECONDS
 from chathooks.receiver.store import (
     DEFAULT_DATABASE_URL,
@@ -127,10 +128,37 @@ def receive_command(
         envvar=_ENV + "PUBLIC_URL",
         help="Base of the integrationUrl answered to Olark; default http://HOST:PORT.",
     ),
+    read_key: str | None = typer.Option(
+        None,
+        "--read-key",
+        envvar=_ENV + "READ_KEY",
+        help="The key that reads the pages and /api/transcripts (Bearer or the sign-in "
+        "form); default: a new one, printed once at start.",
+        show_default=False,
+    ),
+    public: bool = typer.Option(
+        False,
+        "--public",
+        envvar=_ENV + "PUBLIC",
+        help="Let anyone who reaches the port read every stored transcript (no read key).",
+    ),
 ) -> None:
-    """Store every transcript POSTed to /webhook; browse them at / and /api/transcripts."""
+    """Store every transcript POSTed to /webhook; browse them at / and /api/transcripts.
+
+    Reading needs the read key (visitors' names, e-mail addresses and messages are
+    stored); POST /webhook has its own checks: --secret and --allow-cidr.
+    """
     if ctx.invoked_subcommand is not None:
         return
+    if public and read_key:
+        raise typer.BadParameter("give --read-key or --public, not both", param_hint="--public")
+    if read_key is not None and len(read_key.strip()) < 16:
+        raise typer.BadParameter(
+            "a read key needs at least 16 characters; omit it to have one generated",
+            param_hint="--read-key",
+        )
+    generated = not public and read_key is None
+    key = None if public else (read_key.strip() if read_key else generate_read_key())
     config = ReceiverConfig(
         database_url=database_url,
         host=host,
@@ -139,6 +167,7 @@ def receive_command(
         trusted_proxies=_split(trust_proxy),
         secrets=_split(secret),
         public_url=public_url.rstrip("/") if public_url else None,
+        read_key=key,
     )
     _check_database_url(database_url)
     if public_url is not None and not _is_http_url(public_url):
@@ -151,10 +180,10 @@ def receive_command(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    raise typer.Exit(asyncio.run(_serve(config)))
+    raise typer.Exit(asyncio.run(_serve(config, show_key=generated)))
 
 
-async def _serve(config: ReceiverConfig) -> int:
+async def _serve(config: ReceiverConfig, *, show_key: bool) -> int:
     store = ReceivedStore.open(config.database_url)
     try:
         try:
@@ -168,6 +197,18 @@ async def _serve(config: ReceiverConfig) -> int:
         base = config.listening_url()
         typer.echo(f"storing in {shown_url(config.database_url)}", err=True)
         typer.echo(f"POST Olark webhooks to {base}/webhook; read them at {base}/", err=True)
+        if config.read_key is None:
+            typer.echo(
+                "warning: --public: anyone who can reach this port can read every stored "
+                "transcript (visitors' names, e-mail addresses, IP addresses, messages)",
+                err=True,
+            )
+        elif show_key:
+            typer.echo(
+                f"read key (shown only now; a new one at each start unless --read-key is "
+                f"given): {config.read_key}",
+                err=True,
+            )
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(config, store),
