@@ -3,7 +3,8 @@
 ``create_app`` builds the app; its lifespan opens the database, makes sure an
 admin key exists, and runs a :class:`chathooks.worker.Worker` in the same
 process so ``chathooks serve`` alone delivers. Extra workers (``chathooks
-worker``) can run anywhere else against the same PostgreSQL database.
+worker``) can run anywhere else against the same PostgreSQL database. The
+engine and the worker are built by :mod:`chathooks.runtime`, as everywhere.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from chathooks.api.errors import install_error_handlers
 from chathooks.api.metrics import ServiceMetrics
 from chathooks.api.routes import conversations, deliveries, endpoints, meta, sites, transcripts
 from chathooks.api.state import Services
-from chathooks.conversations import OutcomeSignal, idle_check
-from chathooks.db.engine import create_engine
-from chathooks.db.migrate import current_revision_async, head_revision
+from chathooks.conversations import OutcomeSignal
 from chathooks.heap import freeze_startup_objects
 from chathooks.ingest import Ingestor
 from chathooks.queue import Outcome, write_transaction
 from chathooks.repository.sites import create_admin_key, has_admin_key
+from chathooks.runtime import new_worker, open_engine, require_current_schema
 from chathooks.sender import Sender
 from chathooks.settings import Settings
 from chathooks.ui import routes as ui
@@ -60,7 +60,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current_schema(config.database_url)
-        engine = create_engine(config.database_url, inline=True)
+        engine = open_engine(config, inline=True)
         try:
             if config.admin_key is None:
                 await _ensure_admin_key(engine)
@@ -99,27 +99,6 @@ def create_app(
     for module in (sites, endpoints, transcripts, deliveries, conversations, meta, ui):
         app.include_router(module.router)
     return app
-
-
-def new_worker(
-    engine: AsyncEngine,
-    settings: Settings,
-    *,
-    on_outcome: Callable[[list[Outcome]], Awaitable[None]] | None = None,
-) -> Worker:
-    """A delivery worker that also completes idle conversations, as every worker should."""
-    return Worker(engine, settings, periodic=[idle_check(engine, settings)], on_outcome=on_outcome)
-
-
-async def require_current_schema(database_url: str) -> None:
-    """Refuse to start on a database ``chathooks migrate`` has not brought up to date."""
-    current, expected = await current_revision_async(database_url), head_revision()
-    if current != expected:
-        state = "empty" if current is None else f"at schema revision {current}"
-        raise RuntimeError(
-            f"the database is {state}; this chathooks needs revision {expected}. "
-            "Run 'chathooks migrate' first (chathooks serve does it for you)"
-        )
 
 
 async def _ensure_admin_key(engine: AsyncEngine) -> None:

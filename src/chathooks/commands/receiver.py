@@ -13,16 +13,15 @@ import asyncio
 import copy
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 import typer
-import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from chathooks.commands.toolkit import BadArgument, prepare_send_test, run_send_test
 from chathooks.db.engine import normalize_url, shown_url
-from chathooks.receiver.app import DEFAULT_HOST, DEFAULT_PORT, ReceiverConfig, create_app
+from chathooks.receiver.defaults import DEFAULT_HOST, DEFAULT_PORT
 from chathooks.receiver.export import ExportFormat, export
 from chathooks.receiver.readaccess import generate_read_key
 from chathooks.receiver.sendtest import DEFAULT_TIMEOUT_SECONDS
@@ -32,6 +31,9 @@ from chathooks.receiver.store import (
     ReceivedStore,
     sqlite_file_exists,
 )
+
+if TYPE_CHECKING:
+    from chathooks.receiver.app import ReceiverConfig
 
 __all__ = ["register"]
 
@@ -44,6 +46,7 @@ def register(app: typer.Typer) -> None:
     receive = typer.Typer(
         name="receive",
         invoke_without_command=True,
+        rich_markup_mode=None,
         help="Run a receiver that stores every transcript POSTed to /webhook and shows them.",
     )
     receive.callback()(receive_command)
@@ -150,6 +153,8 @@ def receive_command(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from chathooks.receiver.app import ReceiverConfig
+
     if public and read_key:
         raise typer.BadParameter("give --read-key or --public, not both", param_hint="--public")
     if read_key is not None and len(read_key.strip()) < 16:
@@ -184,6 +189,10 @@ def receive_command(
 
 
 async def _serve(config: ReceiverConfig, *, show_key: bool) -> int:
+    import uvicorn
+
+    from chathooks.receiver.app import create_app
+
     store = ReceivedStore.open(config.database_url)
     try:
         try:
@@ -230,6 +239,8 @@ async def _serve(config: ReceiverConfig, *, show_key: bool) -> int:
 
 def _log_config() -> dict[str, Any]:
     """uvicorn's logging, with the receiver's own lines (stored, repeated) shown too."""
+    import uvicorn
+
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["loggers"]["chathooks"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config

@@ -17,6 +17,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: flags read "--auto-send / --no-auto-send", with no "<bool>".
+    rich_markup_mode=None,
 )
 
 

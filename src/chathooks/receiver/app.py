@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from chathooks import __version__
 from chathooks.receiver.adapters.starlette import error_response, receive_webhook
 from chathooks.receiver.core import WebhookReceiver, WebhookRejected, header_value
+from chathooks.receiver.defaults import DEFAULT_HOST, DEFAULT_PORT
 from chathooks.receiver.ipcheck import ForbiddenSource, SourceFilter
 from chathooks.receiver.readaccess import COOKIE_NAME, ReadAccess, safe_next
 from chathooks.receiver.store import (
@@ -56,8 +57,6 @@ from chathooks.wire import (
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ReceiverConfig", "create_app"]
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8701
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 

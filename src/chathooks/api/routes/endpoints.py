@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from chathooks import manage
 from chathooks.api.auth import SiteId
 from chathooks.api.errors import not_found
 from chathooks.api.schemas import (
@@ -15,10 +16,7 @@ from chathooks.api.schemas import (
     TestResult,
 )
 from chathooks.api.state import Cursor, Limit, ServicesDep
-from chathooks.queue import new_delivery_id, write_transaction
 from chathooks.repository import endpoints as repository
-from chathooks.sender import build_request
-from chathooks.wire import dumps, send_test_transcript
 
 router = APIRouter(prefix="/api/v1/sites/{site}/endpoints", tags=["endpoints"])
 
@@ -26,9 +24,7 @@ router = APIRouter(prefix="/api/v1/sites/{site}/endpoints", tags=["endpoints"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EndpointWithSecret)
 async def create(body: EndpointCreate, site: SiteId, services: ServicesDep) -> EndpointWithSecret:
     """Add an endpoint; the answer holds its signing secret."""
-    async with write_transaction(services.engine) as connection:
-        endpoint = await repository.create_endpoint(connection, site, **body.model_dump())
-    return EndpointWithSecret.of(endpoint)
+    return await manage.create_endpoint(services.engine, site, body)
 
 
 @router.get("", response_model=Page[EndpointOut])
@@ -56,20 +52,13 @@ async def change(
     endpoint: str, body: EndpointUpdate, site: SiteId, services: ServicesDep
 ) -> EndpointOut:
     """Change only the keys sent; ``"secret": null`` stops signing."""
-    async with write_transaction(services.engine) as connection:
-        updated = await repository.update_endpoint(connection, site, endpoint, body.changes())
-    if updated is None:
-        raise not_found(f"endpoint {endpoint!r}", field="endpoint")
-    return EndpointOut.of(updated)
+    return await manage.update_endpoint(services.engine, site, endpoint, body)
 
 
 @router.delete("/{endpoint}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove(endpoint: str, site: SiteId, services: ServicesDep) -> Response:
     """Delete an endpoint together with its deliveries."""
-    async with write_transaction(services.engine) as connection:
-        deleted = await repository.delete_endpoint(connection, site, endpoint)
-    if not deleted:
-        raise not_found(f"endpoint {endpoint!r}", field="endpoint")
+    await manage.delete_endpoint(services.engine, site, endpoint)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -79,24 +68,4 @@ async def send_test(endpoint: str, site: SiteId, services: ServicesDep) -> TestR
 
     Nothing is queued or retried; the destination guard applies as for any delivery.
     """
-    async with services.engine.connect() as connection:
-        found = await repository.get_endpoint(connection, site, endpoint)
-    if found is None:
-        raise not_found(f"endpoint {endpoint!r}", field="endpoint")
-    request = build_request(
-        delivery_id=new_delivery_id(),
-        url=found.url,
-        document_json=dumps(send_test_transcript().to_wire()),
-        fmt=found.format,
-        secret=found.secret,
-        extra_headers=found.headers,
-    )
-    result = await services.sender.send(request)
-    return TestResult(
-        ok=result.ok,
-        status_code=result.status_code,
-        duration_ms=round(result.duration_ms, 3),
-        integration_url=result.integration_url,
-        response_body=result.response_body,
-        error=result.error,
-    )
+    return await manage.test_endpoint(services.engine, services.sender, site, endpoint)

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
+from chathooks import manage
 from chathooks.api.auth import AdminOnly, SiteId, authenticate
 from chathooks.api.errors import not_found
 from chathooks.api.schemas import Page, SiteCreate, SiteCreated, SiteOut
 from chathooks.api.state import Cursor, Limit, ServicesDep
-from chathooks.queue import write_transaction
-from chathooks.repository.sites import KeyOwner, create_site, get_site, list_sites
+from chathooks.repository.sites import KeyOwner, get_site, list_sites
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
 
@@ -19,9 +19,7 @@ router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SiteCreated)
 async def create(body: SiteCreate, _admin: AdminOnly, services: ServicesDep) -> SiteCreated:
     """Create a site; the answer holds its API key, which is never shown again."""
-    async with write_transaction(services.engine) as connection:
-        created = await create_site(connection, body.name)
-    return SiteCreated(**SiteOut.of(created.site).model_dump(), api_key=created.api_key)
+    return await manage.create_site(services.engine, body.name)
 
 
 @router.get("", response_model=Page[SiteOut])
