@@ -10,7 +10,7 @@ PORT   ?= 8700
 # In production leave CHATHOOKS_ALLOWED_DESTINATIONS empty.
 export CHATHOOKS_ALLOWED_DESTINATIONS ?= 127.0.0.0/8
 
-.PHONY: run test lint typecheck pytest lowest bench install install-dev clean
+.PHONY: run test lint typecheck pytest lowest openapi bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ lowest: install-dev
 	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/integration/test_sqlite_inline.py
 
 test: lint typecheck pytest lowest
+
+# The committed OpenAPI document; a test fails when it and the code disagree.
+openapi: install-dev
+	$(BIN)/python -m chathooks.api.openapi > docs/openapi.json
 
 bench: install-dev
 	$(BIN)/python -m bench.delivery $(BENCH_ARGS)

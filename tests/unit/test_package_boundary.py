@@ -119,3 +119,22 @@ def test_without_the_server_send_test_still_runs() -> None:
     assert result.returncode == 2
     assert "http://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_worker_command_line_loads_no_web_stack() -> None:
+    """``chathooks worker`` gets its worker from the composition root, not from the app."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, chathooks.commands.root, chathooks.runtime\n"
+            "web = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('fastapi', 'starlette', 'uvicorn', 'jinja2'))\n"
+            "assert not web, web\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

@@ -14,11 +14,13 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks import __version__
+from chathooks.api import openapi
 from chathooks.api.auth import Authenticator
 from chathooks.api.errors import install_error_handlers
 from chathooks.api.metrics import ServiceMetrics
@@ -94,10 +96,23 @@ def create_app(
         version=__version__,
         summary="Olark-compatible chat transcript webhooks, sent durably.",
         lifespan=lifespan,
+        openapi_tags=openapi.TAGS,
+        generate_unique_id_function=openapi.operation_id,
+        # No Swagger UI: it needs a CDN; see chathooks.api.openapi.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     for module in (sites, endpoints, transcripts, deliveries, conversations, meta, ui):
         app.include_router(module.router)
+    document: dict[str, Any] = {}
+
+    def contract() -> dict[str, Any]:
+        if not document:
+            document.update(openapi.contract(app))
+        return document
+
+    app.openapi = contract  # type: ignore[method-assign]
     return app
 
 
