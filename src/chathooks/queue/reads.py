@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import attempts, deliveries, delivery_payloads, unfinished
 from chathooks.errors import FieldError
-from chathooks.queue.statuses import DELIVERING, FINISHED, STATUSES
+from chathooks.queue.statuses import DELIVERING, FINISHED, HELD, STATUSES
 
 MAX_PAGE_SIZE = 500
 
@@ -158,8 +158,8 @@ def _summary(row: RowMapping) -> dict[str, Any]:
     delivery = dict(row)
     delivery.pop("seq")
     delivery.pop("payload", None)
-    if delivery["status"] in FINISHED or delivery["status"] == DELIVERING:
-        # Nothing is scheduled: finished, or being sent right now (the value is the lease).
+    if delivery["status"] in FINISHED or delivery["status"] in (DELIVERING, HELD):
+        # Nothing is scheduled: finished, held, or being sent right now (the value is the lease).
         delivery["next_attempt_at"] = None
     return delivery
 

@@ -27,15 +27,24 @@ from chathooks.sender.requests import (
     check_extra_headers,
 )
 from chathooks.sender.retry import (
+    DISABLE,
+    FAIL,
     MAX_RETRY_AFTER_SECONDS,
+    RETRY,
+    SUCCEED,
+    answer_class,
     parse_retry_after,
     retry_delay,
 )
 
 __all__ = [
     "ALLOWED_DESTINATIONS_SETTING",
+    "DISABLE",
+    "FAIL",
     "FORMATS",
     "MAX_RETRY_AFTER_SECONDS",
+    "RETRY",
+    "SUCCEED",
     "USER_AGENT",
     "AttemptResult",
     "DestinationGuard",
@@ -44,6 +53,7 @@ __all__ = [
     "OutgoingRequest",
     "Refusal",
     "Sender",
+    "answer_class",
     "build_request",
     "check_extra_headers",
     "parse_retry_after",
