@@ -39,6 +39,7 @@ from chathooks.queue import (
     new_delivery_id,
     recover,
     redeliver,
+    release_held,
     site_of_delivery,
     write_transaction,
 )
@@ -109,9 +110,15 @@ async def endpoint_page(
 async def update_endpoint(
     engine: AsyncEngine, site: str, endpoint: str, body: EndpointUpdate
 ) -> EndpointOut:
-    """Change only the keys given; ``secret: None`` among them stops signing."""
+    """Change only the keys given; ``secret: None`` among them stops signing.
+
+    Enabling an endpoint sends what was held while it was disabled, in order.
+    """
+    changes = body.changes()
     async with write_transaction(engine) as connection:
-        updated = await endpoint_rows.update_endpoint(connection, site, endpoint, body.changes())
+        updated = await endpoint_rows.update_endpoint(connection, site, endpoint, changes)
+        if updated is not None and changes.get("enabled") is True:
+            await release_held(connection, endpoint)
     if updated is None:
         raise NotFound("endpoint", endpoint)
     return EndpointOut.of(updated)

@@ -576,3 +576,37 @@ def test_worker_explains_loopback_destinations_and_names_a_missing_database(
     assert "CHATHOOKS_ALLOWED_DESTINATIONS=127.0.0.0/8" in started.stderr
     assert str(tmp_path / "chathooks.db") in started.stderr
     assert not (tmp_path / "chathooks.db").exists()
+
+
+def test_a_disabled_endpoint_holds_its_deliveries_until_enable_sends_them(
+    tmp_path: Path, sqlite_url: str, receiver: RecordingReceiver, fixtures_dir: Path
+) -> None:
+    assert admin("migrate", cwd=tmp_path, database_url=sqlite_url).returncode == 0
+    site = admin_json("site", "create", "s", cwd=tmp_path, database_url=sqlite_url)
+    site_id = site["id"]
+    endpoint = admin_json(
+        "endpoint", "add", site_id, receiver.url, cwd=tmp_path, database_url=sqlite_url
+    )
+    document = json.loads((fixtures_dir / "php-consumer-real-transcript-3.json").read_text())
+    with serving(tmp_path, sqlite_url, "--no-worker") as (base, _):
+        response = httpx.post(
+            f"{base}/api/v1/sites/{site_id}/transcripts",
+            json=document,
+            headers={"Authorization": f"Bearer {site['api_key']}"},
+        )
+        assert response.status_code == 202, response.text
+        # Queued while enabled, disabled before any worker got to it.
+        admin_json(
+            "endpoint", "disable", site_id, endpoint["id"], cwd=tmp_path, database_url=sqlite_url
+        )
+        worker_args = ["worker", "--database-url", sqlite_url]
+        with running(worker_args, tmp_path, "worker"):
+            wait_for_status(tmp_path, sqlite_url, site_id, "held", 1)
+            assert receiver.requests == []
+
+            admin_json(
+                "endpoint", "enable", site_id, endpoint["id"], cwd=tmp_path, database_url=sqlite_url
+            )
+            [received] = receiver.wait_for(1)
+            assert received.document()["id"] == document["id"]
+            wait_for_status(tmp_path, sqlite_url, site_id, "succeeded", 1)

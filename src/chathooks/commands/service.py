@@ -363,11 +363,7 @@ def endpoint_disable(
     database_url: str | None = _DATABASE_URL,
     as_json: bool = _JSON,
 ) -> None:
-    """Stop delivering to an endpoint.
-
-    Deliveries due meanwhile are marked failed without an attempt; after
-    'endpoint enable', 'deliveries recover SITE --since ...' sends them.
-    """
+    """Stop delivering to an endpoint; its deliveries are held until it is enabled."""
     _change_endpoint(site, endpoint, {"enabled": False}, database_url, as_json)
 
 
@@ -377,7 +373,7 @@ def endpoint_enable(
     database_url: str | None = _DATABASE_URL,
     as_json: bool = _JSON,
 ) -> None:
-    """Deliver to an endpoint again."""
+    """Deliver to an endpoint again, starting with what was held, in order."""
     _change_endpoint(site, endpoint, {"enabled": True}, database_url, as_json)
 
 

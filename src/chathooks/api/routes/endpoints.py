@@ -52,7 +52,9 @@ async def change(
     endpoint: str, body: EndpointUpdate, site: SiteId, services: ServicesDep
 ) -> EndpointOut:
     """Change only the keys sent; ``"secret": null`` stops signing."""
-    return await manage.update_endpoint(services.engine, site, endpoint, body)
+    changed = await manage.update_endpoint(services.engine, site, endpoint, body)
+    services.wake_worker()  # enabling it released what was held
+    return changed
 
 
 @router.delete("/{endpoint}", status_code=status.HTTP_204_NO_CONTENT)
