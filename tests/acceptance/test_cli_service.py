@@ -331,11 +331,19 @@ def test_bad_input_is_refused_with_a_message_and_an_exit_status(tmp_path: Path) 
 
 
 def admin(*args: str, cwd: Path, database_url: str) -> subprocess.CompletedProcess[str]:
-    return chathooks(*args, "--database-url", database_url, cwd=cwd)
+    """An admin command, run in this process (the same code as the installed command, without
+    an interpreter start per call) on the database a ``chathooks serve`` process is using."""
+    del cwd  # every database URL here is absolute
+    result = CliRunner().invoke(cli.app, [*args, "--database-url", database_url], env=SERVICE_ENV)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 def admin_json(*args: str, cwd: Path, database_url: str) -> Any:
-    return chathooks_json(*args, "--database-url", database_url, cwd=cwd)
+    result = admin(*args, "--json", cwd=cwd, database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def test_lists_page_with_limit_and_cursor_in_the_apis_shape(
