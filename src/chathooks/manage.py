@@ -35,6 +35,7 @@ from chathooks.api.schemas import (
 from chathooks.errors import FieldError
 from chathooks.queue import (
     get_delivery,
+    health_of,
     list_deliveries,
     new_delivery_id,
     recover,
@@ -94,7 +95,8 @@ async def create_endpoint(
         if await site_rows.get_site(connection, site) is None:
             raise NotFound("site", site)
         endpoint = await endpoint_rows.create_endpoint(connection, site, **body.model_dump())
-    return EndpointWithSecret.of(endpoint)
+        health = await health_of(connection, [endpoint.id])
+    return EndpointWithSecret.of(endpoint, health[endpoint.id])
 
 
 async def endpoint_page(
@@ -104,7 +106,8 @@ async def endpoint_page(
         items, next_cursor = await endpoint_rows.list_endpoints(
             connection, site, limit=limit, cursor=cursor
         )
-    return Page(items=[EndpointOut.of(e) for e in items], next_cursor=next_cursor)
+        health = await health_of(connection, [e.id for e in items])
+    return Page(items=[EndpointOut.of(e, health[e.id]) for e in items], next_cursor=next_cursor)
 
 
 async def update_endpoint(
@@ -118,10 +121,11 @@ async def update_endpoint(
     async with write_transaction(engine) as connection:
         updated = await endpoint_rows.update_endpoint(connection, site, endpoint, changes)
         if updated is not None and changes.get("enabled") is True:
-            await release_held(connection, endpoint)
+            await release_held(connection, updated.id)
+        health = {} if updated is None else await health_of(connection, [updated.id])
     if updated is None:
         raise NotFound("endpoint", endpoint)
-    return EndpointOut.of(updated)
+    return EndpointOut.of(updated, health[updated.id])
 
 
 async def delete_endpoint(engine: AsyncEngine, site: str, endpoint: str) -> None:

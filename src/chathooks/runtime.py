@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chathooks.attempt_log import logging_outcomes
 from chathooks.conversations import idle_check
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import current_revision_async, head_revision
 from chathooks.queue import Outcome
+from chathooks.retention import retention_job
 from chathooks.settings import Settings
 from chathooks.worker import Worker
 
@@ -33,7 +35,9 @@ def open_engine(settings: Settings, *, inline: bool = False) -> AsyncEngine:
     service and worker want (see :mod:`chathooks.db.engine`); a short CLI
     command does not need it.
     """
-    return create_engine(settings.database_url, inline=inline)
+    return create_engine(
+        settings.database_url, inline=inline, synchronous=settings.sqlite_synchronous
+    )
 
 
 def new_worker(
@@ -42,8 +46,14 @@ def new_worker(
     *,
     on_outcome: Callable[[list[Outcome]], Awaitable[None]] | None = None,
 ) -> Worker:
-    """A delivery worker that also completes idle conversations, as every worker should."""
-    return Worker(engine, settings, periodic=[idle_check(engine, settings)], on_outcome=on_outcome)
+    """A delivery worker that also completes idle conversations and deletes what is past
+    retention, as every worker should; it logs every failed attempt."""
+    return Worker(
+        engine,
+        settings,
+        periodic=[idle_check(engine, settings), retention_job(engine, settings)],
+        on_outcome=logging_outcomes(on_outcome),
+    )
 
 
 async def require_current_schema(database_url: str) -> None:

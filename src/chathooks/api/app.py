@@ -3,8 +3,7 @@
 ``create_app`` builds the app; its lifespan opens the database, makes sure an
 admin key exists, and runs a :class:`chathooks.worker.Worker` in the same
 process so ``chathooks serve`` alone delivers. Extra workers (``chathooks
-worker``) can run anywhere else against the same PostgreSQL database. The
-engine and the worker are built by :mod:`chathooks.runtime`, as everywhere.
+worker``) can run anywhere else against the same PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -21,14 +20,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks import __version__
 from chathooks.api import openapi
-from chathooks.api.auth import Authenticator
+from chathooks.api.auth import Authenticator, key_gate
 from chathooks.api.errors import install_error_handlers
 from chathooks.api.metrics import ServiceMetrics
-from chathooks.api.routes import conversations, deliveries, endpoints, meta, sites, transcripts
+from chathooks.api.routes import (
+    conversations,
+    deliveries,
+    endpoints,
+    erasures,
+    meta,
+    sites,
+    transcripts,
+)
 from chathooks.api.state import Services
 from chathooks.conversations import OutcomeSignal
 from chathooks.heap import freeze_startup_objects
+from chathooks.http_limits.body import RequestLimits
+from chathooks.idempotency.middleware import IdempotencyMiddleware
 from chathooks.ingest import Ingestor
+from chathooks.liveness import Heartbeat, run_worker
 from chathooks.queue import Outcome, write_transaction
 from chathooks.repository.sites import create_admin_key, has_admin_key
 from chathooks.runtime import new_worker, open_engine, require_current_schema
@@ -73,8 +83,14 @@ def create_app(
                 if run_worker
                 else None
             )
+            heartbeat = (
+                None
+                if worker is None
+                else Heartbeat(engine, config, worker.worker_id, kind="serve")
+            )
             async with Sender.from_settings(config) as sender:
                 app.state.conversation_outcomes = outcomes
+                app.state.heartbeat = heartbeat
                 app.state.services = Services(
                     settings=config,
                     engine=engine,
@@ -86,7 +102,7 @@ def create_app(
                 )
                 if freeze_startup:
                     freeze_startup_objects()
-                async with _running(worker):
+                async with _running(worker, heartbeat):
                     yield
         finally:
             await engine.dispose()
@@ -103,7 +119,11 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (sites, endpoints, transcripts, deliveries, conversations, meta, ui):
+    # The last added runs first: bodies are capped and keys checked before a repeated
+    # request is looked up (and its body hashed) by its Idempotency-Key.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestLimits, limit_for=body_limits(config), gate=key_gate)
+    for module in (sites, endpoints, transcripts, deliveries, conversations, erasures, meta, ui):
         app.include_router(module.router)
     document: dict[str, Any] = {}
 
@@ -114,6 +134,21 @@ def create_app(
 
     app.openapi = contract  # type: ignore[method-assign]
     return app
+
+
+#: The body limit of requests that change settings (sites, endpoints): they are small.
+MAX_SETTINGS_BODY_BYTES = 64 * 1024
+
+
+def body_limits(settings: Settings) -> Callable[[str], int]:
+    """The body limit of each path: chats and transcripts ``max_body_bytes``, settings 64 KiB."""
+
+    def limit_for(path: str) -> int:
+        if path.rstrip("/") == "/api/v1/sites" or "/endpoints" in path:
+            return MAX_SETTINGS_BODY_BYTES
+        return settings.max_body_bytes
+
+    return limit_for
 
 
 async def _ensure_admin_key(engine: AsyncEngine) -> None:
@@ -143,13 +178,15 @@ def _listeners(
 
 
 @contextlib.asynccontextmanager
-async def _running(worker: Worker | None) -> AsyncIterator[None]:
-    """Run ``worker`` for the life of the block; stop it gracefully afterwards."""
+async def _running(worker: Worker | None, heartbeat: Heartbeat | None) -> AsyncIterator[None]:
+    """Run ``worker`` (with its heartbeat) for the life of the block; stop it gracefully after."""
     if worker is None:
         yield
         return
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop), name="chathooks-worker")
+    task = asyncio.create_task(
+        run_worker(worker, stop, kind="serve", heartbeat=heartbeat), name="chathooks-worker"
+    )
     task.add_done_callback(_report_worker_exit)
     try:
         yield

@@ -12,7 +12,6 @@ come from flags or ``CHATHOOKS_*`` environment variables.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
@@ -21,7 +20,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks import manage
 from chathooks.api.schemas import (
@@ -37,10 +36,12 @@ from chathooks.api.schemas import (
     SiteCreate,
     TestResult,
 )
+from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
 from chathooks.db.engine import shown_url, sqlite_file
 from chathooks.db.migrate import current_revision_async, head_revision, upgrade
 from chathooks.errors import FieldError
 from chathooks.heap import freeze_startup_objects
+from chathooks.liveness import run_worker
 from chathooks.queue import STATUSES
 from chathooks.runtime import build_app, new_worker, open_engine, require_current_schema
 from chathooks.sender import Sender
@@ -118,10 +119,15 @@ def serve(
     access_log: bool = typer.Option(
         False, "--access-log/--no-access-log", help="Log every HTTP request (busy: off)."
     ),
+    log_format: str = LOG_FORMAT,
+    log_level: str = LOG_LEVEL,
 ) -> None:
     """Migrate the database, then serve the API and deliver in this one process."""
     import uvicorn
 
+    from chathooks.http_limits.head import GuardedHttpToolsProtocol
+
+    setup_logging(log_format, log_level)
     settings = _settings(database_url=database_url)
     _migrate(settings.database_url)
     _explain_destinations(settings)
@@ -130,9 +136,12 @@ def serve(
         app,
         host=host,
         port=port,
-        log_level="info",
+        # Logging is configured above, one shape for uvicorn's lines and ours.
+        log_config=None,
+        log_level=log_level.lower(),
         access_log=access_log,
         proxy_headers=False,
+        http=GuardedHttpToolsProtocol,  # request line and headers capped (431)
         # An open operator console keeps an event stream open; do not wait on it forever.
         timeout_graceful_shutdown=5,
     )
@@ -146,15 +155,15 @@ def worker(
         min=1,
         help="Deliveries in flight at once [env: CHATHOOKS_WORKER_CONCURRENCY; default: 64].",
     ),
+    log_format: str = LOG_FORMAT,
+    log_level: str = LOG_LEVEL,
 ) -> None:
     """Deliver queued payloads (add these next to 'serve', on any number of machines).
 
     SIGTERM or SIGINT stops it gracefully: no new claims, in-flight attempts finish.
     """
+    setup_logging(log_format, log_level)
     settings = _settings(database_url=database_url, worker_concurrency=concurrency)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     _explain_destinations(settings)
     _require_database_file(settings)
     _run(_work(settings), settings)
@@ -175,7 +184,7 @@ async def _work(settings: Settings) -> None:
     try:
         worker = new_worker(engine, settings)
         freeze_startup_objects()
-        await worker.run(stop)
+        await run_worker(worker, stop, kind="worker")
     finally:
         await engine.dispose()
 
@@ -618,6 +627,16 @@ async def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitab
         return await work(engine)
     finally:
         await engine.dispose()
+
+
+async def _read(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """``work`` on one connection of the (existing, migrated) database."""
+
+    async def on(engine: AsyncEngine) -> T:
+        async with engine.connect() as connection:
+            return await work(connection)
+
+    return await _with_engine(settings, on)
 
 
 def _event_loop_run(coroutine: Coroutine[Any, Any, T]) -> T:

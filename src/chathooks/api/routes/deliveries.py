@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from chathooks import manage
 from chathooks.api.auth import SiteId
 from chathooks.api.errors import not_found
 from chathooks.api.schemas import (
     DeliveryDetail,
     DeliveryOut,
+    DeliveryRef,
     DeliveryStatus,
     IngestAccepted,
     Page,
     RecoverRequest,
 )
 from chathooks.api.state import Cursor, Limit, ServicesDep
-from chathooks.queue import get_delivery, list_deliveries
+from chathooks.queue import get_delivery, list_deliveries, recover, redeliver, write_transaction
+from chathooks.repository.endpoints import get_endpoint
 
 router = APIRouter(prefix="/api/v1/sites/{site}", tags=["deliveries"])
 
@@ -63,9 +64,11 @@ async def read(delivery: str, site: SiteId, services: ServicesDep) -> DeliveryDe
 )
 async def send_again(delivery: str, site: SiteId, services: ServicesDep) -> DeliveryDetail:
     """Send a delivery again now, with the same ``webhook-id``, whatever its status."""
-    found = await manage.redeliver_delivery(services.engine, site, delivery)
-    services.wake_worker()
-    return found
+    async with write_transaction(services.engine) as connection:
+        found = await redeliver(connection, site, delivery)
+    if found is None:
+        raise not_found(f"delivery {delivery!r}", field="delivery")
+    return DeliveryDetail.of(found)
 
 
 @router.post(
@@ -77,6 +80,8 @@ async def recover_failed(
     endpoint: str, body: RecoverRequest, site: SiteId, services: ServicesDep
 ) -> IngestAccepted:
     """After an outage: send again every failed delivery to the endpoint made since ``since``."""
-    accepted = await manage.recover_failed(services.engine, site, endpoint, body)
-    services.wake_worker()
-    return accepted
+    async with write_transaction(services.engine) as connection:
+        if await get_endpoint(connection, site, endpoint) is None:
+            raise not_found(f"endpoint {endpoint!r}", field="endpoint")
+        ids = await recover(connection, site, endpoint, since=body.since_epoch())
+    return IngestAccepted(deliveries=[DeliveryRef(id=i, endpoint_id=endpoint) for i in ids])

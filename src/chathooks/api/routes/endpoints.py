@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from chathooks import manage
 from chathooks.api.auth import SiteId
 from chathooks.api.errors import not_found
 from chathooks.api.schemas import (
@@ -16,7 +15,10 @@ from chathooks.api.schemas import (
     TestResult,
 )
 from chathooks.api.state import Cursor, Limit, ServicesDep
+from chathooks.queue import health_of, new_delivery_id, release_held, write_transaction
 from chathooks.repository import endpoints as repository
+from chathooks.sender import build_request
+from chathooks.wire import dumps, send_test_transcript
 
 router = APIRouter(prefix="/api/v1/sites/{site}/endpoints", tags=["endpoints"])
 
@@ -24,7 +26,10 @@ router = APIRouter(prefix="/api/v1/sites/{site}/endpoints", tags=["endpoints"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EndpointWithSecret)
 async def create(body: EndpointCreate, site: SiteId, services: ServicesDep) -> EndpointWithSecret:
     """Add an endpoint; the answer holds its signing secret."""
-    return await manage.create_endpoint(services.engine, site, body)
+    async with write_transaction(services.engine) as connection:
+        endpoint = await repository.create_endpoint(connection, site, **body.model_dump())
+        health = await health_of(connection, [endpoint.id])
+    return EndpointWithSecret.of(endpoint, health[endpoint.id])
 
 
 @router.get("", response_model=Page[EndpointOut])
@@ -35,32 +40,46 @@ async def list_all(
         items, next_cursor = await repository.list_endpoints(
             connection, site, limit=limit, cursor=cursor
         )
-    return Page(items=[EndpointOut.of(e) for e in items], next_cursor=next_cursor)
+        health = await health_of(connection, [e.id for e in items])
+    return Page(items=[EndpointOut.of(e, health[e.id]) for e in items], next_cursor=next_cursor)
 
 
 @router.get("/{endpoint}", response_model=EndpointOut)
 async def read(endpoint: str, site: SiteId, services: ServicesDep) -> EndpointOut:
     async with services.engine.connect() as connection:
         found = await repository.get_endpoint(connection, site, endpoint)
+        health = {} if found is None else await health_of(connection, [found.id])
     if found is None:
         raise not_found(f"endpoint {endpoint!r}", field="endpoint")
-    return EndpointOut.of(found)
+    return EndpointOut.of(found, health[found.id])
 
 
 @router.patch("/{endpoint}", response_model=EndpointOut)
 async def change(
     endpoint: str, body: EndpointUpdate, site: SiteId, services: ServicesDep
 ) -> EndpointOut:
-    """Change only the keys sent; ``"secret": null`` stops signing."""
-    changed = await manage.update_endpoint(services.engine, site, endpoint, body)
-    services.wake_worker()  # enabling it released what was held
-    return changed
+    """Change only the keys sent; ``"secret": null`` stops signing.
+
+    ``"enabled": true`` sends what was held while the endpoint was disabled, in order.
+    """
+    changes = body.changes()
+    async with write_transaction(services.engine) as connection:
+        updated = await repository.update_endpoint(connection, site, endpoint, changes)
+        if updated is not None and changes.get("enabled") is True:
+            await release_held(connection, updated.id)
+        health = {} if updated is None else await health_of(connection, [updated.id])
+    if updated is None:
+        raise not_found(f"endpoint {endpoint!r}", field="endpoint")
+    return EndpointOut.of(updated, health[updated.id])
 
 
 @router.delete("/{endpoint}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove(endpoint: str, site: SiteId, services: ServicesDep) -> Response:
     """Delete an endpoint together with its deliveries."""
-    await manage.delete_endpoint(services.engine, site, endpoint)
+    async with write_transaction(services.engine) as connection:
+        deleted = await repository.delete_endpoint(connection, site, endpoint)
+    if not deleted:
+        raise not_found(f"endpoint {endpoint!r}", field="endpoint")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -70,4 +89,24 @@ async def send_test(endpoint: str, site: SiteId, services: ServicesDep) -> TestR
 
     Nothing is queued or retried; the destination guard applies as for any delivery.
     """
-    return await manage.test_endpoint(services.engine, services.sender, site, endpoint)
+    async with services.engine.connect() as connection:
+        found = await repository.get_endpoint(connection, site, endpoint)
+    if found is None:
+        raise not_found(f"endpoint {endpoint!r}", field="endpoint")
+    request = build_request(
+        delivery_id=new_delivery_id(),
+        url=found.url,
+        document_json=dumps(send_test_transcript().to_wire()),
+        fmt=found.format,
+        secret=found.secret,
+        extra_headers=found.headers,
+    )
+    result = await services.sender.send(request)
+    return TestResult(
+        ok=result.ok,
+        status_code=result.status_code,
+        duration_ms=round(result.duration_ms, 3),
+        integration_url=result.integration_url,
+        response_body=result.response_body,
+        error=result.error,
+    )
