@@ -10,23 +10,25 @@ PORT   ?= 8700
 # In production leave CHATHOOKS_ALLOWED_DESTINATIONS empty.
 export CHATHOOKS_ALLOWED_DESTINATIONS ?= 127.0.0.0/8
 
-.PHONY: run test lint typecheck pytest bench install install-dev install-bench clean
+.PHONY: run test lint typecheck pytest lowest openapi bench install install-dev install-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# `pip install chathooks` is the receiver toolkit alone; the service is the
+# [server] extra, so every target that runs it installs that.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[server]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[server,dev]'
 	touch $@ $(VENV)/.installed
 
 # The peers the benchmark compares with (Celery, procrastinate) and py-spy; not runtime needs.
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m pip install -q -e '.[server,dev,bench]'
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -47,10 +49,28 @@ typecheck: install-dev
 pytest: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# The lowest versions pyproject.toml allows, proven: chathooks' own requirements
+# at their floors (uv's lowest-direct), the test tools at their usual versions,
+# then the unit tests and the inline SQLite engine's tests in that environment.
+LOWEST     ?= .venv-lowest
+TEST_TOOLS := 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2.3' 'hypothesis>=6.100' \
+              'httpx>=0.27' 'standardwebhooks>=1.0'
+
+lowest: install-dev
+	rm -rf $(LOWEST)
+	$(BIN)/uv venv -q --python $(BIN)/python $(LOWEST)
+	$(BIN)/uv pip install -q --python $(LOWEST)/bin/python --resolution lowest-direct -e '.[server]'
+	$(BIN)/uv pip install -q --python $(LOWEST)/bin/python $(TEST_TOOLS)
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/integration/test_sqlite_inline.py
+
+test: lint typecheck pytest lowest
+
+# The committed OpenAPI document; a test fails when it and the code disagree.
+openapi: install-dev
+	$(BIN)/python -m chathooks.api.openapi > docs/openapi.json
 
 bench: install-bench
 	$(BIN)/python -m bench.delivery $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .mypy_cache .pytest_cache .ruff_cache

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from chathooks import cli
-from chathooks.wire import FORM_CONTENT_TYPE
+from chathooks.wire import FORM_CONTENT_TYPE, TEST_TRANSCRIPT_ID
 from support.receiver import RecordingReceiver
 
 CHATHOOKS = str(Path(sys.executable).with_name("chathooks"))
@@ -324,3 +325,296 @@ def test_bad_input_is_refused_with_a_message_and_an_exit_status(tmp_path: Path) 
     bad_url = run("migrate", url="mysql://x/y")
     assert bad_url.exit_code != 0
     assert "unsupported database" in bad_url.stderr
+
+
+# -- the whole CLI against a running service ---------------------------------------------
+
+
+def admin(*args: str, cwd: Path, database_url: str) -> subprocess.CompletedProcess[str]:
+    """An admin command, run in this process (the same code as the installed command, without
+    an interpreter start per call) on the database a ``chathooks serve`` process is using."""
+    del cwd  # every database URL here is absolute
+    result = CliRunner().invoke(cli.app, [*args, "--database-url", database_url], env=SERVICE_ENV)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
+def admin_json(*args: str, cwd: Path, database_url: str) -> Any:
+    result = admin(*args, "--json", cwd=cwd, database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_lists_page_with_limit_and_cursor_in_the_apis_shape(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    assert admin("migrate", cwd=tmp_path, database_url=sqlite_url).returncode == 0
+    names = ["a.example", "b.example", "c.example"]
+    for name in names:
+        admin_json("site", "create", name, cwd=tmp_path, database_url=sqlite_url)
+
+    with serving(tmp_path, sqlite_url, "--no-worker", env={"CHATHOOKS_ADMIN_KEY": "chadm_k"}) as (
+        base,
+        _,
+    ):
+        first = admin("site", "list", "--limit", "2", cwd=tmp_path, database_url=sqlite_url)
+        assert first.returncode == 0, first.stderr
+        assert [line.split()[1] for line in first.stdout.splitlines()] == names[:2]
+        assert "more rows: add --cursor " in first.stderr
+        cursor = first.stderr.rsplit("--cursor ", 1)[1].split()[0]
+
+        rest = admin("site", "list", "--cursor", cursor, cwd=tmp_path, database_url=sqlite_url)
+        assert [line.split()[1] for line in rest.stdout.splitlines()] == names[2:]
+        assert "more rows" not in rest.stderr
+
+        as_json = admin_json("site", "list", "--limit", "2", cwd=tmp_path, database_url=sqlite_url)
+        api = httpx.get(
+            f"{base}/api/v1/sites",
+            params={"limit": 2},
+            headers={"Authorization": "Bearer chadm_k"},
+        ).json()
+        assert as_json == api
+        assert as_json["next_cursor"] == cursor
+
+
+def test_endpoint_update_disable_enable_test_and_delete(
+    tmp_path: Path, database_url: str, receiver: RecordingReceiver
+) -> None:
+    assert admin("migrate", cwd=tmp_path, database_url=database_url).returncode == 0
+    site = admin_json("site", "create", "s", cwd=tmp_path, database_url=database_url)
+    site_id, auth = site["id"], {"Authorization": f"Bearer {site['api_key']}"}
+    endpoint = admin_json(
+        "endpoint", "add", site_id, receiver.url, cwd=tmp_path, database_url=database_url
+    )
+    endpoint_id = endpoint["id"]
+
+    with serving(tmp_path, database_url, "--no-worker") as (base, _):
+        path = f"{base}/api/v1/sites/{site_id}/endpoints/{endpoint_id}"
+
+        changed = admin_json(
+            "endpoint", "update", site_id, endpoint_id, "--no-auto-send", "--events",
+            "--format", "json", "--description", "CRM",
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert (changed["auto_send"], changed["send_events"], changed["format"]) == (
+            False,
+            True,
+            "json",
+        )
+        assert changed["send_offline"] is True  # not given, not changed
+        assert httpx.get(path, headers=auth).json() == changed
+
+        unsigned = admin_json(
+            "endpoint", "update", site_id, endpoint_id, "--no-secret",
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert unsigned["signed"] is False
+        resigned = admin(
+            "endpoint", "update", site_id, endpoint_id, "--new-secret",
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert "signing secret: whsec_" in resigned.stdout
+        assert httpx.get(path, headers=auth).json()["signed"] is True
+
+        disabled = admin_json(
+            "endpoint", "disable", site_id, endpoint_id, cwd=tmp_path, database_url=database_url
+        )
+        assert disabled["enabled"] is False
+        assert httpx.get(path, headers=auth).json()["enabled"] is False
+        enabled = admin_json(
+            "endpoint", "enable", site_id, endpoint_id, cwd=tmp_path, database_url=database_url
+        )
+        assert enabled["enabled"] is True
+
+        tested = admin(
+            "endpoint", "test", site_id, endpoint_id, cwd=tmp_path, database_url=database_url
+        )
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        assert "status: 200" in tested.stdout
+        assert f"integrationUrl: https://crm.example/leads/{TEST_TRANSCRIPT_ID}" in tested.stdout
+        [sent] = receiver.wait_for(1)
+        assert sent.document()["id"] == TEST_TRANSCRIPT_ID
+        assert sent.content_type == "application/json"  # the endpoint's format
+
+        nothing = admin(
+            "endpoint", "update", site_id, endpoint_id, cwd=tmp_path, database_url=database_url
+        )
+        assert nothing.returncode == 1 and "nothing to change" in nothing.stderr
+        bad = admin(
+            "endpoint", "update", site_id, endpoint_id, "--url", "ftp://x/",
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert bad.returncode == 1 and "url" in bad.stderr
+
+        deleted = admin(
+            "endpoint", "delete", site_id, endpoint_id, cwd=tmp_path, database_url=database_url
+        )
+        assert deleted.returncode == 0, deleted.stderr
+        assert httpx.get(path, headers=auth).status_code == 404
+        again = admin(
+            "endpoint", "delete", site_id, endpoint_id, cwd=tmp_path, database_url=database_url
+        )
+        assert again.returncode == 1
+        assert f"there is no endpoint {endpoint_id!r}" in again.stderr
+
+
+def test_an_endpoint_test_that_fails_exits_1_with_the_reason(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    assert admin("migrate", cwd=tmp_path, database_url=sqlite_url).returncode == 0
+    site = admin_json("site", "create", "s", cwd=tmp_path, database_url=sqlite_url)
+    closed = f"http://127.0.0.1:{free_port()}/webhook"
+    endpoint = admin_json(
+        "endpoint", "add", site["id"], closed, cwd=tmp_path, database_url=sqlite_url
+    )
+    failed = admin(
+        "endpoint", "test", site["id"], endpoint["id"], cwd=tmp_path, database_url=sqlite_url
+    )
+    assert failed.returncode == 1
+    assert "failed:" in failed.stderr
+
+
+def test_recover_sends_failed_deliveries_again_after_an_outage(
+    tmp_path: Path, database_url: str, receiver: RecordingReceiver, fixtures_dir: Path
+) -> None:
+    assert admin("migrate", cwd=tmp_path, database_url=database_url).returncode == 0
+    site = admin_json("site", "create", "s", cwd=tmp_path, database_url=database_url)
+    site_id = site["id"]
+    down = f"http://127.0.0.1:{free_port()}/webhook"
+    endpoint = admin_json("endpoint", "add", site_id, down, cwd=tmp_path, database_url=database_url)
+    document = json.loads((fixtures_dir / "php-consumer-real-transcript-3.json").read_text())
+
+    with serving(tmp_path, database_url) as (base, _):
+        for n in range(2):
+            response = httpx.post(
+                f"{base}/api/v1/sites/{site_id}/transcripts",
+                json={**document, "id": f"chat{n}"},
+                headers={"Authorization": f"Bearer {site['api_key']}"},
+            )
+            assert response.status_code == 202, response.text
+        failed = wait_for_status(tmp_path, database_url, site_id, "failed", 2)
+
+        listed = admin(
+            "deliveries", "list", site_id, "--limit", "1", cwd=tmp_path, database_url=database_url
+        )
+        assert len(listed.stdout.splitlines()) == 1
+        assert "more rows: add --cursor" in listed.stderr
+        page = admin_json(
+            "deliveries", "list", site_id, "--limit", "1", cwd=tmp_path, database_url=database_url
+        )
+        assert page["next_cursor"] is not None
+        rest = admin_json(
+            "deliveries", "list", site_id, "--cursor", page["next_cursor"],
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert {d["id"] for d in page["items"] + rest["items"]} == {d["id"] for d in failed}
+
+        admin_json(
+            "endpoint", "update", site_id, endpoint["id"], "--url", receiver.url,
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        recovered = admin_json(
+            "deliveries", "recover", site_id, "--since", "2000-01-01T00:00:00",
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert {d["id"] for d in recovered["deliveries"]} == {d["id"] for d in failed}
+        received = receiver.wait_for(2)
+        assert sorted(r.document()["id"] for r in received) == ["chat0", "chat1"]
+        wait_for_status(tmp_path, database_url, site_id, "succeeded", 2)
+
+        later = admin(
+            "deliveries", "recover", site_id, "--since", "2999-01-01",
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert later.returncode == 0 and "0 failed deliveries" in later.stderr
+
+
+def test_help_shows_flags_without_a_bool_placeholder(tmp_path: Path) -> None:
+    for command in (
+        ["--help"],
+        ["endpoint", "--help"],
+        ["endpoint", "add", "--help"],
+        ["endpoint", "update", "--help"],
+        ["deliveries", "list", "--help"],
+        ["receive", "--help"],
+    ):
+        shown = chathooks(*command, cwd=tmp_path)
+        assert shown.returncode == 0, (command, shown.stderr)
+        assert "<bool>" not in shown.stdout, command
+    assert (
+        "--auto-send / --no-auto-send"
+        in chathooks("endpoint", "add", "--help", cwd=tmp_path).stdout
+    )
+
+
+def test_a_missing_or_unmigrated_database_is_named_by_its_absolute_path(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    missing = chathooks("site", "list", cwd=elsewhere)  # the default ./chathooks.db
+    assert missing.returncode == 1
+    assert str(elsewhere / "chathooks.db") in missing.stderr
+    assert "chathooks migrate" in missing.stderr
+    assert not (elsewhere / "chathooks.db").exists()  # no empty file left behind
+
+    empty = elsewhere / "empty.db"
+    sqlite3.connect(empty).close()
+    unmigrated = chathooks(
+        "endpoint", "list", "site_x", "--database-url", f"sqlite:///{empty}", cwd=tmp_path
+    )
+    assert unmigrated.returncode == 1
+    assert f"the database {empty} is empty" in unmigrated.stderr
+    assert "no such table" not in unmigrated.stderr
+
+
+def test_worker_explains_loopback_destinations_and_names_a_missing_database(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in environment().items() if k != "CHATHOOKS_ALLOWED_DESTINATIONS"}
+    started = subprocess.run(
+        [CHATHOOKS, "worker"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert started.returncode == 1
+    assert "CHATHOOKS_ALLOWED_DESTINATIONS=127.0.0.0/8" in started.stderr
+    assert str(tmp_path / "chathooks.db") in started.stderr
+    assert not (tmp_path / "chathooks.db").exists()
+
+
+def test_a_disabled_endpoint_holds_its_deliveries_until_enable_sends_them(
+    tmp_path: Path, sqlite_url: str, receiver: RecordingReceiver, fixtures_dir: Path
+) -> None:
+    assert admin("migrate", cwd=tmp_path, database_url=sqlite_url).returncode == 0
+    site = admin_json("site", "create", "s", cwd=tmp_path, database_url=sqlite_url)
+    site_id = site["id"]
+    endpoint = admin_json(
+        "endpoint", "add", site_id, receiver.url, cwd=tmp_path, database_url=sqlite_url
+    )
+    document = json.loads((fixtures_dir / "php-consumer-real-transcript-3.json").read_text())
+    with serving(tmp_path, sqlite_url, "--no-worker") as (base, _):
+        response = httpx.post(
+            f"{base}/api/v1/sites/{site_id}/transcripts",
+            json=document,
+            headers={"Authorization": f"Bearer {site['api_key']}"},
+        )
+        assert response.status_code == 202, response.text
+        # Queued while enabled, disabled before any worker got to it.
+        admin_json(
+            "endpoint", "disable", site_id, endpoint["id"], cwd=tmp_path, database_url=sqlite_url
+        )
+        worker_args = ["worker", "--database-url", sqlite_url]
+        with running(worker_args, tmp_path, "worker"):
+            wait_for_status(tmp_path, sqlite_url, site_id, "held", 1)
+            assert receiver.requests == []
+
+            admin_json(
+                "endpoint", "enable", site_id, endpoint["id"], cwd=tmp_path, database_url=sqlite_url
+            )
+            [received] = receiver.wait_for(1)
+            assert received.document()["id"] == document["id"]
+            wait_for_status(tmp_path, sqlite_url, site_id, "succeeded", 1)

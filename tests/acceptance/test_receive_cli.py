@@ -33,6 +33,9 @@ FORM = {"content-type": FORM_CONTENT_TYPE}
 TRANSCRIPT = "snowplow-enrich-common-e1-transcript-HEAD"
 OFFLINE = "snowplow-enrich-common-e2-offline-message"
 SEND_TEST = "snowplow-spark-olark-test-transcript-raw"
+#: The read key the test receivers are started with (unless a test chooses otherwise).
+READ_KEY = "chrd_test-read-key-0123456789"
+READER = {"Authorization": f"Bearer {READ_KEY}"}
 
 
 def free_port() -> int:
@@ -52,7 +55,7 @@ class RunningReceiver:
         return httpx.post(f"{self.base}/webhook", content=body, headers={**FORM, **(headers or {})})
 
     def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(f"{self.base}{path}", params=params)
+        return httpx.get(f"{self.base}{path}", params=params, headers=READER)
 
     def conversations(self, **params: Any) -> list[dict[str, Any]]:
         response = self.get("/api/transcripts", **params)
@@ -68,9 +71,16 @@ def running_receiver(
     database_url: str | None = None,
     env: dict[str, str] | None = None,
     port: int | None = None,
+    read_key: str | None = READ_KEY,
 ) -> Iterator[RunningReceiver]:
-    """``chathooks receive`` in its own process, until the block ends."""
+    """``chathooks receive`` in its own process, until the block ends.
+
+    It is started with ``--read-key READ_KEY`` unless ``read_key`` is None (then it
+    generates its own) or ``args`` has ``--public``.
+    """
     port = port or free_port()
+    if read_key is not None and "--public" not in args:
+        args = (*args, "--read-key", read_key)
     command = [CHATHOOKS, "receive", "--port", str(port), *args]
     if database_url is not None:
         command += ["--database-url", database_url]
@@ -161,7 +171,7 @@ def test_olark_posts_are_stored_and_shown_on_pages_api_and_export(
         assert "Bob Doe" in home.text and "offline message" in home.text
 
         integration_url = answers[SEND_TEST].json()["integrationUrl"]
-        page = httpx.get(integration_url)
+        page = httpx.get(integration_url, headers=READER)
         assert page.status_code == 200
         assert "Hi from an operator" in page.text and "Hi from a visitor" in page.text
         assert "2016-09-13 13:53:39 UTC" in page.text  # Olark's timestamp, as a date
@@ -401,7 +411,7 @@ def test_send_test_reaches_a_signed_receiver_end_to_end(tmp_path: Path, sqlite_u
         assert signed.returncode == 0, signed.stdout + signed.stderr
         page_url = f"{receiver.base}/transcripts/NOTAREALTRANSCRIPT5LGcbVTa3hKBRB"
         assert f"integrationUrl: {page_url}" in signed.stdout
-        assert "Hi from an operator" in httpx.get(page_url).text
+        assert "Hi from an operator" in httpx.get(page_url, headers=READER).text
 
 
 @pytest.mark.browser
@@ -422,9 +432,101 @@ def test_a_script_in_a_message_is_shown_as_text_in_the_browser(
     }
     with running_receiver(tmp_path, database_url=sqlite_url) as receiver:
         url = receiver.post(encode_form(document)).json()["integrationUrl"]
+        page.context.set_extra_http_headers(READER)
         page.goto(url)
         assert page.locator(".bubble .body").all_inner_texts() == [script, image]
         assert page.evaluate("window.pwned") is None
         page.goto(receiver.base)
         assert page.get_by_role("link", name=image).is_visible()
         assert page.evaluate("window.pwned") is None
+
+
+# -- reading needs the read key ---------------------------------------------------------
+
+
+def test_reading_needs_the_read_key_and_the_webhook_does_not(
+    tmp_path: Path, sqlite_url: str, fixtures_dir: Path
+) -> None:
+    with running_receiver(tmp_path, database_url=sqlite_url) as receiver:
+        stored = receiver.post(fixture_body(fixtures_dir, TRANSCRIPT))
+        assert stored.status_code == 200, stored.text  # the webhook keeps its own checks
+
+        for path in ("/api/transcripts", "/api/transcripts/EV695BI2930A6XMO32886MPT899443414"):
+            anonymous = httpx.get(f"{receiver.base}{path}")
+            assert anonymous.status_code == 401, path
+            assert anonymous.json()["field"] == "authorization"
+            assert anonymous.headers["www-authenticate"].startswith("Bearer")
+            wrong = httpx.get(f"{receiver.base}{path}", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+            assert receiver.get(path).status_code == 200
+        for path in ("/", "/transcripts/EV695BI2930A6XMO32886MPT899443414"):
+            page = httpx.get(f"{receiver.base}{path}")
+            assert page.status_code == 401
+            assert "Bob Doe" not in page.text and 'name="key"' in page.text  # the sign-in form
+        assert httpx.get(f"{receiver.base}/healthz").status_code == 200
+
+
+def test_a_person_signs_in_with_the_form_and_keeps_a_cookie(
+    tmp_path: Path, sqlite_url: str, fixtures_dir: Path
+) -> None:
+    with running_receiver(tmp_path, database_url=sqlite_url) as receiver:
+        url = receiver.post(fixture_body(fixtures_dir, TRANSCRIPT)).json()["integrationUrl"]
+        with httpx.Client() as browser:
+            shown = browser.get(url)  # the link an operator clicks after !lead
+            assert shown.status_code == 401
+            path = url.removeprefix(receiver.base)
+            assert f'value="{path}"' in shown.text  # back to this page after signing in
+
+            refused = browser.post(f"{receiver.base}/signin", data={"key": "wrong", "next": path})
+            assert refused.status_code == 401
+            assert "not this receiver" in refused.text
+
+            signed_in = browser.post(
+                f"{receiver.base}/signin", data={"key": READ_KEY, "next": path}
+            )
+            assert signed_in.status_code == 303
+            assert signed_in.headers["location"] == path
+            cookie = signed_in.headers["set-cookie"].lower()
+            assert "httponly" in cookie and "samesite=lax" in cookie
+            assert READ_KEY.lower() not in cookie  # the cookie is not the key itself
+            page = browser.get(url)
+            assert page.status_code == 200 and "Bob Doe" in page.text
+
+            browser.post(f"{receiver.base}/signout")
+            assert browser.get(url).status_code == 401
+
+        elsewhere = httpx.post(
+            f"{receiver.base}/signin", data={"key": READ_KEY, "next": "//evil.example/"}
+        )
+        assert elsewhere.headers["location"] == "/"  # never an open redirect
+
+
+def test_a_generated_read_key_is_printed_once_at_start(tmp_path: Path, sqlite_url: str) -> None:
+    with running_receiver(tmp_path, database_url=sqlite_url, read_key=None) as receiver:
+        lines = [line for line in receiver.log.read_text().splitlines() if "read key" in line]
+        assert len(lines) == 1, receiver.log.read_text()
+        key = lines[0].rsplit(": ", 1)[1].strip()
+        assert len(key) >= 32
+        assert httpx.get(f"{receiver.base}/api/transcripts").status_code == 401
+        allowed = httpx.get(
+            f"{receiver.base}/api/transcripts", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert allowed.status_code == 200
+
+
+def test_public_opts_out_with_a_warning(tmp_path: Path, sqlite_url: str) -> None:
+    with running_receiver(tmp_path, "--public", database_url=sqlite_url) as receiver:
+        assert httpx.get(f"{receiver.base}/api/transcripts").status_code == 200
+        assert "warning: --public" in receiver.log.read_text()
+        assert "read key" not in receiver.log.read_text()
+
+
+def test_bad_read_key_settings_stop_with_a_message(sqlite_url: str) -> None:
+    both = run_chathooks(
+        "receive", "--public", "--read-key", READ_KEY, "--database-url", sqlite_url
+    )
+    assert both.returncode == 2
+    assert "--public" in both.stderr
+    short = run_chathooks("receive", "--read-key", "abc", "--database-url", sqlite_url)
+    assert short.returncode == 2
+    assert "16 characters" in short.stderr

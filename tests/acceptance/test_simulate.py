@@ -93,8 +93,15 @@ def simulate(*args: str, key: str | None = None) -> subprocess.CompletedProcess[
     )
 
 
+#: The receiver's read key: its transcripts are read with it.
+READ_KEY = "chrd_simulate-test-read-key"
+
+
 def received(receiver: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = httpx.get(f"{receiver}/api/transcripts?limit=100").json()["items"]
+    items: list[dict[str, Any]] = httpx.get(
+        f"{receiver}/api/transcripts?limit=100",
+        headers={"Authorization": f"Bearer {READ_KEY}"},
+    ).json()["items"]
     return items
 
 
@@ -118,6 +125,8 @@ def test_simulated_chats_reach_the_receiver_by_olarks_rules(tmp_path: Path) -> N
                 f"sqlite:///{tmp_path / 'received.db'}",
                 "--secret",
                 secret,
+                "--read-key",
+                READ_KEY,
             ],
             tmp_path,
             "/healthz",
@@ -164,7 +173,10 @@ def test_simulated_chats_reach_the_receiver_by_olarks_rules(tmp_path: Path) -> N
 
         offline = 0
         for item in stored:
-            detail = httpx.get(f"{receiver}/api/transcripts/{item['id']}").json()
+            detail = httpx.get(
+                f"{receiver}/api/transcripts/{item['id']}",
+                headers={"Authorization": f"Bearer {READ_KEY}"},
+            ).json()
             versions = detail["versions"]
             documents = [version["document"] for version in versions]
             if "operators" not in documents[-1]:

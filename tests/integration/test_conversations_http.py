@@ -344,7 +344,7 @@ def test_every_payload_passes_what_strict_consumers_enforce(
     site: Site, receiver: RecordingReceiver
 ) -> None:
     site.endpoint(receiver.url, send_events=True)
-    conversation = site.start(tags=["vip"], groups=[{"id": "g", "name": "Sales"}])
+    conversation = site.start(tags=["vip"], groups=[{"kind": "Group", "id": "g", "name": "Sales"}])
     site.visitor_says(conversation, "hello")
     site.operator_says(conversation, "hi!")
     site.operator_says(conversation, "!lead")
@@ -366,7 +366,7 @@ def test_every_payload_passes_what_strict_consumers_enforce(
     # Two start events, the !lead, two completions and the offline message.
     assert sorted(kinds) == ["False", "False", "False", "True", "event", "event"]
     ipv6_posts = [r.document() for r in requests if r.document()["id"] == ipv6]
-    assert {d["visitor"]["ip"] for d in ipv6_posts} == {""}
+    assert ipv6_posts and all("ip" not in d["visitor"] for d in ipv6_posts)
 
 
 def test_bad_input_is_refused_naming_the_field(site: Site) -> None:

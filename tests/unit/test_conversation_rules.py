@@ -185,14 +185,60 @@ def test_an_operator_message_needs_the_operator() -> None:
     ("given", "written"),
     [
         ("203.0.113.7", "203.0.113.7"),
-        ("", ""),
-        ("2001:db8::1", ""),
+        ("", None),
+        ("2001:db8::1", None),
         ("::ffff:203.0.113.7", "203.0.113.7"),
     ],
 )
-def test_the_visitor_ip_is_written_as_ipv4_or_empty(given: str, written: str) -> None:
+def test_the_visitor_ip_is_written_as_ipv4_or_left_out(given: str, written: str | None) -> None:
     request = NewConversation.model_validate({"visitor": {**VISITOR, "ip": given}})
-    assert rules.begin("c", request).to_wire()["visitor"]["ip"] == written
+    assert rules.begin("c", request).to_wire()["visitor"].get("ip") == written
+
+
+def test_an_ipv6_address_in_a_change_removes_the_old_ip() -> None:
+    changes = ConversationChanges.model_validate({"visitor": {"ip": "2001:db8::1"}})
+    assert "ip" not in rules.apply_changes(started(), changes).to_wire()["visitor"]
+
+
+def test_generated_nicknames_fit_snowplows_64_characters() -> None:
+    long_visitor = {
+        **VISITOR,
+        "fullName": "Maximiliana Alexandra Konstantinopoulou-Worthington",
+        "emailAddress": "maximiliana.konstantinopoulou-worthington@example-enterprise.com",
+    }
+    begun = rules.begin("c", NewConversation.model_validate({"visitor": long_visitor}))
+    line = rules.add_message(begun, visitor_says("hi"), now=1.0).items[-1]
+    assert isinstance(line, MessageToOperator)
+    assert line.nickname == long_visitor["fullName"]
+    anonymous = {"id": "v", "country": "X" * 100, "city": "Y" * 100}
+    label = rules.visitor_label(
+        rules.begin("c", NewConversation.model_validate({"visitor": anonymous})).visitor
+        or pytest.fail("no visitor")
+    )
+    assert len(label) <= 64
+    assert label.startswith("Visitor | XXX") and label.endswith(f"#{label.rsplit('#')[1]}")
+    named = rules.add_message(
+        rules.begin("c", NewConversation.model_validate({"visitor": {"fullName": "N" * 300}})),
+        visitor_says("hi"),
+        now=1.0,
+    ).items[-1]
+    assert isinstance(named, MessageToOperator)
+    assert len(named.nickname or "") == 64 == len(named.visitor_nickname or "")
+
+
+def test_every_input_object_accepts_the_kind_the_wire_gives_it() -> None:
+    request = NewConversation.model_validate(
+        {"visitor": {**VISITOR, "kind": "Visitor"}, "groups": [{"kind": "Group", "id": "g"}]}
+    )
+    assert rules.begin("c", request).to_wire()["groups"] == [{"kind": "Group", "id": "g"}]
+    message = operator_says("hi", operator={**OPERATOR, "kind": "Operator"})
+    assert message.operator is not None
+    changes = ConversationChanges.model_validate({"visitor": {"kind": "Visitor", "city": "Oslo"}})
+    assert rules.apply_changes(started(), changes).to_wire()["visitor"]["city"] == "Oslo"
+    with pytest.raises(ValidationError):
+        NewConversation.model_validate(
+            {"visitor": VISITOR, "groups": [{"kind": "Team", "id": "g"}]}
+        )
 
 
 def test_a_junk_visitor_ip_is_refused_naming_the_field() -> None:

@@ -13,11 +13,13 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks import __version__
+from chathooks.api import openapi
 from chathooks.api.auth import Authenticator, key_gate
 from chathooks.api.errors import install_error_handlers
 from chathooks.api.metrics import ServiceMetrics
@@ -31,10 +33,7 @@ from chathooks.api.routes import (
     transcripts,
 )
 from chathooks.api.state import Services
-from chathooks.attempt_log import logging_outcomes
-from chathooks.conversations import OutcomeSignal, idle_check
-from chathooks.db.engine import create_engine
-from chathooks.db.migrate import current_revision_async, head_revision
+from chathooks.conversations import OutcomeSignal
 from chathooks.heap import freeze_startup_objects
 from chathooks.http_limits.body import RequestLimits
 from chathooks.idempotency.middleware import IdempotencyMiddleware
@@ -42,7 +41,7 @@ from chathooks.ingest import Ingestor
 from chathooks.liveness import Heartbeat, run_worker
 from chathooks.queue import Outcome, write_transaction
 from chathooks.repository.sites import create_admin_key, has_admin_key
-from chathooks.retention import retention_job
+from chathooks.runtime import new_worker, open_engine, require_current_schema
 from chathooks.sender import Sender
 from chathooks.settings import Settings
 from chathooks.ui import routes as ui
@@ -73,9 +72,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current_schema(config.database_url)
-        engine = create_engine(
-            config.database_url, inline=True, synchronous=config.sqlite_synchronous
-        )
+        engine = open_engine(config, inline=True)
         try:
             if config.admin_key is None:
                 await _ensure_admin_key(engine)
@@ -115,6 +112,11 @@ def create_app(
         version=__version__,
         summary="Olark-compatible chat transcript webhooks, sent durably.",
         lifespan=lifespan,
+        openapi_tags=openapi.TAGS,
+        generate_unique_id_function=openapi.operation_id,
+        # No Swagger UI: it needs a CDN; see chathooks.api.openapi.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     # The last added runs first: bodies are capped and keys checked before a repeated
@@ -123,6 +125,14 @@ def create_app(
     app.add_middleware(RequestLimits, limit_for=body_limits(config), gate=key_gate)
     for module in (sites, endpoints, transcripts, deliveries, conversations, erasures, meta, ui):
         app.include_router(module.router)
+    document: dict[str, Any] = {}
+
+    def contract() -> dict[str, Any]:
+        if not document:
+            document.update(openapi.contract(app))
+        return document
+
+    app.openapi = contract  # type: ignore[method-assign]
     return app
 
 
@@ -139,33 +149,6 @@ def body_limits(settings: Settings) -> Callable[[str], int]:
         return settings.max_body_bytes
 
     return limit_for
-
-
-def new_worker(
-    engine: AsyncEngine,
-    settings: Settings,
-    *,
-    on_outcome: Callable[[list[Outcome]], Awaitable[None]] | None = None,
-) -> Worker:
-    """A delivery worker that also completes idle conversations and deletes what is past
-    retention, as every worker should; it logs every failed attempt."""
-    return Worker(
-        engine,
-        settings,
-        periodic=[idle_check(engine, settings), retention_job(engine, settings)],
-        on_outcome=logging_outcomes(on_outcome),
-    )
-
-
-async def require_current_schema(database_url: str) -> None:
-    """Refuse to start on a database ``chathooks migrate`` has not brought up to date."""
-    current, expected = await current_revision_async(database_url), head_revision()
-    if current != expected:
-        state = "empty" if current is None else f"at schema revision {current}"
-        raise RuntimeError(
-            f"the database is {state}; this chathooks needs revision {expected}. "
-            "Run 'chathooks migrate' first (chathooks serve does it for you)"
-        )
 
 
 async def _ensure_admin_key(engine: AsyncEngine) -> None:

@@ -143,7 +143,7 @@ async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     code = _CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404 and message == "Not Found":
-        message = "there is no such path in the chathooks API; see /docs"
+        message = "there is no such path in the chathooks API; see /openapi.json"
     return _json(exc.status_code, code, message, None, dict(exc.headers or {}) or None)
 
 

@@ -10,40 +10,32 @@ space-separated), which keeps secrets out of the process list.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 import typer
-import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
+from chathooks.commands.toolkit import BadArgument, prepare_send_test, run_send_test
 from chathooks.db.engine import normalize_url, shown_url
 from chathooks.erasure import InvalidErasure, check_subject
-from chathooks.http_limits.head import GuardedHttpToolsProtocol
-from chathooks.receiver.app import DEFAULT_HOST, DEFAULT_PORT, ReceiverConfig, create_app
+from chathooks.receiver.defaults import DEFAULT_HOST, DEFAULT_PORT
 from chathooks.receiver.export import ExportFormat, export
+from chathooks.receiver.readaccess import generate_read_key
 from chathooks.receiver.retention import erase_received
-from chathooks.receiver.sendtest import (
-    DEFAULT_TIMEOUT_SECONDS,
-    OutgoingPost,
-    PayloadFileError,
-    SendTestResult,
-    check_url,
-    load_payload_file,
-    send_test,
-    test_transcript_post,
-)
+from chathooks.receiver.sendtest import DEFAULT_TIMEOUT_SECONDS
 from chathooks.receiver.store import (
     DEFAULT_DATABASE_URL,
     MissingSchema,
     ReceivedStore,
     sqlite_file_exists,
 )
-from chathooks.signing import secret_key
+
+if TYPE_CHECKING:
+    from chathooks.receiver.app import ReceiverConfig
 
 __all__ = ["register"]
 
@@ -56,6 +48,7 @@ def register(app: typer.Typer) -> None:
     receive = typer.Typer(
         name="receive",
         invoke_without_command=True,
+        rich_markup_mode=None,
         help="Run a receiver that stores every transcript POSTed to /webhook and shows them.",
     )
     receive.callback()(receive_command)
@@ -95,46 +88,13 @@ def send_test_command(
     exits 1 when the endpoint failed (refused, timeout, DNS, non-2xx).
     """
     try:
-        check_url(url)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="URL") from exc
-    if secret is not None:
-        try:
-            secret_key(secret)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--secret") from exc
-    try:
-        post = load_payload_file(file) if file is not None else test_transcript_post()
-    except PayloadFileError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--file") from exc
-
-    if not as_json:
-        what = str(file) if file is not None else "Olark's test transcript"
-        typer.echo(f"POST {url}  ({what}, {len(post.body)} bytes{', signed' if secret else ''})")
-    result = asyncio.run(send_test(url, post, secret=secret, timeout_seconds=timeout))
-    if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        _print_result(result, post)
-    if not result.ok:
-        raise typer.Exit(1)
-
-
-def _print_result(result: SendTestResult, post: OutgoingPost) -> None:
-    elapsed = f"{result.elapsed_seconds * 1000:.0f} ms"
-    if result.status is None:
-        typer.echo(f"failed after {elapsed}: {result.reason}", err=True)
-        return
-    typer.echo(f"status: {result.status_text}")
-    typer.echo(f"time: {elapsed}")
-    body = result.response_body.strip()
-    typer.echo(f"response: {body if body else '(empty)'}")
-    if result.integration_url:
-        typer.echo(f"integrationUrl: {result.integration_url}")
-    if result.ok:
-        typer.echo("ok: the endpoint accepted the POST")
-    else:
-        typer.echo(f"failed: {result.reason}", err=True)
+        post = prepare_send_test(url, file, secret)
+    except BadArgument as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.param) from exc
+    what = str(file) if file is not None else "Olark's test transcript"
+    status = run_send_test(url, post, what=what, secret=secret, as_json=as_json, timeout=timeout)
+    if status:
+        raise typer.Exit(status)
 
 
 # -- receive -----------------------------------------------------------------------------
@@ -174,6 +134,20 @@ def receive_command(
         envvar=_ENV + "PUBLIC_URL",
         help="Base of the integrationUrl answered to Olark; default http://HOST:PORT.",
     ),
+    read_key: str | None = typer.Option(
+        None,
+        "--read-key",
+        envvar=_ENV + "READ_KEY",
+        help="The key that reads the pages and /api/transcripts (Bearer or the sign-in "
+        "form); default: a new one, printed once at start.",
+        show_default=False,
+    ),
+    public: bool = typer.Option(
+        False,
+        "--public",
+        envvar=_ENV + "PUBLIC",
+        help="Let anyone who reaches the port read every stored transcript (no read key).",
+    ),
     retention_days: float | None = typer.Option(
         None,
         "--retention-days",
@@ -184,10 +158,25 @@ def receive_command(
     log_format: str = LOG_FORMAT,
     log_level: str = LOG_LEVEL,
 ) -> None:
-    """Store every transcript POSTed to /webhook; browse them at / and /api/transcripts."""
+    """Store every transcript POSTed to /webhook; browse them at / and /api/transcripts.
+
+    Reading needs the read key (visitors' names, e-mail addresses and messages are
+    stored); POST /webhook has its own checks: --secret and --allow-cidr.
+    """
     if ctx.invoked_subcommand is not None:
         return
     setup_logging(log_format, log_level)
+    from chathooks.receiver.app import ReceiverConfig
+
+    if public and read_key:
+        raise typer.BadParameter("give --read-key or --public, not both", param_hint="--public")
+    if read_key is not None and len(read_key.strip()) < 16:
+        raise typer.BadParameter(
+            "a read key needs at least 16 characters; omit it to have one generated",
+            param_hint="--read-key",
+        )
+    generated = not public and read_key is None
+    key = None if public else (read_key.strip() if read_key else generate_read_key())
     config = ReceiverConfig(
         database_url=database_url,
         host=host,
@@ -196,6 +185,7 @@ def receive_command(
         trusted_proxies=_split(trust_proxy),
         secrets=_split(secret),
         public_url=public_url.rstrip("/") if public_url else None,
+        read_key=key,
         retention_days=retention_days,
     )
     _check_database_url(database_url)
@@ -211,10 +201,15 @@ def receive_command(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    raise typer.Exit(asyncio.run(_serve(config)))
+    raise typer.Exit(asyncio.run(_serve(config, show_key=generated)))
 
 
-async def _serve(config: ReceiverConfig) -> int:
+async def _serve(config: ReceiverConfig, *, show_key: bool) -> int:
+    import uvicorn
+
+    from chathooks.http_limits.head import GuardedHttpToolsProtocol
+    from chathooks.receiver.app import create_app
+
     store = ReceivedStore.open(config.database_url)
     try:
         try:
@@ -228,6 +223,18 @@ async def _serve(config: ReceiverConfig) -> int:
         base = config.listening_url()
         typer.echo(f"storing in {shown_url(config.database_url)}", err=True)
         typer.echo(f"POST Olark webhooks to {base}/webhook; read them at {base}/", err=True)
+        if config.read_key is None:
+            typer.echo(
+                "warning: --public: anyone who can reach this port can read every stored "
+                "transcript (visitors' names, e-mail addresses, IP addresses, messages)",
+                err=True,
+            )
+        elif show_key:
+            typer.echo(
+                f"read key (shown only now; a new one at each start unless --read-key is "
+                f"given): {config.read_key}",
+                err=True,
+            )
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(config, store),

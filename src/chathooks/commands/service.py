@@ -1,54 +1,51 @@
 """The sender service's commands: run it, migrate it, and manage sites, endpoints, deliveries.
 
-``serve`` and ``worker`` run the service; the admin commands (``site``,
-``endpoint``, ``deliveries``) talk to the database directly through the same
-repository and queue functions the API uses, so they work before the service
-is up and print the same JSON (``--json``) as the API returns. Settings come
-from flags or ``CHATHOOKS_*`` environment variables.
+``serve`` and ``worker`` run the service, each built by :mod:`chathooks.runtime`
+(``worker`` never imports the web app). The admin commands (``site``,
+``endpoint``, ``deliveries``) work on the database directly, through the same
+functions the API's routes call (:mod:`chathooks.manage`), with the API's
+request models checking their input; so they work before the service is up,
+refuse what the API refuses, and print the API's JSON (``--json``). Settings
+come from flags or ``CHATHOOKS_*`` environment variables.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 
 import typer
-import uvicorn
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chathooks.api.app import create_app, new_worker, require_current_schema
+from chathooks import manage
 from chathooks.api.schemas import (
-    DeliveryDetail,
     DeliveryOut,
+    DeliveryRef,
+    EndpointCreate,
     EndpointOut,
+    EndpointUpdate,
     EndpointWithSecret,
+    IngestAccepted,
     Page,
-    SiteCreated,
-    SiteOut,
+    RecoverRequest,
+    SiteCreate,
+    TestResult,
 )
 from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
-from chathooks.db.engine import create_engine, shown_url
-from chathooks.db.migrate import head_revision, upgrade
+from chathooks.db.engine import shown_url, sqlite_file
+from chathooks.db.migrate import current_revision_async, head_revision, upgrade
+from chathooks.errors import FieldError
 from chathooks.heap import freeze_startup_objects
-from chathooks.http_limits.head import GuardedHttpToolsProtocol
 from chathooks.liveness import run_worker
-from chathooks.queue import (
-    STATUSES,
-    list_deliveries,
-    redeliver,
-    release_held,
-    site_of_delivery,
-    write_transaction,
-)
-from chathooks.repository.endpoints import create_endpoint, list_endpoints, update_endpoint
-from chathooks.repository.sites import create_site, get_site
-from chathooks.repository.validation import check_format, check_url
+from chathooks.queue import STATUSES
+from chathooks.runtime import build_app, new_worker, open_engine, require_current_schema
+from chathooks.sender import Sender
 from chathooks.settings import Settings
-from chathooks.signing import generate_secret
 
 __all__ = ["register"]
 
@@ -65,6 +62,14 @@ _DATABASE_URL = typer.Option(
     show_default=False,
 )
 _JSON = typer.Option(False, "--json", help="Print JSON (the API's shapes) instead of text.")
+#: Plain help, as click writes it: ``--auto-send / --no-auto-send``, no ``<bool>`` metavar.
+_GROUP: dict[str, Any] = {"no_args_is_help": True, "rich_markup_mode": None}
+#: Said where the service first runs: why a receiver on this machine gets no deliveries.
+LOOPBACK_NOTE = (
+    "note: deliveries to loopback and private addresses (127.0.0.1, 10.x, 192.168.x...) are "
+    "refused; to reach a receiver on this machine set CHATHOOKS_ALLOWED_DESTINATIONS="
+    "127.0.0.0/8 ('make run' does)"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -73,19 +78,31 @@ def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
     app.command("migrate")(migrate)
 
-    site = typer.Typer(name="site", help="Create sites (each gets its own API key).")
+    site = typer.Typer(
+        name="site", help="Create and list sites (each gets its own API key).", **_GROUP
+    )
     site.command("create")(site_create)
+    site.command("list")(site_list)
     app.add_typer(site)
 
-    endpoint = typer.Typer(name="endpoint", help="Add and list the endpoints of a site.")
+    endpoint = typer.Typer(
+        name="endpoint", help="Add, change, test and remove the endpoints of a site.", **_GROUP
+    )
     endpoint.command("add")(endpoint_add)
     endpoint.command("list")(endpoint_list)
+    endpoint.command("update")(endpoint_update)
+    endpoint.command("disable")(endpoint_disable)
     endpoint.command("enable")(endpoint_enable)
+    endpoint.command("test")(endpoint_test)
+    endpoint.command("delete")(endpoint_delete)
     app.add_typer(endpoint)
 
-    deliveries = typer.Typer(name="deliveries", help="Look at deliveries and send them again.")
+    deliveries = typer.Typer(
+        name="deliveries", help="Look at deliveries and send them again.", **_GROUP
+    )
     deliveries.command("list")(deliveries_list)
     deliveries.command("redeliver")(deliveries_redeliver)
+    deliveries.command("recover")(deliveries_recover)
     app.add_typer(deliveries)
 
 
@@ -106,10 +123,15 @@ def serve(
     log_level: str = LOG_LEVEL,
 ) -> None:
     """Migrate the database, then serve the API and deliver in this one process."""
+    import uvicorn
+
+    from chathooks.http_limits.head import GuardedHttpToolsProtocol
+
     setup_logging(log_format, log_level)
     settings = _settings(database_url=database_url)
     _migrate(settings.database_url)
-    app = create_app(settings, run_worker=not no_worker, freeze_startup=True)
+    _explain_destinations(settings)
+    app = build_app(settings, run_worker=not no_worker, freeze_startup=True)
     uvicorn.run(
         app,
         host=host,
@@ -142,14 +164,19 @@ def worker(
     """
     setup_logging(log_format, log_level)
     settings = _settings(database_url=database_url, worker_concurrency=concurrency)
+    _explain_destinations(settings)
+    _require_database_file(settings)
     _run(_work(settings), settings)
+
+
+def _explain_destinations(settings: Settings) -> None:
+    if not settings.allowed_destinations:
+        typer.echo(LOOPBACK_NOTE, err=True)
 
 
 async def _work(settings: Settings) -> None:
     await require_current_schema(settings.database_url)
-    engine = create_engine(
-        settings.database_url, inline=True, synchronous=settings.sqlite_synchronous
-    )
+    engine = open_engine(settings, inline=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -178,6 +205,13 @@ def _migrate(database_url: str) -> None:
 
 # -- admin commands -----------------------------------------------------------------------
 
+_LIMIT = typer.Option(50, "--limit", min=1, max=500, help="How many rows (1-500).")
+_CURSOR = typer.Option(
+    None, "--cursor", help="Where the previous list stopped: the next_cursor it printed."
+)
+_SITE = typer.Argument(..., metavar="SITE", help="The site id (site_...).")
+_ENDPOINT = typer.Argument(..., metavar="ENDPOINT", help="The endpoint id (ep_...).")
+
 
 def site_create(
     name: str = typer.Argument(..., help="A label for the site, e.g. its domain."),
@@ -185,13 +219,11 @@ def site_create(
     as_json: bool = _JSON,
 ) -> None:
     """Create a site and print its API key (shown only this once)."""
+    checked = _checked(SiteCreate, {"name": name})
     settings = _settings(database_url=database_url)
-
-    async def create(connection: AsyncConnection) -> SiteCreated:
-        created = await create_site(connection, name)
-        return SiteCreated(**SiteOut.of(created.site).model_dump(), api_key=created.api_key)
-
-    site = _run(_write(settings, create), settings)
+    site = _run(
+        _with_engine(settings, lambda engine: manage.create_site(engine, checked.name)), settings
+    )
     if as_json:
         _print_json(site)
         return
@@ -199,8 +231,30 @@ def site_create(
     typer.echo(f"API key (shown only now, store it): {site.api_key}")
 
 
+def site_list(
+    limit: int = _LIMIT,
+    cursor: str | None = _CURSOR,
+    database_url: str | None = _DATABASE_URL,
+    as_json: bool = _JSON,
+) -> None:
+    """List the sites, oldest first."""
+    settings = _settings(database_url=database_url)
+    page = _run(
+        _with_engine(settings, lambda e: manage.site_page(e, limit=limit, cursor=cursor)),
+        settings,
+    )
+    if as_json:
+        _print_json(page)
+        return
+    for site in page.items:
+        typer.echo(f"{site.id}  {site.name}  created {site.created_at.isoformat()}")
+    if not page.items and cursor is None:
+        typer.echo("no sites; create one with 'chathooks site create NAME'", err=True)
+    _more(page)
+
+
 def endpoint_add(
-    site: str = typer.Argument(..., help="The site id (site_...)."),
+    site: str = _SITE,
     url: str = typer.Argument(..., help="Where to POST payloads (http or https)."),
     auto_send: bool = typer.Option(
         True, "--auto-send/--no-auto-send", help="Send every transcript automatically."
@@ -218,30 +272,24 @@ def endpoint_add(
     as_json: bool = _JSON,
 ) -> None:
     """Add an endpoint to a site; prints its signing secret."""
-    try:
-        checked_url = check_url(url)
-        checked_format = check_format(body_format)
-    except ValueError as exc:
-        _fail(str(exc))
+    fields: dict[str, Any] = {
+        "url": url,
+        "auto_send": auto_send,
+        "send_offline": offline,
+        "send_events": events,
+        "format": body_format,
+        "description": description,
+    }
+    if no_secret:
+        fields["secret"] = None
+    body = _checked(EndpointCreate, fields)
     settings = _settings(database_url=database_url)
 
-    async def add(connection: AsyncConnection) -> EndpointWithSecret:
-        if await get_site(connection, site) is None:
-            _fail(f"there is no site {site!r}; 'chathooks site create NAME' makes one")
-        endpoint = await create_endpoint(
-            connection,
-            site,
-            url=checked_url,
-            auto_send=auto_send,
-            send_offline=offline,
-            send_events=events,
-            secret=None if no_secret else generate_secret(),
-            format=checked_format,
-            description=description,
-        )
-        return EndpointWithSecret.of(endpoint)
+    async def add(engine: AsyncEngine) -> EndpointWithSecret:
+        await _require_site(engine, site)
+        return await manage.create_endpoint(engine, site, body)
 
-    endpoint = _run(_write(settings, add), settings)
+    endpoint = _run(_with_engine(settings, add), settings)
     if as_json:
         _print_json(endpoint)
         return
@@ -250,32 +298,176 @@ def endpoint_add(
 
 
 def endpoint_list(
-    site: str = typer.Argument(..., help="The site id (site_...)."),
+    site: str = _SITE,
+    limit: int = _LIMIT,
+    cursor: str | None = _CURSOR,
     database_url: str | None = _DATABASE_URL,
     as_json: bool = _JSON,
 ) -> None:
     """List a site's endpoints and their switches."""
     settings = _settings(database_url=database_url)
 
-    async def read(connection: AsyncConnection) -> list[EndpointOut]:
-        await _require_site(connection, site)
-        items, _ = await list_endpoints(connection, site, limit=10_000)
-        return [EndpointOut.of(e) for e in items]
+    async def read(engine: AsyncEngine) -> Page[EndpointOut]:
+        await _require_site(engine, site)
+        return await manage.endpoint_page(engine, site, limit=limit, cursor=cursor)
 
-    endpoints = _run(_read(settings, read), settings)
+    page = _run(_with_engine(settings, read), settings)
     if as_json:
-        _print_json_list(endpoints)
+        _print_json(page)
         return
-    for endpoint in endpoints:
+    for endpoint in page.items:
         typer.echo(_endpoint_line(endpoint))
-    if not endpoints:
+    if not page.items and cursor is None:
         typer.echo("no endpoints; add one with 'chathooks endpoint add SITE URL'", err=True)
+    _more(page)
+
+
+def endpoint_update(
+    site: str = _SITE,
+    endpoint: str = _ENDPOINT,
+    url: str | None = typer.Option(None, "--url", help="A new destination URL."),
+    auto_send: bool | None = typer.Option(
+        None, "--auto-send/--no-auto-send", help="Send every transcript automatically."
+    ),
+    offline: bool | None = typer.Option(
+        None, "--offline/--no-offline", help="Send offline messages."
+    ),
+    events: bool | None = typer.Option(None, "--events/--no-events", help="Send start events."),
+    body_format: str | None = typer.Option(None, "--format", help="form or json."),
+    description: str | None = typer.Option(None, "--description", help="A note for people."),
+    new_secret: bool = typer.Option(
+        False, "--new-secret", help="Sign with a new secret (printed once) from now on."
+    ),
+    no_secret: bool = typer.Option(False, "--no-secret", help="Stop signing requests."),
+    database_url: str | None = _DATABASE_URL,
+    as_json: bool = _JSON,
+) -> None:
+    """Change an endpoint's settings; only the options given change."""
+    if new_secret and no_secret:
+        _fail("give --new-secret or --no-secret, not both")
+    given = {
+        "url": url,
+        "auto_send": auto_send,
+        "send_offline": offline,
+        "send_events": events,
+        "format": body_format,
+        "description": description,
+    }
+    fields: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+    secret = None
+    if new_secret:
+        from chathooks.signing import generate_secret
+
+        secret = fields["secret"] = generate_secret()
+    elif no_secret:
+        fields["secret"] = None
+    if not fields:
+        _fail("nothing to change: give at least one option (see --help)")
+    _change_endpoint(site, endpoint, fields, database_url, as_json, secret=secret)
+
+
+def endpoint_disable(
+    site: str = _SITE,
+    endpoint: str = _ENDPOINT,
+    database_url: str | None = _DATABASE_URL,
+    as_json: bool = _JSON,
+) -> None:
+    """Stop delivering to an endpoint; its deliveries are held until it is enabled."""
+    _change_endpoint(site, endpoint, {"enabled": False}, database_url, as_json)
+
+
+def endpoint_enable(
+    site: str = _SITE,
+    endpoint: str = _ENDPOINT,
+    database_url: str | None = _DATABASE_URL,
+    as_json: bool = _JSON,
+) -> None:
+    """Deliver to an endpoint again, starting with what was held, in order."""
+    _change_endpoint(site, endpoint, {"enabled": True}, database_url, as_json)
+
+
+def _change_endpoint(
+    site: str,
+    endpoint: str,
+    fields: dict[str, Any],
+    database_url: str | None,
+    as_json: bool,
+    *,
+    secret: str | None = None,
+) -> None:
+    body = _checked(EndpointUpdate, fields)
+    settings = _settings(database_url=database_url)
+
+    async def change(engine: AsyncEngine) -> EndpointOut:
+        await _require_site(engine, site)
+        return await manage.update_endpoint(engine, site, endpoint, body)
+
+    changed = _run(_with_engine(settings, change), settings)
+    if as_json:
+        _print_json(changed)
+        return
+    typer.echo(_endpoint_line(changed))
+    if secret is not None:
+        typer.echo(f"signing secret: {secret}")
+
+
+def endpoint_delete(
+    site: str = _SITE,
+    endpoint: str = _ENDPOINT,
+    database_url: str | None = _DATABASE_URL,
+) -> None:
+    """Delete an endpoint together with its deliveries."""
+    settings = _settings(database_url=database_url)
+
+    async def delete(engine: AsyncEngine) -> None:
+        await _require_site(engine, site)
+        await manage.delete_endpoint(engine, site, endpoint)
+
+    _run(_with_engine(settings, delete), settings)
+    typer.echo(f"deleted {endpoint} and its deliveries")
+
+
+def endpoint_test(
+    site: str = _SITE,
+    endpoint: str = _ENDPOINT,
+    database_url: str | None = _DATABASE_URL,
+    as_json: bool = _JSON,
+) -> None:
+    """Olark's Send test for a configured endpoint: POST the test transcript now.
+
+    Nothing is queued or retried; the destination guard applies as for any
+    delivery (CHATHOOKS_ALLOWED_DESTINATIONS opens loopback and private ranges).
+    Exits 1 when the endpoint did not accept it.
+    """
+    settings = _settings(database_url=database_url)
+
+    async def send(engine: AsyncEngine) -> TestResult:
+        await _require_site(engine, site)
+        async with Sender.from_settings(settings) as sender:
+            return await manage.test_endpoint(engine, sender, site, endpoint)
+
+    result = _run(_with_engine(settings, send), settings)
+    if as_json:
+        _print_json(result)
+    else:
+        status = result.status_code if result.status_code is not None else "no response"
+        typer.echo(f"status: {status}")
+        typer.echo(f"time: {result.duration_ms:.0f} ms")
+        if result.response_body:
+            typer.echo(f"response: {result.response_body.strip()}")
+        if result.integration_url:
+            typer.echo(f"integrationUrl: {result.integration_url}")
+        if result.error:
+            typer.echo(f"failed: {result.error}", err=True)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def deliveries_list(
-    site: str = typer.Argument(..., help="The site id (site_...)."),
+    site: str = _SITE,
     status: str | None = typer.Option(None, "--status", help=f"One of {', '.join(STATUSES)}."),
-    limit: int = typer.Option(50, "--limit", min=1, max=500, help="How many, newest first."),
+    limit: int = _LIMIT,
+    cursor: str | None = _CURSOR,
     database_url: str | None = _DATABASE_URL,
     as_json: bool = _JSON,
 ) -> None:
@@ -284,40 +476,22 @@ def deliveries_list(
         _fail(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
     settings = _settings(database_url=database_url)
 
-    async def read(connection: AsyncConnection) -> list[DeliveryOut]:
-        await _require_site(connection, site)
-        items, _ = await list_deliveries(connection, site, status=status, limit=limit)
-        return [DeliveryOut.of(item) for item in items]
+    async def read(engine: AsyncEngine) -> Page[DeliveryOut]:
+        await _require_site(engine, site)
+        return await manage.delivery_page(engine, site, status=status, limit=limit, cursor=cursor)
 
-    deliveries = _run(_read(settings, read), settings)
+    page = _run(_with_engine(settings, read), settings)
     if as_json:
-        _print_json_list(deliveries)
+        _print_json(page)
         return
-    for d in deliveries:
+    for d in page.items:
         code = d.last_status_code if d.last_status_code is not None else "-"
         typer.echo(
             f"{d.id}  {d.status:<10}  {d.payload_kind:<15}  attempts={d.attempt_count}  "
             f"http={code}  {d.created_at.isoformat()}  {d.endpoint_id}"
             + (f"  error: {d.last_error}" if d.last_error else "")
         )
-
-
-def endpoint_enable(
-    site: str = typer.Argument(..., help="The site id (site_...)."),
-    endpoint: str = typer.Argument(..., help="The endpoint id (ep_...)."),
-    database_url: str | None = _DATABASE_URL,
-) -> None:
-    """Switch an endpoint back on; what was held while it was off is sent, in order."""
-    settings = _settings(database_url=database_url)
-
-    async def enable(connection: AsyncConnection) -> int:
-        await _require_site(connection, site)
-        if await update_endpoint(connection, site, endpoint, {"enabled": True}) is None:
-            _fail(f"site {site!r} has no endpoint {endpoint!r}")
-        return await release_held(connection, endpoint)
-
-    held = _run(_write(settings, enable), settings)
-    typer.echo(f"{endpoint} enabled; {held} held deliveries will be sent now")
+    _more(page)
 
 
 def deliveries_redeliver(
@@ -327,19 +501,63 @@ def deliveries_redeliver(
 ) -> None:
     """Send a delivery again now, with the same webhook-id, whatever its status."""
     settings = _settings(database_url=database_url)
-
-    async def send_again(connection: AsyncConnection) -> DeliveryDetail:
-        site = await site_of_delivery(connection, delivery)
-        found = None if site is None else await redeliver(connection, site, delivery)
-        if found is None:
-            _fail(f"there is no delivery {delivery!r}")
-        return DeliveryDetail.of(found)
-
-    detail = _run(_write(settings, send_again), settings)
+    detail = _run(
+        _with_engine(settings, lambda engine: manage.redeliver_delivery(engine, None, delivery)),
+        settings,
+    )
     if as_json:
         _print_json(detail)
         return
     typer.echo(f"{detail.id}  {detail.status}: it will be sent again now")
+
+
+def deliveries_recover(
+    site: str = _SITE,
+    since: datetime = typer.Option(
+        ...,
+        "--since",
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"],
+        help="Failed deliveries made since this time (ISO-8601; UTC without an offset).",
+    ),
+    endpoint: list[str] = typer.Option(
+        [], "--endpoint", help="Only this endpoint (repeatable); default: every endpoint."
+    ),
+    database_url: str | None = _DATABASE_URL,
+    as_json: bool = _JSON,
+) -> None:
+    """After an outage: send again every failed delivery made since --since."""
+    body = _checked(RecoverRequest, {"since": since})
+    settings = _settings(database_url=database_url)
+
+    async def recover_all(engine: AsyncEngine) -> list[tuple[str, str]]:
+        await _require_site(engine, site)
+        targets = list(endpoint)
+        if not targets:
+            cursor: str | None = None
+            while True:
+                page = await manage.endpoint_page(engine, site, limit=500, cursor=cursor)
+                targets += [e.id for e in page.items]
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+        queued: list[tuple[str, str]] = []
+        for target in targets:
+            accepted = await manage.recover_failed(engine, site, target, body)
+            queued += [(ref.id, ref.endpoint_id) for ref in accepted.deliveries]
+        return queued
+
+    queued = _run(_with_engine(settings, recover_all), settings)
+    if as_json:
+        _print_json(
+            IngestAccepted(deliveries=[DeliveryRef(id=i, endpoint_id=e) for i, e in queued])
+        )
+        return
+    for delivery_id, endpoint_id in queued:
+        typer.echo(f"{delivery_id}  {endpoint_id}")
+    typer.echo(
+        f"{len(queued)} failed deliver{'y' if len(queued) == 1 else 'ies'} will be sent again",
+        err=True,
+    )
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -355,27 +573,70 @@ def _settings(**flags: Any) -> Settings:
         _fail(f"CHATHOOKS_{name}: {first['msg'].removeprefix('Value error, ')}")
 
 
-async def _require_site(connection: AsyncConnection, site: str) -> None:
-    if await get_site(connection, site) is None:
-        _fail(f"there is no site {site!r}")
+async def _require_site(engine: AsyncEngine, site: str) -> None:
+    from chathooks.repository.sites import get_site
+
+    async with engine.connect() as connection:
+        if await get_site(connection, site) is None:
+            _fail(f"there is no site {site!r}; 'chathooks site list' shows them")
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _checked(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
+    """``fields`` as the API's request model, or the API's complaint and exit 1."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "input"
+        _fail(f"{name}: {first['msg'].removeprefix('Value error, ')}")
+
+
+def _require_database_file(settings: Settings) -> None:
+    """Stop, naming its absolute path, if the SQLite file is not there (never create it)."""
+    path = sqlite_file(settings.database_url)
+    if path is not None and not path.exists():
+        _fail(
+            f"there is no chathooks database at {path}; run 'chathooks migrate' (or "
+            "'chathooks serve') there first, or give --database-url / CHATHOOKS_DATABASE_URL"
+        )
+
+
+async def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` on the database, once it is known to exist and be migrated.
+
+    A SQLite file that is not there is reported with its absolute path (the
+    default ``./chathooks.db`` depends on the working directory) and is not
+    created: opening it would leave an empty file behind.
+    """
+    url = settings.database_url
+    _require_database_file(settings)
+    path = sqlite_file(url)
+    where = str(path) if path is not None else shown_url(url)
+    revision = await current_revision_async(url)
+    if revision != head_revision():
+        state = "empty" if revision is None else f"at schema revision {revision}"
+        _fail(
+            f"the database {where} is {state}, not {head_revision()}; "
+            "run 'chathooks migrate' on it first"
+        )
+    engine = open_engine(settings)
+    try:
+        return await work(engine)
+    finally:
+        await engine.dispose()
 
 
 async def _read(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    engine = create_engine(settings.database_url)
-    try:
+    """``work`` on one connection of the (existing, migrated) database."""
+
+    async def on(engine: AsyncEngine) -> T:
         async with engine.connect() as connection:
             return await work(connection)
-    finally:
-        await engine.dispose()
 
-
-async def _write(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    engine = create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
-    try:
-        async with write_transaction(engine) as connection:
-            return await work(connection)
-    finally:
-        await engine.dispose()
+    return await _with_engine(settings, on)
 
 
 def _event_loop_run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -394,6 +655,10 @@ def _run(coroutine: Coroutine[Any, Any, T], settings: Settings) -> T:
         return _event_loop_run(coroutine)
     except typer.Exit:
         raise
+    except manage.NotFound as exc:
+        _fail(f"there is no {exc.field} {exc.identifier!r}")
+    except FieldError as exc:
+        _fail(exc.message)
     except (SQLAlchemyError, OSError) as exc:
         _fail(
             f"cannot use the database {shown_url(settings.database_url)}: {_reason(exc)} "
@@ -429,9 +694,10 @@ def _print_json(model: BaseModel) -> None:
     typer.echo(model.model_dump_json(indent=2))
 
 
-def _print_json_list(models: Sequence[BaseModel]) -> None:
-    """A list in the API's shape: ``{"items": [...], "next_cursor": null}``."""
-    typer.echo(Page[BaseModel](items=list(models)).model_dump_json(indent=2, serialize_as_any=True))
+def _more(page: Page[Any]) -> None:
+    """Say when a list stopped before its end, and how to go on."""
+    if page.next_cursor is not None:
+        typer.echo(f"more rows: add --cursor {page.next_cursor}", err=True)
 
 
 def _fail(message: str) -> NoReturn:

@@ -9,12 +9,17 @@ such as ``fullname`` should be caught here, not discovered in a CRM.
 
 Decisions a platform should know about:
 
-* **Visitor IP.** Olark's consumers accept an IPv4 address or ``""``.
-  Junk (``"not-an-ip"``) is refused with a 422 naming ``visitor.ip``: it is a
-  bug in the caller. A well-formed IPv6 address is *not* refused, because a
-  platform cannot choose its visitors' address family and refusing would lose
-  the chat; it is written as ``""`` (an IPv4-mapped IPv6 address such as
-  ``::ffff:203.0.113.7`` is written as its IPv4 form).
+* **Visitor IP.** Snowplow's ``com.olark`` schemas declare ``ip`` as
+  ``format: ipv4``: an ``"ip": ""`` makes a bad row there, while a payload
+  without the key passes. So ``ip`` is written only when it is IPv4, and left
+  out otherwise. Junk (``"not-an-ip"``) is refused with a 422 naming
+  ``visitor.ip``: it is a bug in the caller. A well-formed IPv6 address is
+  *not* refused, because a platform cannot choose its visitors' address family
+  and refusing would lose the chat; the key is left out (an IPv4-mapped IPv6
+  address such as ``::ffff:203.0.113.7`` is written as its IPv4 form).
+* **``kind``.** Every object that has a ``kind`` on the wire (``Visitor``,
+  ``Group``, ``Operator``) accepts it here, so a payload's pieces can be sent
+  as they are; another value is refused.
 * **Timestamps** are strings of epoch seconds (``"1473774819.263083"``), as
   Olark writes them; any other shape (a JSON number, ISO-8601) is refused.
 """
@@ -49,11 +54,11 @@ MAX_TAGS = 100
 MAX_GROUPS = 50
 
 
-def normalize_ip(value: str) -> str:
-    """The visitor ``ip`` as strict consumers accept it: IPv4 or ``""`` (see module doc)."""
+def normalize_ip(value: str) -> str | None:
+    """The visitor ``ip`` as strict consumers accept it: IPv4, or None to leave it out."""
     text = value.strip()
     if not text:
-        return ""
+        return None
     try:
         address = ipaddress.ip_address(text)
     except ValueError as exc:
@@ -62,7 +67,7 @@ def normalize_ip(value: str) -> str:
         ) from exc
     if isinstance(address, ipaddress.IPv6Address):
         mapped = address.ipv4_mapped
-        return str(mapped) if mapped is not None else ""
+        return str(mapped) if mapped is not None else None
     return str(address)
 
 
@@ -143,20 +148,26 @@ class VisitorChanges(_VisitorFields):
     change, since they are merged and replaced differently.
     """
 
+    kind: Literal["Visitor"] | None = None
+
 
 class GroupIn(_Input):
     """An Olark group (department) the chat was routed to."""
 
+    kind: Literal["Group"] = "Group"
     id: str = Field(min_length=1)
     name: str | None = None
 
     def to_wire(self) -> Group:
-        return Group.model_validate(self.model_dump(by_alias=True, exclude_none=True))
+        document = self.model_dump(by_alias=True, exclude_none=True)
+        document["kind"] = "Group"
+        return Group.model_validate(document)
 
 
 class OperatorIn(_Input):
     """The operator account that wrote a message."""
 
+    kind: Literal["Operator"] = "Operator"
     id: str = Field(min_length=1, max_length=200)
     username: str | None = None
     nickname: str | None = None

@@ -167,10 +167,12 @@ def add_message(transcript: Transcript, message: NewMessage, *, now: float) -> T
         item = MessageToVisitor(
             body=message.body,
             timestamp=timestamp,
-            nickname=message.nickname
-            or operator.nickname
-            or operator.username
-            or f"Operator {operator.id}",
+            nickname=clip_nickname(
+                message.nickname
+                or operator.nickname
+                or operator.username
+                or f"Operator {operator.id}"
+            ),
             operator_id=operator.id,
         )
     else:
@@ -178,8 +180,10 @@ def add_message(transcript: Transcript, message: NewMessage, *, now: float) -> T
         item = MessageToOperator(
             body=message.body,
             timestamp=timestamp,
-            nickname=message.nickname or visitor_label(visitor),
-            visitor_nickname=visitor.full_name or message.nickname or visitor_label(visitor),
+            nickname=clip_nickname(message.nickname or visitor_label(visitor)),
+            visitor_nickname=clip_nickname(
+                visitor.full_name or message.nickname or visitor_label(visitor)
+            ),
         )
     return transcript.model_copy(update={"items": [*transcript.items, item]})
 
@@ -288,6 +292,21 @@ def completion_recipients(
     ]
 
 
+#: Snowplow's ``com.olark/transcript`` schema allows item nicknames of 64 characters.
+MAX_NICKNAME = 64
+
+
+def clip_nickname(text: str, limit: int = MAX_NICKNAME) -> str:
+    """``text`` cut to ``limit`` characters, ending in an ellipsis when cut.
+
+    A nickname is a label for people; a long one is shortened rather than
+    refused, since the chat line it labels must still be delivered.
+    """
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "\u2026"
+
+
 def visitor_label(visitor: Visitor) -> str:
     """How operators see a visitor, as Olark labels them.
 
@@ -298,16 +317,17 @@ def visitor_label(visitor: Visitor) -> str:
     """
     name = (visitor.full_name or "").strip()
     email = (visitor.email_address or "").strip()
-    if name and email:
+    if name and email and len(name) + len(email) + 3 <= MAX_NICKNAME:
         return f"{name} ({email})"
     if name or email:
-        return name or email
+        return clip_nickname(name or email)
     place = ", ".join(part for part in (visitor.city, visitor.region) if part)
     where = visitor.country or visitor.country_code or "Unknown location"
     if place:
         where = f"{where} ({place})"
     number = zlib.crc32((visitor.id or "").encode("utf-8")) % 10_000
-    return f"Visitor | {where} #{number}"
+    suffix = f" #{number}"  # kept whole: it tells visitors from the same place apart
+    return clip_nickname(f"Visitor | {where}", MAX_NICKNAME - len(suffix)) + suffix
 
 
 def _have_version(prior: Iterable[PriorPost], version: int) -> set[str]:

@@ -22,6 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -65,6 +66,20 @@ def shown_url(url: str) -> str:
 
 def is_sqlite(url: str) -> bool:
     return make_url(normalize_url(url)).get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The absolute path of the SQLite file ``url`` names; None for PostgreSQL or memory.
+
+    A relative ``sqlite:///./chathooks.db`` depends on the working directory, so
+    messages about a missing or empty database name this absolute path.
+    """
+    if not is_sqlite(url):
+        return None
+    database = make_url(normalize_url(url)).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
 
 
 #: How long SQLite waits for another connection's write lock before "database is locked".

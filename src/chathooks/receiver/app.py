@@ -5,7 +5,8 @@
 field), stores each one as a version of its conversation and answers the
 ``integrationUrl`` of the conversation's page, which Olark shows to the
 operator who typed ``!lead``. The pages and ``/api/transcripts`` show what
-arrived; everything a visitor typed is untrusted and is escaped on output.
+arrived, to the holder of the read key only (see :mod:`.readaccess`);
+everything a visitor typed is untrusted and is escaped on output.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,7 +35,9 @@ from chathooks.db.outage import database_refused_value, database_unavailable
 from chathooks.http_limits.body import RequestLimits
 from chathooks.receiver.adapters.starlette import error_response, receive_webhook
 from chathooks.receiver.core import WebhookReceiver, WebhookRejected, header_value
+from chathooks.receiver.defaults import DEFAULT_HOST, DEFAULT_PORT
 from chathooks.receiver.ipcheck import ForbiddenSource, SourceFilter
+from chathooks.receiver.readaccess import COOKIE_NAME, ReadAccess, safe_next
 from chathooks.receiver.retention import purge_received
 from chathooks.receiver.store import (
     DEFAULT_DATABASE_URL,
@@ -57,8 +60,6 @@ from chathooks.wire import (
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ReceiverConfig", "create_app"]
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8701
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
@@ -82,6 +83,8 @@ class ReceiverConfig:
     #: Base of the ``integrationUrl`` answered; default ``http://host:port``.
     public_url: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: The key that reads the pages and the API; None: anyone may read (``--public``).
+    read_key: str | None = None
     #: Conversations last received longer ago than this many days are deleted; None keeps all.
     retention_days: float | None = None
 
@@ -123,6 +126,10 @@ def _is_unspecified(host: str) -> bool:
         return False
 
 
+class ReadDenied(Exception):
+    """A read without the read key: 401, as JSON for the API and a sign-in form for pages."""
+
+
 #: Sent with every page. The pages show what any sender posted (names, messages, links),
 #: so the browser is told to run no script at all and to load only this receiver's styles.
 PAGE_HEADERS = {
@@ -153,6 +160,7 @@ async def _keep_for(store: ReceivedStore, days: float) -> None:
 def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> FastAPI:
     """The receiver app; without ``store``, it opens and migrates ``config.database_url``."""
     receiver = config.webhook_receiver()
+    access = ReadAccess(config.read_key)
     # Only used to name the client (for the versions list), never to refuse one.
     addresses = SourceFilter(["0.0.0.0/0", "::/0"], trusted_proxies=config.trusted_proxies)
     templates = _templates()
@@ -191,6 +199,29 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
     app.add_exception_handler(InvalidCursor, _invalid_cursor)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(OSError, _database_error)
+
+    def require_reader(request: Request) -> None:
+        if not access.allows(
+            request.headers.get("authorization"), request.cookies.get(COOKIE_NAME)
+        ):
+            raise ReadDenied
+
+    async def read_denied(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(
+                {
+                    "error": "unauthorized",
+                    "field": "authorization",
+                    "message": "reading this receiver needs its read key: "
+                    "send 'Authorization: Bearer <read key>'",
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="chathooks receiver"'},
+            )
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return page(request, "signin.html", status=401, next=safe_next(target), failed=False)
+
+    app.add_exception_handler(ReadDenied, read_denied)
 
     def stored(request: Request) -> ReceivedStore:
         result: ReceivedStore = request.app.state.store
@@ -240,6 +271,7 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
         q: str | None = Query(None, max_length=200),
         cursor: str | None = Query(None, max_length=40),
     ) -> HTMLResponse:
+        require_reader(request)
         listing = await stored(request).list_conversations(query=q, limit=PAGE_SIZE, cursor=cursor)
         return page(
             request,
@@ -251,6 +283,7 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
 
     @app.get("/transcripts/{conversation_id:path}", response_class=HTMLResponse)
     async def conversation_page(request: Request, conversation_id: str) -> HTMLResponse:
+        require_reader(request)
         detail = await stored(request).get_conversation(conversation_id)
         if detail is None:
             return page(request, "not_found.html", status=404, conversation_id=conversation_id)
@@ -263,6 +296,7 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
         cursor: str | None = Query(None, max_length=40),
         limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     ) -> dict[str, Any]:
+        require_reader(request)
         listing = await stored(request).list_conversations(query=q, limit=limit, cursor=cursor)
         return {
             "items": [item.to_json() for item in listing.items],
@@ -271,6 +305,7 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
 
     @app.get("/api/transcripts/{conversation_id:path}")
     async def api_detail(request: Request, conversation_id: str) -> Response:
+        require_reader(request)
         detail = await stored(request).get_conversation(conversation_id)
         if detail is None:
             return JSONResponse(
@@ -282,6 +317,37 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
                 status_code=404,
             )
         return JSONResponse(detail.to_json())
+
+    @app.get("/signin", response_class=HTMLResponse)
+    async def signin_form(
+        request: Request, next: str | None = Query(None, max_length=2000)
+    ) -> Response:
+        if access.public:
+            return RedirectResponse(safe_next(next), status_code=303)
+        return page(request, "signin.html", next=safe_next(next), failed=False)
+
+    @app.post("/signin")
+    async def signin(request: Request) -> Response:
+        form = parse_qs((await request.body())[:8192].decode("utf-8", errors="replace"))
+        target = safe_next((form.get("next") or ["/"])[0])
+        if not access.accepts_key((form.get("key") or [""])[0].strip()):
+            return page(request, "signin.html", status=401, next=target, failed=True)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE_NAME,
+            access.cookie_value(),
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    @app.post("/signout")
+    async def signout() -> Response:
+        response = RedirectResponse("/signin", status_code=303)
+        response.delete_cookie(COOKIE_NAME, path="/")
+        return response
 
     @app.get("/healthz")
     async def healthz(request: Request) -> Response:

@@ -8,20 +8,25 @@ POST can fail (refused, timeout, DNS, TLS, a non-2xx answer) is a
 
 This is a person testing their own server, so unlike the sender service there
 is no destination guard: ``localhost`` and private addresses are the point.
+
+It is part of the receiver toolkit, so it runs on the standard library alone
+(``http.client``): an endpoint owner with ``pip install chathooks`` and no
+server extra can still press Send test from a terminal.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import secrets
+import socket
+import ssl
 import time
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from chathooks import __version__
 from chathooks.signing import signature_headers
@@ -140,17 +145,18 @@ def load_payload_file(path: Path) -> OutgoingPost:
     return OutgoingPost(encode_form(document))
 
 
-async def send_test(
+def send_test(
     url: str,
     post: OutgoingPost,
     *,
     secret: str | None = None,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> SendTestResult:
-    """POST ``post`` to ``url`` once (no retries) and describe the outcome.
+    """POST ``post`` to ``url`` once (no retries, no redirects) and describe the outcome.
 
     With ``secret``, Standard Webhooks headers (``webhook-id``,
     ``webhook-timestamp``, ``webhook-signature``) are added over the exact body.
+    ``timeout_seconds`` bounds the connection and each wait for the answer.
     """
     headers = {
         "Content-Type": post.content_type,
@@ -160,7 +166,6 @@ async def send_test(
     if secret is not None:
         webhook_id = "msg_test_" + secrets.token_hex(12)
         headers.update(signature_headers(secret, webhook_id, post.body))
-    timeout = aiohttp.ClientTimeout(total=timeout_seconds)
     started = time.perf_counter()
 
     def failed(error: str, reason: str) -> SendTestResult:
@@ -169,33 +174,36 @@ async def send_test(
             url, False, elapsed, error=error, reason=reason, webhook_id=webhook_id
         )
 
-    host = urlsplit(url).netloc
+    parts = urlsplit(check_url(url))
+    host = parts.netloc
+    connection_type = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    connection = connection_type(parts.hostname or "", parts.port, timeout=timeout_seconds)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        # skip_auto_headers keeps aiohttp from adding a charset to the content type.
-        async with (
-            aiohttp.ClientSession(timeout=timeout, skip_auto_headers=["Content-Type"]) as session,
-            session.post(url, data=post.body, headers=headers, allow_redirects=False) as response,
-        ):
-            raw = await response.content.read(MAX_RESPONSE_BYTES)
-            elapsed = time.perf_counter() - started
-            text = raw.decode(response.charset or "utf-8", errors="replace")
-            status = response.status
-            content_type = response.headers.get("Content-Type")
-    except (TimeoutError, aiohttp.ServerTimeoutError):
+        connection.request("POST", target, body=post.body, headers=headers)
+        response = connection.getresponse()
+        raw = response.read(MAX_RESPONSE_BYTES)
+        elapsed = time.perf_counter() - started
+        text = raw.decode(response.headers.get_content_charset() or "utf-8", errors="replace")
+        status = response.status
+        content_type = response.headers.get("Content-Type")
+    except TimeoutError:
         return failed("timeout", f"no answer from {host} within {timeout_seconds:g} seconds")
-    except aiohttp.ClientConnectorDNSError as exc:
-        return failed("dns", f"the host name {exc.host!r} could not be resolved (DNS)")
-    except aiohttp.ClientSSLError as exc:
+    except socket.gaierror:
+        return failed("dns", f"the host name {parts.hostname!r} could not be resolved (DNS)")
+    except ssl.SSLError as exc:
         return failed("tls", f"the TLS handshake with {host} failed: {exc}")
-    except aiohttp.ClientConnectorError as exc:
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return failed(
-                "refused",
-                f"connection refused by {host}: is the server running and listening there?",
-            )
-        return failed("connection", f"cannot connect to {host}: {exc.os_error or exc}")
-    except aiohttp.ClientError as exc:
+    except ConnectionRefusedError:
+        return failed(
+            "refused",
+            f"connection refused by {host}: is the server running and listening there?",
+        )
+    except (OSError, http.client.HTTPException) as exc:
         return failed("connection", f"the request to {host} failed: {exc or type(exc).__name__}")
+    finally:
+        connection.close()
 
     integration_url = integration_url_of(text)
     ok = 200 <= status < 300

@@ -17,7 +17,6 @@ replace the transcript as the current document.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,11 +43,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chathooks.db.engine import create_engine, is_sqlite, normalize_url
+from chathooks.db.engine import create_engine, sqlite_file
 from chathooks.db.migrate import alembic_config, run_upgrade
 from chathooks.db.tables import NAMING_CONVENTION, BigId
 from chathooks.errors import FieldError
@@ -640,9 +638,5 @@ def _now() -> float:
 
 def sqlite_file_exists(url: str) -> bool:
     """False when ``url`` names a SQLite file that is not there (opening would create it)."""
-    if not is_sqlite(url):
-        return True
-    database = make_url(normalize_url(url)).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return True
-    return os.path.exists(database)
+    path = sqlite_file(url)
+    return path is None or path.exists()
