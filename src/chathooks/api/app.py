@@ -13,13 +13,14 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks import __version__
 from chathooks.api.auth import Authenticator, key_gate
-from chathooks.api.errors import install_error_handlers
+from chathooks.api.errors import ErrorBody, install_error_handlers
 from chathooks.api.metrics import ServiceMetrics
 from chathooks.api.routes import conversations, deliveries, endpoints, meta, sites, transcripts
 from chathooks.api.state import Services
@@ -100,9 +101,31 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestLimits, limit_for=body_limits(config), gate=key_gate)
-    for module in (sites, endpoints, transcripts, deliveries, conversations, meta, ui):
-        app.include_router(module.router)
+    for module in (sites, endpoints, transcripts, deliveries, conversations):
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(meta.router, responses=SERVICE_ERROR_RESPONSES)
+    app.include_router(ui.router)
     return app
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: Answers any API route may give besides its own, all with the JSON error body.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("A NUL in the path or query, or a payload that cannot be read."),
+    401: _error("No API key, or one that is not valid."),
+    403: _error("The key does not allow this (an admin key is needed)."),
+    404: _error("No such site, or the key opens another site; or no such item."),
+    409: _error("The request conflicts with the current state."),
+    413: _error("The body is over the route's limit."),
+    503: _error("The database is not available; retry after Retry-After seconds."),
+}
+#: The service routes: no key, except /metrics when CHATHOOKS_METRICS_KEY is set.
+SERVICE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: ERROR_RESPONSES[code] for code in (400, 401, 503)
+}
 
 
 #: The body limit of requests that change settings (sites, endpoints): they are small.
