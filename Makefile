@@ -10,7 +10,7 @@ PORT   ?= 8700
 # In production leave CHATHOOKS_ALLOWED_DESTINATIONS empty.
 export CHATHOOKS_ALLOWED_DESTINATIONS ?= 127.0.0.0/8
 
-.PHONY: run test lint typecheck pytest bench install install-dev clean
+.PHONY: run test lint typecheck pytest faults fuzz bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ pytest: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Also part of `make test`; alone, for a quicker look at one concern.
+faults: install-dev
+	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
+
+fuzz: install-dev
+	$(BIN)/pytest tests/contract $(PYTEST_ARGS)
 
 bench: install-dev
 	$(BIN)/python -m bench.delivery $(BENCH_ARGS)
