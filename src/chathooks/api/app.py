@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,6 +25,7 @@ from chathooks.api.metrics import ServiceMetrics
 from chathooks.api.routes import conversations, deliveries, endpoints, meta, sites, transcripts
 from chathooks.api.state import Services
 from chathooks.conversations import OutcomeSignal, idle_check
+from chathooks.conversations.store import latest_changes
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import current_revision_async, head_revision
 from chathooks.heap import freeze_startup_objects
@@ -69,7 +70,7 @@ def create_app(
             if config.admin_key is None:
                 await _ensure_admin_key(engine)
             metrics = ServiceMetrics()
-            outcomes = OutcomeSignal()
+            outcomes = OutcomeSignal(_change_reader(engine))
             worker = (
                 new_worker(engine, config, on_outcome=_listeners(metrics, outcomes))
                 if run_worker
@@ -176,6 +177,18 @@ async def _ensure_admin_key(engine: AsyncEngine) -> None:
         file=sys.stdout,
         flush=True,
     )
+
+
+def _change_reader(
+    engine: AsyncEngine,
+) -> Callable[[Sequence[tuple[str, str]]], Awaitable[dict[tuple[str, str], Any]]]:
+    """The one read the event streams of this process share (see OutcomeSignal)."""
+
+    async def read(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        async with engine.connect() as connection:
+            return dict(await latest_changes(connection, keys))
+
+    return read
 
 
 def _listeners(
