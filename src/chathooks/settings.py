@@ -76,12 +76,25 @@ class Settings(BaseSettings):
     disable_after: float = Field(432000.0, gt=0)
     #: ...with at least this many failed attempts is disabled; its deliveries are held.
     disable_min_failures: int = Field(10, ge=1)
+    #: Each type of operational alert about one endpoint goes out at most this often (seconds).
+    alert_interval: float = Field(900.0, ge=0)
     #: Deliveries claimed per query.
     claim_batch_size: int = 200
     #: A claim not finished within this many seconds returns to the queue.
     lease_seconds: float = 120.0
     #: How often an idle worker polls for due work (seconds).
     poll_interval: float = 0.5
+    #: How often each worker writes its heartbeat (seconds).
+    heartbeat_interval: float = Field(default=5.0, gt=0)
+    #: A worker not heard from for this long is dead: another worker releases its claims.
+    worker_timeout: float = Field(default=20.0, gt=0)
+    #: Finished deliveries (with payloads and attempts) and closed conversations older than
+    #: this many days are deleted; fractions allowed.
+    retention_days: float = Field(default=30.0, gt=0)
+    #: How often each worker runs the retention job (seconds).
+    retention_interval: float = Field(default=30.0, gt=0)
+    #: Rows deleted per transaction by the retention job.
+    retention_batch_size: int = Field(default=500, ge=1)
     #: Largest request body the API accepts.
     max_body_bytes: int = 5 * 1024 * 1024
     #: When set, ``GET /metrics`` answers only ``Authorization: Bearer <metrics_key>``.

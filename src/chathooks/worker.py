@@ -44,7 +44,9 @@ from chathooks.queue import (
     claim,
     learn_from,
     listening,
+    queue_alerts,
     release,
+    when_due_here,
     write_transaction,
 )
 from chathooks.sender import (
@@ -265,18 +267,9 @@ class Worker:
         for seconds, job in self.periodic:
             tasks.append(asyncio.create_task(self._every(seconds, job, stop)))
         try:
-            async with Sender.from_settings(self.settings) as sender:
-                senders = [
-                    asyncio.create_task(self._send_continuously(sender))
-                    for _ in range(self.settings.worker_concurrency)
-                ]
-                tasks.extend(senders)
-                await self._claim_continuously(stop)
-                unsent = self._empty_backlog()
-                for _ in senders:
-                    self._backlog.put_nowait(None)
-                await asyncio.gather(*senders)
-            await self._release(unsent)
+            # Whatever commits due work in this process wakes this worker.
+            with when_due_here(self.engine, self.wake):
+                await self._deliver(stop)
             self._closing = True
             self._outcomes_waiting.set()
             await recorder
@@ -285,6 +278,26 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("worker %s stopped", self.worker_id)
+
+    async def _deliver(self, stop: asyncio.Event) -> None:
+        """The sender loops and the claimer, until ``stop``; then the unsent go back."""
+        senders: list[asyncio.Task[None]] = []
+        try:
+            async with Sender.from_settings(self.settings) as sender:
+                senders = [
+                    asyncio.create_task(self._send_continuously(sender))
+                    for _ in range(self.settings.worker_concurrency)
+                ]
+                await self._claim_continuously(stop)
+                unsent = self._empty_backlog()
+                for _ in senders:
+                    self._backlog.put_nowait(None)
+                await asyncio.gather(*senders)
+            await self._release(unsent)
+        finally:
+            for task in senders:
+                task.cancel()
+            await asyncio.gather(*senders, return_exceptions=True)
 
     async def _claim_continuously(self, stop: asyncio.Event) -> None:
         """Keep the backlog filled: at once while batches come back full, else when nudged."""
@@ -384,7 +397,9 @@ class Worker:
     async def _learn(
         self, connection: AsyncConnection, outcomes: list[Outcome]
     ) -> list[Transition]:
-        return await learn_from(connection, outcomes, policy=self._health)
+        transitions = await learn_from(connection, outcomes, policy=self._health)
+        await queue_alerts(connection, transitions, min_interval=self.settings.alert_interval)
+        return transitions
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         # Never raises: a refused outcome is recorded as failed, and through a database

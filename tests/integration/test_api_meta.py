@@ -23,11 +23,11 @@ def test_meta_publishes_the_egress_ranges_without_a_key(database_url: str) -> No
     }
 
 
-def test_healthz_checks_the_database(database_url: str) -> None:
+def test_healthz_says_the_process_answers(database_url: str) -> None:
     with running_service(database_url, run_worker=False) as service:
         response = service.client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok"}  # liveness; /readyz checks the database
 
 
 def metric(text: str, name: str) -> float:
@@ -60,7 +60,7 @@ def test_metrics_count_deliveries_attempts_and_the_queue(
     assert metric(text, 'chathooks_attempts_total{outcome="succeeded"}') == 1
     assert metric(text, "chathooks_attempt_duration_seconds_count") == 2
     assert metric(text, "chathooks_attempt_duration_seconds_sum") > 0
-    assert metric(text, 'chathooks_queue_depth{status="succeeded"}') == 1
+    assert 'chathooks_queue_depth{status="succeeded"}' not in text  # unfinished work only
     assert metric(text, 'chathooks_queue_depth{status="pending"}') == 0
     assert metric(text, "chathooks_oldest_pending_age_seconds") == 0
 

@@ -114,6 +114,8 @@ def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> No
     _use_wal(cursor)
     cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted content is overwritten, not left in free pages: an erasure leaves no trace.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

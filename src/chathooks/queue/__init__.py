@@ -9,6 +9,7 @@ deliveries due announces it (:func:`announce_due`) to workers :func:`listening` 
 other processes.
 """
 
+from chathooks.queue.alerts import ALERT_KIND, queue_alerts
 from chathooks.queue.claim import (
     ClaimedDelivery,
     Destination,
@@ -27,7 +28,7 @@ from chathooks.queue.health import (
     release_held,
 )
 from chathooks.queue.ids import new_delivery_id
-from chathooks.queue.notify import announce_due, listening
+from chathooks.queue.notify import announce_due, listening, when_due_here
 from chathooks.queue.reads import (
     MAX_PAGE_SIZE,
     InvalidQueueQuery,
@@ -50,10 +51,12 @@ from chathooks.queue.statuses import (
     SUCCEEDED,
     SUPERSEDED,
     UNFINISHED,
+    WAITING,
 )
 from chathooks.queue.writer import write_gate, write_transaction
 
 __all__ = [
+    "ALERT_KIND",
     "DELIVERING",
     "ENDPOINT_DISABLED",
     "FAILED",
@@ -66,6 +69,7 @@ __all__ = [
     "SUCCEEDED",
     "SUPERSEDED",
     "UNFINISHED",
+    "WAITING",
     "ClaimedDelivery",
     "DeliveryRef",
     "Destination",
@@ -87,6 +91,7 @@ __all__ = [
     "listening",
     "new_delivery_id",
     "open_endpoints",
+    "queue_alerts",
     "queue_stats",
     "record_outcomes",
     "recover",
@@ -95,6 +100,7 @@ __all__ = [
     "release_held",
     "site_of_delivery",
     "unstorable",
+    "when_due_here",
     "write_gate",
     "write_transaction",
 ]

@@ -10,6 +10,7 @@ arrived; everything a visitor typed is untrusted and is escaped on output.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -34,6 +35,7 @@ from chathooks.http_limits.body import RequestLimits
 from chathooks.receiver.adapters.starlette import error_response, receive_webhook
 from chathooks.receiver.core import WebhookReceiver, WebhookRejected, header_value
 from chathooks.receiver.ipcheck import ForbiddenSource, SourceFilter
+from chathooks.receiver.retention import purge_received
 from chathooks.receiver.store import (
     DEFAULT_DATABASE_URL,
     ConversationDetail,
@@ -80,6 +82,8 @@ class ReceiverConfig:
     #: Base of the ``integrationUrl`` answered; default ``http://host:port``.
     public_url: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Conversations last received longer ago than this many days are deleted; None keeps all.
+    retention_days: float | None = None
 
     def webhook_receiver(self) -> WebhookReceiver:
         """The toolkit's checks for these settings (raises ValueError for bad ones)."""
@@ -130,6 +134,21 @@ PAGE_HEADERS = {
     "referrer-policy": "no-referrer",
 }
 
+#: How often the receiver deletes what is past ``retention_days`` (seconds).
+RETENTION_INTERVAL_SECONDS = 60.0
+
+
+async def _keep_for(store: ReceivedStore, days: float) -> None:
+    """Delete conversations older than ``days``, now and every minute, until cancelled."""
+    while True:
+        try:
+            removed, _ = await purge_received(store, older_than_days=days)
+            if removed:
+                _log.info("retention: removed %d conversation(s)", removed)
+        except Exception:
+            _log.exception("the retention job failed; trying again in a minute")
+        await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
+
 
 def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> FastAPI:
     """The receiver app; without ``store``, it opens and migrates ``config.database_url``."""
@@ -144,9 +163,17 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
         app.state.store = store or ReceivedStore.open(config.database_url)
         if owned:
             await app.state.store.migrate()
+        retention = (
+            None
+            if config.retention_days is None
+            else asyncio.create_task(_keep_for(app.state.store, config.retention_days))
+        )
         try:
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
+                await asyncio.gather(retention, return_exceptions=True)
             if owned:
                 await app.state.store.close()
 
