@@ -10,7 +10,7 @@ PORT   ?= 8700
 # In production leave CHATHOOKS_ALLOWED_DESTINATIONS empty.
 export CHATHOOKS_ALLOWED_DESTINATIONS ?= 127.0.0.0/8
 
-.PHONY: run test lint typecheck pytest lowest openapi bench install install-dev install-bench clean
+.PHONY: run test lint typecheck pytest lowest openapi faults fuzz bench install install-dev install-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,13 @@ test: lint typecheck pytest lowest
 # The committed OpenAPI document; a test fails when it and the code disagree.
 openapi: install-dev
 	$(BIN)/python -m chathooks.api.openapi > docs/openapi.json
+
+# Also part of `make test`; alone, for a quicker look at one concern.
+faults: install-dev
+	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
+
+fuzz: install-dev
+	$(BIN)/pytest tests/contract $(PYTEST_ARGS)
 
 bench: install-bench
 	$(BIN)/python -m bench.delivery $(BENCH_ARGS)

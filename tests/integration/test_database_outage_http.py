@@ -40,7 +40,7 @@ def test_the_api_answers_503_while_the_database_is_away(postgres_url: str, outag
                 ),
                 service.client.post("/api/v1/sites", json={"name": "b"}, headers=service.admin()),
             ]
-            health = service.client.get("/healthz")
+            ready = service.client.get("/readyz")
             proxy.restore()
             back = service.client.post(
                 f"/api/v1/sites/{site}/transcripts", json=transcript, headers=auth
@@ -48,7 +48,7 @@ def test_the_api_answers_503_while_the_database_is_away(postgres_url: str, outag
 
     for response in answers:
         assert_unavailable(response)
-    assert health.status_code == 503
+    assert ready.status_code == 503
     assert back.status_code == 202, back.text
 
 

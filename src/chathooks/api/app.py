@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -34,6 +34,7 @@ from chathooks.api.routes import (
 )
 from chathooks.api.state import Services
 from chathooks.conversations import OutcomeSignal
+from chathooks.conversations.store import latest_changes
 from chathooks.heap import freeze_startup_objects
 from chathooks.http_limits.body import RequestLimits
 from chathooks.idempotency.middleware import IdempotencyMiddleware
@@ -77,7 +78,7 @@ def create_app(
             if config.admin_key is None:
                 await _ensure_admin_key(engine)
             metrics = ServiceMetrics()
-            outcomes = OutcomeSignal()
+            outcomes = OutcomeSignal(_change_reader(engine))
             worker = (
                 new_worker(engine, config, on_outcome=_listeners(metrics, outcomes))
                 if run_worker
@@ -163,6 +164,18 @@ async def _ensure_admin_key(engine: AsyncEngine) -> None:
         file=sys.stdout,
         flush=True,
     )
+
+
+def _change_reader(
+    engine: AsyncEngine,
+) -> Callable[[Sequence[tuple[str, str]]], Awaitable[dict[tuple[str, str], Any]]]:
+    """The one read the event streams of this process share (see OutcomeSignal)."""
+
+    async def read(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        async with engine.connect() as connection:
+            return dict(await latest_changes(connection, keys))
+
+    return read
 
 
 def _listeners(

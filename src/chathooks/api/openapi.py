@@ -127,17 +127,29 @@ def operation_id(route: APIRoute) -> str:
 
 
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
-    """The error statuses an operation can answer."""
-    statuses = {503}
+    """The error statuses an operation can answer.
+
+    Every route answers 400 to a NUL in its path or query and 503 while the
+    database is away; a body over its route's limit gets 413; a POST under a
+    site takes an ``Idempotency-Key`` (409 while the first request runs, 422
+    when the key was used with another body).
+    """
+    statuses = {400, 503}
     queries = [p for p in operation.get("parameters", []) if p.get("in") == "query"]
     if queries or "requestBody" in operation:
-        statuses |= {400, 422}
+        statuses.add(422)
+    if "requestBody" in operation:
+        statuses.add(413)
     if path.startswith("/api/v1/sites"):
         statuses.add(401)
         if "{" in path:
             statuses.add(404)
         if path == "/api/v1/sites" and method == "post":
             statuses.add(403)
+        if path.startswith("/api/v1/sites/{") and method == "post":
+            statuses |= {409, 422}
+    if path == "/metrics":
+        statuses.add(401)
     if method in ("post", "patch") and ("/conversations" in path or "/offline-messages" in path):
         statuses.add(409)
     if path.endswith("/transcripts") and method == "post":

@@ -14,6 +14,7 @@ __all__ = [
     "ConversationClosed",
     "ConversationError",
     "ConversationExists",
+    "ConversationFull",
     "ConversationNotFound",
 ]
 
@@ -71,4 +72,18 @@ class ConversationBusy(ConversationError):
         super().__init__(
             f"conversation {conversation_id!r} is being changed by many requests at once; "
             "retry the request"
+        )
+
+
+class ConversationFull(ConversationError):
+    """A chat that already holds as many messages as one transcript may carry."""
+
+    status_code = 409
+    code = "conversation_full"
+    field = "body"
+
+    def __init__(self, conversation_id: str, limit: int) -> None:
+        super().__init__(
+            f"conversation {conversation_id!r} already has {limit} messages, the most one "
+            "transcript carries; start a new conversation"
         )

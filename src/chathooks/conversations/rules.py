@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
+from chathooks.conversations.errors import ConversationFull
 from chathooks.conversations.ids import new_conversation_id
 from chathooks.conversations.inputs import (
     ConversationChanges,
@@ -156,8 +157,18 @@ def join_operator(transcript: Transcript, operator: Operator) -> Transcript:
     return transcript.model_copy(update={"operators": operators})
 
 
+#: The most chat lines one conversation keeps (as Olark: 10,000); a transcript of that
+#: many 100 KB lines would be a gigabyte no receiver takes.
+MAX_MESSAGES = 10_000
+
+
 def add_message(transcript: Transcript, message: NewMessage, *, now: float) -> Transcript:
-    """The transcript with one more chat line (not for commands: see :func:`parse_command`)."""
+    """The transcript with one more chat line (not for commands: see :func:`parse_command`).
+
+    Refused (:class:`ConversationFull`) once it holds :data:`MAX_MESSAGES`.
+    """
+    if len(transcript.items) >= MAX_MESSAGES:
+        raise ConversationFull(transcript.id, MAX_MESSAGES)
     timestamp = message.timestamp or format_timestamp(now)
     item: Item
     if message.sender == "operator":

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Row, and_, insert, or_, select, update
+from sqlalchemy import Row, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.conversations.rules import PriorPost
@@ -41,6 +41,7 @@ __all__ = [
     "get_conversation",
     "idle_conversations",
     "insert_conversation",
+    "latest_changes",
     "list_conversations",
     "posted_deliveries",
     "prior_posts",
@@ -407,3 +408,32 @@ async def posted_deliveries(
         )
         for row in (await connection.execute(query)).all()
     ]
+
+
+async def latest_changes(
+    connection: AsyncConnection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[float, int]]:
+    """For each (site, conversation) in ``keys``: its deliveries' latest change and count.
+
+    One query for all the conversations a process's event streams watch
+    (:class:`chathooks.conversations.events.OutcomeSignal`), through
+    ``conversation_posts``' index; a conversation with no delivery is absent.
+    """
+    if not keys:
+        return {}
+    posts = conversation_posts
+    query = (
+        select(
+            posts.c.site_id,
+            posts.c.conversation_id,
+            func.max(deliveries.c.updated_at).label("latest"),
+            func.count().label("posts"),
+        )
+        .select_from(posts.join(deliveries, deliveries.c.id == posts.c.delivery_id))
+        .where(tuple_(posts.c.site_id, posts.c.conversation_id).in_(list(keys)))
+        .group_by(posts.c.site_id, posts.c.conversation_id)
+    )
+    return {
+        (row.site_id, row.conversation_id): (float(row.latest), int(row.posts))
+        for row in await connection.execute(query)
+    }

@@ -21,7 +21,13 @@ from chathooks.api.auth import SiteId
 from chathooks.api.schemas import Page, utc
 from chathooks.api.state import Cursor, Limit, ServicesDep
 from chathooks.conversations import rules
-from chathooks.conversations.events import OutcomeSignal, delivery_events, event_data
+from chathooks.conversations.events import (
+    BACKSTOP_SECONDS,
+    POLL_SECONDS,
+    OutcomeSignal,
+    delivery_events,
+    event_data,
+)
 from chathooks.conversations.inputs import (
     ConversationChanges,
     NewConversation,
@@ -277,6 +283,9 @@ async def events(
     since = _since(last_event_id)
     signal: OutcomeSignal | None = getattr(request.app.state, "conversation_outcomes", None)
 
+    # The process's one poll wakes the stream; its own reads are then only a backstop.
+    shared = signal is not None and signal.polls_for_streams
+
     async def stream() -> AsyncIterator[str]:
         with contextlib.ExitStack() as stack:
             wake = stack.enter_context(signal.watch(site, conversation)) if signal else None
@@ -285,6 +294,7 @@ async def events(
                 disconnected=request.is_disconnected,
                 wake=wake,
                 since=since,
+                poll_seconds=BACKSTOP_SECONDS if shared else POLL_SECONDS,
             ):
                 yield chunk
 

@@ -34,6 +34,7 @@ _PAYLOAD_SCHEMA = {
     "type": "object",
     "description": "An Olark payload: transcript, offline message or event.",
     "required": ["id"],
+    "properties": {"id": {"type": "string", "minLength": 1, "maxLength": MAX_CONVERSATION_ID}},
     "additionalProperties": True,
 }
 _REQUEST_BODY = {
