@@ -72,14 +72,14 @@ function scrollToEnd() {
 }
 
 function addMessage(who, role, body, time) {
-  chatLog.append(h("li", { class: `msg msg-${role}` },
+  chatLog.append(h("div", { class: `msg msg-${role}` },
     h("span", { class: "who" }, who, time ? ` · ${formatShortTime(time)}` : ""),
     body));
   scrollToEnd();
 }
 
 function addNotice(kind, ...content) {
-  const item = h("li", { class: `notice notice-${kind}` }, ...content);
+  const item = h("div", { class: `notice notice-${kind}` }, ...content);
   chatLog.append(item);
   scrollToEnd();
   return item;
@@ -140,7 +140,7 @@ function showDelivery(delivery) {
   const existing = state.notices.get(id);
   // An API answer says "queued"; the event stream may have reported the outcome already.
   if (existing && kind === "pending") return;
-  const fresh = h("li", { class: `notice notice-${kind}`, dataset: { deliveryId: id } }, ...content);
+  const fresh = h("div", { class: `notice notice-${kind}`, dataset: { deliveryId: id } }, ...content);
   if (existing) existing.replaceWith(fresh);
   else {
     chatLog.append(fresh);
