@@ -54,6 +54,17 @@ def utc(epoch_seconds: float | None) -> datetime | None:
     return None if epoch_seconds is None else datetime.fromtimestamp(epoch_seconds, UTC)
 
 
+#: :func:`utc` rounds to the microsecond; half of one back makes a lower bound copied from
+#: a shown time include the very row it was copied from (and an upper bound exclude it).
+_HALF_MICROSECOND = 0.5e-6
+
+
+def bound(moment: datetime) -> float:
+    """A time a client sent as a bound, in epoch seconds; without an offset it is UTC."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.timestamp() - _HALF_MICROSECOND
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -267,6 +278,12 @@ class DeliveryOut(BaseModel):
         return cls.model_validate(_with_times(delivery, _DELIVERY_TIMES))
 
 
+class DeliveryCounts(BaseModel):
+    counts: dict[str, int] = Field(
+        description="Deliveries per status, every status but succeeded, zeros included."
+    )
+
+
 class AttemptOut(BaseModel):
     number: int
     started_at: datetime
@@ -297,8 +314,7 @@ class RecoverRequest(_Request):
     )
 
     def since_epoch(self) -> float:
-        since = self.since if self.since.tzinfo else self.since.replace(tzinfo=UTC)
-        return since.timestamp()
+        return bound(self.since)
 
 
 _DELIVERY_TIMES = ("next_attempt_at", "created_at", "updated_at", "finished_at")

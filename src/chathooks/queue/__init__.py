@@ -21,8 +21,10 @@ from chathooks.queue.enqueue import DeliveryRef, NewDelivery, deliveries_to, enq
 from chathooks.queue.ids import new_delivery_id
 from chathooks.queue.notify import announce_due, listening
 from chathooks.queue.reads import (
+    COUNTED_STATUSES,
     MAX_PAGE_SIZE,
     InvalidQueueQuery,
+    count_deliveries,
     get_delivery,
     list_deliveries,
     queue_stats,
@@ -44,6 +46,7 @@ from chathooks.queue.statuses import (
 from chathooks.queue.writer import write_gate, write_transaction
 
 __all__ = [
+    "COUNTED_STATUSES",
     "DELIVERING",
     "ENDPOINT_DISABLED",
     "FAILED",
@@ -62,6 +65,7 @@ __all__ = [
     "Outcome",
     "announce_due",
     "claim",
+    "count_deliveries",
     "deliveries_to",
     "due_cte",
     "due_deliveries",

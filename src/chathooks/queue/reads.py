@@ -10,16 +10,18 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import RowMapping, func, select
+from sqlalchemy import RowMapping, Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import attempts, deliveries, delivery_payloads, unfinished
 from chathooks.errors import FieldError
-from chathooks.queue.statuses import DELIVERING, FINISHED, STATUSES
+from chathooks.queue.statuses import DELIVERING, FINISHED, STATUSES, SUCCEEDED
 
 MAX_PAGE_SIZE = 500
+
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
 class InvalidQueueQuery(FieldError, ValueError):
@@ -100,14 +102,20 @@ async def list_deliveries(
     status: str | None = None,
     endpoint_id: str | None = None,
     conversation_id: str | None = None,
+    conversation_prefix: str | None = None,
+    created_from: float | None = None,
+    created_to: float | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of ``site_id``'s deliveries, newest first, and the cursor of the next page.
 
-    Items are :func:`get_delivery` without ``payload`` and ``attempts``.
-    Raises :class:`InvalidQueueQuery` for an unknown status, a limit out of
-    range or a cursor this function did not make.
+    ``conversation_id`` matches exactly, ``conversation_prefix`` the ids that
+    start with it (case-sensitive, on both databases); ``created_from`` is
+    inclusive and ``created_to`` exclusive, in epoch seconds. Items are
+    :func:`get_delivery` without ``payload`` and ``attempts``. Raises
+    :class:`InvalidQueueQuery` for an unknown status, a limit out of range, an
+    empty time range or a cursor this function did not make.
     """
     if status is not None and status not in STATUSES:
         raise InvalidQueueQuery("status", f"status must be one of {', '.join(STATUSES)}")
@@ -116,17 +124,83 @@ async def list_deliveries(
     query = select(*_SUMMARY_COLUMNS).where(deliveries.c.site_id == site_id)
     if status is not None:
         query = query.where(deliveries.c.status == status)
-    if endpoint_id is not None:
-        query = query.where(deliveries.c.endpoint_id == endpoint_id)
-    if conversation_id is not None:
-        query = query.where(deliveries.c.conversation_id == conversation_id)
+    query = _filtered(
+        query,
+        endpoint_id=endpoint_id,
+        conversation_id=conversation_id,
+        conversation_prefix=conversation_prefix,
+        created_from=created_from,
+        created_to=created_to,
+    )
     if cursor:
         query = query.where(deliveries.c.seq < _decode_cursor(cursor))
+    # Walks ix_deliveries_site (site_id, seq) newest first; the filters are checked on
+    # the way, so a page costs the rows up to its last match, never a sort of them all.
     query = query.order_by(deliveries.c.seq.desc()).limit(limit + 1)
     rows = (await connection.execute(query)).all()
     page = rows[:limit]
     next_cursor = _encode_cursor(page[-1].seq) if len(rows) > limit else None
     return [_summary(row._mapping) for row in page], next_cursor
+
+
+#: What the delivery log counts: everything but ``succeeded``, which only grows.
+COUNTED_STATUSES = tuple(status for status in STATUSES if status != SUCCEEDED)
+
+
+async def count_deliveries(
+    connection: AsyncConnection,
+    site_id: str,
+    *,
+    endpoint_id: str | None = None,
+    created_from: float | None = None,
+    created_to: float | None = None,
+) -> dict[str, int]:
+    """How many of ``site_id``'s deliveries are in each status but ``succeeded``.
+
+    Every status of :data:`COUNTED_STATUSES` is a key, zero included. The
+    status list is spelled as literals so the query runs on ``ix_deliveries_due``
+    (status first) and never touches the succeeded rows, however many there are.
+    """
+    query = select(deliveries.c.status, func.count()).where(
+        deliveries.c.site_id == site_id,
+        deliveries.c.status.in_([literal_column(f"'{status}'") for status in COUNTED_STATUSES]),
+    )
+    query = _filtered(
+        query, endpoint_id=endpoint_id, created_from=created_from, created_to=created_to
+    )
+    counts = dict.fromkeys(COUNTED_STATUSES, 0)
+    for row in await connection.execute(query.group_by(deliveries.c.status)):
+        counts[row[0]] = int(row[1])
+    return counts
+
+
+def _filtered(
+    query: _Query,
+    *,
+    endpoint_id: str | None = None,
+    conversation_id: str | None = None,
+    conversation_prefix: str | None = None,
+    created_from: float | None = None,
+    created_to: float | None = None,
+) -> _Query:
+    """``query`` narrowed by the delivery log's filters (None leaves a filter out)."""
+    if created_from is not None and created_to is not None and created_to <= created_from:
+        raise InvalidQueueQuery("created_to", "created_to must be later than created_from")
+    if endpoint_id is not None:
+        query = query.where(deliveries.c.endpoint_id == endpoint_id)
+    if conversation_id is not None:
+        query = query.where(deliveries.c.conversation_id == conversation_id)
+    if conversation_prefix:
+        # substr, not LIKE: LIKE ignores case on SQLite and would need its % and _ escaped.
+        length = len(conversation_prefix)
+        query = query.where(
+            func.substr(deliveries.c.conversation_id, 1, length) == conversation_prefix
+        )
+    if created_from is not None:
+        query = query.where(deliveries.c.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(deliveries.c.created_at < created_to)
+    return query
 
 
 async def queue_stats(connection: AsyncConnection, *, now: float | None = None) -> dict[str, Any]:
