@@ -81,9 +81,7 @@ def test_the_log_finds_a_conversation_by_exact_id_or_prefix(
         headers=auth,
     ).json()
     assert [i["id"] for i in response["items"]] == [ids["Order-12"]]
-    rest = listed(
-        service, site, auth, conversation_prefix="Order-", cursor=response["next_cursor"]
-    )
+    rest = listed(service, site, auth, conversation_prefix="Order-", cursor=response["next_cursor"])
     assert rest == [ids["Order-1"]]
 
 

@@ -60,3 +60,28 @@ class UiSite:
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(f"**{path}*")
         page.locator("body[data-ready='true']").wait_for()
+
+
+def transcript(conversation_id: str) -> dict[str, Any]:
+    """A small Olark transcript, as a site would hand it to chathooks."""
+    return {
+        "kind": "Conversation",
+        "id": conversation_id,
+        "tags": [],
+        "items": [
+            {
+                "kind": "MessageToOperator",
+                "body": "Do you ship to Norway?",
+                "timestamp": "1473774821.411154",
+                "nickname": "Visitor #7617",
+            }
+        ],
+        "visitor": {"kind": "Visitor", "id": "v1", "fullName": "Ada"},
+        "operators": {},
+    }
+
+
+def ingest(ui_site: UiSite, conversation_id: str) -> str:
+    """Hand a transcript to the API; returns the id of its one delivery."""
+    [delivery] = ui_site.post("transcripts", transcript(conversation_id))["deliveries"]
+    return str(delivery["id"])
