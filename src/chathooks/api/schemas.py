@@ -22,6 +22,7 @@ from chathooks.repository.validation import (
     check_url,
 )
 from chathooks.signing import generate_secret, secret_key
+from chathooks.wire import TestPayloadKind
 
 __all__ = [
     "AttemptOut",
@@ -223,11 +224,46 @@ def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-class TestResult(BaseModel):
-    """What Olark's Send test shows: did the endpoint take the test transcript?"""
+_TEST_KIND = "What to post: transcript (Olark's test), offline_message or start_event."
+
+
+class TestRequest(_EndpointChecks):
+    """Send test of a saved endpoint, optionally with edits not saved yet.
+
+    ``url``, ``format`` and ``headers`` replace the stored ones for this test
+    only; nothing is stored. The stored secret signs it.
+    """
 
     __test__ = False  # not a pytest test class
 
+    kind: TestPayloadKind = Field("transcript", description=_TEST_KIND)
+    url: str | None = None
+    format: EndpointFormat | None = None
+    headers: dict[str, str] | None = None
+
+
+class UnsavedTestRequest(_EndpointChecks):
+    """Send test of settings that are not an endpoint yet (a new one, before Save)."""
+
+    __test__ = False  # not a pytest test class
+
+    kind: TestPayloadKind = Field("transcript", description=_TEST_KIND)
+    url: str = Field(description="Where to post the test (http or https).")
+    format: EndpointFormat = "form"
+    headers: dict[str, str] = Field(default_factory=dict)
+    secret: str | None = Field(None, description="Signs the test when given.")
+
+
+class TestResult(BaseModel):
+    """What Olark's Send test shows: did the endpoint take the test payload?"""
+
+    __test__ = False  # not a pytest test class
+
+    kind: TestPayloadKind = "transcript"
+    url: str = Field(description="Where the test was posted.")
+    saved_settings: bool = Field(
+        description="true: the endpoint as stored was tested; false: settings not saved."
+    )
     ok: bool
     status_code: int | None
     duration_ms: float
