@@ -25,7 +25,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -43,7 +43,7 @@ from chathooks.queue import (
     release,
     write_transaction,
 )
-from chathooks.sender import AttemptResult, Sender, build_request, retry_delay
+from chathooks.sender import AttemptResult, Sender, build_request, logged_headers, retry_delay
 from chathooks.settings import Settings
 
 __all__ = ["Outcome", "Worker", "decide", "default_worker_id"]
@@ -77,6 +77,7 @@ def decide(
     started_at: float,
     schedule: Sequence[float],
     now: float | None = None,
+    request_headers: Mapping[str, str] | None = None,
 ) -> Outcome:
     """What one attempt's result means for its delivery.
 
@@ -113,6 +114,8 @@ def decide(
         error=result.error,
         integration_url=result.integration_url,
         disable_endpoint=disable_endpoint,
+        request_headers=request_headers,
+        response_headers=result.response_headers,
     )
 
 
@@ -297,6 +300,7 @@ class Worker:
         destination = claimed.destination
         if not destination.enabled:
             return dropped(claimed, now=started_at)
+        sent_headers: dict[str, str] | None = None
         try:
             request = build_request(
                 delivery_id=claimed.id,
@@ -309,12 +313,19 @@ class Worker:
         except ValueError as exc:
             result = AttemptResult(ok=False, error=f"cannot build the request: {exc}")
         else:
+            sent_headers = logged_headers(request.headers)
             try:
                 result = await sender.send(request)
             except Exception as exc:  # a bug must cost one attempt, not the worker
                 log.exception("sending delivery %s failed unexpectedly", claimed.id)
                 result = AttemptResult(ok=False, error=f"internal error: {exc!r}")
-        return decide(claimed, result, started_at=started_at, schedule=self.settings.retry_schedule)
+        return decide(
+            claimed,
+            result,
+            started_at=started_at,
+            schedule=self.settings.retry_schedule,
+            request_headers=sent_headers,
+        )
 
     # -- the database side -----------------------------------------------------------
     async def _claim(self) -> list[ClaimedDelivery]:

@@ -190,3 +190,30 @@ def test_opening_a_row_does_not_move_the_page(
     assert abs(after["y"] - before["y"]) <= 2, (before, after)
     # Keyboard users land on the detail.
     assert page.evaluate("() => document.activeElement.id") == "detail-heading"
+
+
+def test_an_attempt_shows_the_request_as_sent_and_the_whole_answer(
+    page: Page, ui_site: UiSite, receiver: RecordingReceiver
+) -> None:
+    ui_site.post(
+        "endpoints",
+        {"url": receiver.url, "description": "CRM", "headers": {"X-Crm-Token": "very-secret"}},
+    )
+    receiver.reply(429, "slow down", headers={"X-Crm-Trace": "t-42"})
+    delivery_id = ingest(ui_site, "chat-exchange")
+    ui_site.service.wait_for_status(ui_site.site_id, ui_site.auth, delivery_id, "succeeded")
+    [sent, _] = receiver.wait_for(2)
+
+    ui_site.sign_in(page, f"/ui/deliveries?delivery={delivery_id}")
+    attempts = page.get_by_role("list", name="Attempts").get_by_role("listitem")
+    expect(attempts).to_have_count(2)
+    first = attempts.first
+    first.get_by_text("Request sent").click()
+    request = first.get_by_label("Request headers")
+    expect(request).to_contain_text(f"webhook-id{delivery_id}")
+    expect(request).to_contain_text("X-Crm-Token")
+    expect(request).not_to_contain_text("very-secret")
+    expect(first.locator(".exchange pre")).to_have_text(sent.body.decode())
+    first.get_by_text("Response headers").click()
+    expect(first.get_by_label("Response headers")).to_contain_text("t-42")
+    expect(first).to_contain_text("HTTP 429")

@@ -22,7 +22,8 @@ from chathooks.repository.validation import (
     check_url,
 )
 from chathooks.signing import generate_secret, secret_key
-from chathooks.wire import TestPayloadKind
+from chathooks.wire import FORM_CONTENT_TYPE, TestPayloadKind
+from chathooks.wire.quoting import form_quote
 
 __all__ = [
     "AttemptOut",
@@ -329,6 +330,15 @@ class AttemptOut(BaseModel):
     response_body: str | None
     error: str | None
     integration_url: str | None
+    request_headers: dict[str, str] | None = Field(
+        None, description="Headers sent, the signature and endpoint headers masked."
+    )
+    request_body: str | None = Field(
+        None, description="The body exactly as sent (built from the payload and Content-Type)."
+    )
+    response_headers: dict[str, str] | None = Field(
+        None, description="Headers of the receiver's answer."
+    )
 
 
 class DeliveryDetail(DeliveryOut):
@@ -339,8 +349,25 @@ class DeliveryDetail(DeliveryOut):
     def of(cls, delivery: Mapping[str, Any]) -> DeliveryDetail:
         fields = _with_times(delivery, _DELIVERY_TIMES)
         fields["payload"] = json.loads(delivery["payload"])
-        fields["attempts"] = [_with_times(a, ("started_at",)) for a in delivery["attempts"]]
+        fields["attempts"] = [
+            {**_with_times(a, ("started_at",)), "request_body": _sent_body(delivery["payload"], a)}
+            for a in delivery["attempts"]
+        ]
         return cls.model_validate(fields)
+
+
+def _sent_body(payload: str, attempt: Mapping[str, Any]) -> str | None:
+    """The body an attempt sent: the stored payload in the format its Content-Type names.
+
+    Attempts logged before request headers were kept have no Content-Type: None.
+    """
+    headers = attempt.get("request_headers") or {}
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    if content_type is None:
+        return None
+    if content_type.startswith(FORM_CONTENT_TYPE):
+        return "data=" + form_quote(payload)
+    return payload
 
 
 class RecoverRequest(_Request):

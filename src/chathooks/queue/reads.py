@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import time
 from typing import Any, TypeVar
 
@@ -61,6 +62,8 @@ _ATTEMPT_COLUMNS = (
     attempts.c.response_body,
     attempts.c.error,
     attempts.c.integration_url,
+    attempts.c.request_headers,
+    attempts.c.response_headers,
 )
 
 
@@ -84,8 +87,17 @@ async def get_delivery(
     )
     delivery = _summary(row._mapping)
     delivery["payload"] = row.payload
-    delivery["attempts"] = [dict(attempt._mapping) for attempt in attempt_rows]
+    delivery["attempts"] = [_attempt(attempt._mapping) for attempt in attempt_rows]
     return delivery
+
+
+def _attempt(row: RowMapping) -> dict[str, Any]:
+    """An attempt as a dict; its headers (JSON text in the table) as dicts, None if unknown."""
+    attempt = dict(row)
+    for name in ("request_headers", "response_headers"):
+        text = attempt.get(name)
+        attempt[name] = json.loads(text) if text else None
+    return attempt
 
 
 async def site_of_delivery(connection: AsyncConnection, delivery_id: str) -> str | None:

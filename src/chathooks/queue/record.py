@@ -8,8 +8,9 @@ endpoint that answered 410 Gone.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Text, bindparam, func, insert, select, update
@@ -52,6 +53,9 @@ class Outcome:
     disable_endpoint: str | None = None
     #: The lease of the claim this outcome settles; None records it whatever the lease.
     lease_expires_at: float | None = None
+    #: The attempt's request headers, secrets masked, and the receiver's response headers.
+    request_headers: Mapping[str, str] | None = None
+    response_headers: Mapping[str, str] | None = None
 
     @property
     def attempted(self) -> bool:
@@ -139,6 +143,8 @@ async def record_outcomes(
             "response_body": outcome.response_body,
             "error": outcome.error,
             "integration_url": outcome.integration_url,
+            "request_headers": _json_or_none(outcome.request_headers),
+            "response_headers": _json_or_none(outcome.response_headers),
         }
         for outcome in outcomes
         if outcome.attempted
@@ -174,3 +180,7 @@ async def record_outcomes(
             .values(enabled=False, disabled_reason=reason, updated_at=at)
         )
     return outcomes
+
+
+def _json_or_none(headers: Mapping[str, str] | None) -> str | None:
+    return None if headers is None else json.dumps(dict(headers), ensure_ascii=False)

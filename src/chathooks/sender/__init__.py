@@ -25,6 +25,7 @@ from chathooks.sender.requests import (
     OutgoingRequest,
     build_request,
     check_extra_headers,
+    logged_headers,
 )
 from chathooks.sender.retry import (
     MAX_RETRY_AFTER_SECONDS,
@@ -46,6 +47,7 @@ __all__ = [
     "Sender",
     "build_request",
     "check_extra_headers",
+    "logged_headers",
     "parse_retry_after",
     "retry_delay",
 ]

@@ -231,10 +231,31 @@ function attemptItem(attempt) {
     attempt.integration_url
       ? h("p", {}, "integrationUrl: ", externalLink(attempt.integration_url))
       : null,
+    attempt.request_headers
+      ? h("details", { class: "exchange" }, h("summary", {}, "Request sent"),
+        headerList(attempt.request_headers, "Request headers"),
+        attempt.request_body !== null && attempt.request_body !== undefined
+          ? [h("h4", {}, "Body, exactly as sent"),
+            h("pre", { class: "code", tabindex: "0" }, attempt.request_body)]
+          : null,
+        h("p", { class: "muted small" },
+          "The signature and the endpoint's own headers are masked."))
+      : null,
+    attempt.response_headers
+      ? h("details", { class: "exchange" }, h("summary", {}, "Response headers"),
+        headerList(attempt.response_headers, "Response headers"))
+      : null,
     attempt.response_body !== null && attempt.response_body !== undefined
       ? h("details", {}, h("summary", {}, "Response body"),
         h("pre", { class: "code", tabindex: "0" }, prettyBody(attempt.response_body)))
       : null);
+}
+
+/** Headers as a name/value list, in the order they were sent or received. */
+function headerList(headers, label) {
+  return h("dl", { class: "headers", "aria-label": label },
+    Object.entries(headers).flatMap(([name, value]) => [
+      h("dt", {}, name), h("dd", {}, h("code", {}, value))]));
 }
 
 function renderDetail(delivery) {
