@@ -187,6 +187,11 @@ async function refreshCounters() {
     const link = byId(`counter-${status}`);
     const known = Object.hasOwn(counts, status);
     link.parentElement.hidden = !known;
+    const filter = byId("filter-status");
+    if (known && ![...filter.options].some((option) => option.value === status)) {
+      // A status this page does not list yet (held, where the service has it) becomes filterable.
+      filter.append(h("option", { value: status }, status[0].toUpperCase() + status.slice(1)));
+    }
     link.querySelector("strong").textContent = known ? String(counts[status]) : "–";
     const url = new URL(location.href);
     url.searchParams.set("status", status);
