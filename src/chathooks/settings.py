@@ -63,6 +63,19 @@ class Settings(BaseSettings):
     idle_timeout: float = 1800.0
     #: Deliveries in flight at once in one worker process.
     worker_concurrency: int = 64
+    #: Requests in flight at once to one endpoint, across all workers (an endpoint's
+    #: ``max_in_flight`` overrides it): one slow receiver cannot take every slot.
+    endpoint_concurrency: int = Field(8, ge=1, le=64)
+    #: Consecutive failed attempts after which an endpoint's circuit breaker opens.
+    breaker_threshold: int = Field(5, ge=1)
+    #: Seconds between probes of a failing endpoint at first; doubled per failed probe.
+    breaker_probe_seconds: float = Field(5.0, gt=0)
+    #: The longest wait between two probes of a failing endpoint.
+    breaker_probe_max_seconds: float = Field(300.0, gt=0)
+    #: An endpoint failing continuously this long (seconds)...
+    disable_after: float = Field(432000.0, gt=0)
+    #: ...with at least this many failed attempts is disabled; its deliveries are held.
+    disable_min_failures: int = Field(10, ge=1)
     #: Deliveries claimed per query.
     claim_batch_size: int = 200
     #: A claim not finished within this many seconds returns to the queue.

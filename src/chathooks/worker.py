@@ -33,17 +33,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chathooks.queue import (
     ENDPOINT_DISABLED,
     FAILED,
+    HELD,
     RETRYING,
     SUCCEEDED,
     ClaimedDelivery,
+    HealthPolicy,
     Outcome,
+    Transition,
     claim,
+    learn_from,
     listening,
     record_outcomes,
     release,
     write_transaction,
 )
-from chathooks.sender import AttemptResult, Sender, build_request, logged_headers, retry_delay
+from chathooks.sender import (
+    DISABLE,
+    FAIL,
+    SUCCEED,
+    AttemptResult,
+    Sender,
+    answer_class,
+    build_request,
+    logged_headers,
+    retry_delay,
+)
 from chathooks.settings import Settings
 
 __all__ = ["Outcome", "Worker", "decide", "default_worker_id"]
@@ -79,23 +93,29 @@ def decide(
     now: float | None = None,
     request_headers: Mapping[str, str] | None = None,
 ) -> Outcome:
-    """What one attempt's result means for its delivery.
+    """What one attempt's result means for its delivery (the README's retry policy).
 
-    Any 2xx succeeds. 410 Gone fails the delivery and switches the endpoint
-    off. Anything else, a refused destination included (someone may fix the
-    URL or the allow-list meanwhile), is retried on the schedule, later if
-    the receiver's ``Retry-After`` asks for it; when the schedule is used up
-    the delivery has failed.
+    Which answers are retried, failed at once or disable the endpoint is
+    :func:`chathooks.sender.answer_class`. 410 Gone holds the delivery (and
+    its endpoint's others) until the endpoint is enabled again. A retried
+    delivery waits for the next step of the schedule, longer if the
+    receiver's ``Retry-After`` asks for it; when the schedule is used up the
+    delivery has failed. An answer without a status (refused destination,
+    connection error, timeout) is retried: someone may fix the URL or the
+    allow-list meanwhile.
     """
     at = time.time() if now is None else now
     round_attempts = claimed.round_attempts + 1
     next_attempt_at: float | None = None
     disable_endpoint: str | None = None
-    if result.ok:
+    verdict = SUCCEED if result.ok else answer_class(result.status_code)
+    if verdict == SUCCEED:
         status = SUCCEEDED
-    elif result.gone:
-        status = FAILED
+    elif verdict == DISABLE or result.gone:
+        status = HELD
         disable_endpoint = GONE_REASON
+    elif verdict == FAIL:
+        status = FAILED
     else:
         delay = retry_delay(round_attempts, schedule, retry_after=result.retry_after)
         status = FAILED if delay is None else RETRYING
@@ -119,15 +139,15 @@ def decide(
     )
 
 
-def dropped(claimed: ClaimedDelivery, *, now: float) -> Outcome:
-    """A delivery whose endpoint is disabled: failed without an attempt.
+def held(claimed: ClaimedDelivery, *, now: float) -> Outcome:
+    """A delivery whose endpoint is disabled: held without an attempt.
 
-    Not left pending: it would hold back its conversation and be claimed over
-    and over. Once the endpoint is enabled again, ``recover`` sends it.
+    Not left pending: it would be claimed over and over. Enabling the
+    endpoint again sends every held delivery, in order.
     """
     return _settling(
         claimed,
-        status=FAILED,
+        status=HELD,
         attempt_count=claimed.attempt_count,
         round_attempts=claimed.round_attempts,
         next_attempt_at=None,
@@ -146,7 +166,18 @@ def _settling(claimed: ClaimedDelivery, **result: Any) -> Outcome:
         endpoint_id=claimed.endpoint_id,
         conversation_id=claimed.conversation_id,
         lease_expires_at=claimed.lease_expires_at,
+        trigger=claimed.trigger,
         **result,
+    )
+
+
+def _log_transition(transition: Transition) -> None:
+    log.warning(
+        "%s: endpoint %s of site %s (%s)",
+        transition.type,
+        transition.endpoint_id,
+        transition.site_id,
+        transition.reason or "no reason given",
     )
 
 
@@ -185,6 +216,13 @@ class Worker:
         self._outcomes: list[Outcome] = []
         self._outcomes_waiting = asyncio.Event()
         self._closing = False
+        self._health = HealthPolicy(
+            breaker_threshold=settings.breaker_threshold,
+            probe_seconds=settings.breaker_probe_seconds,
+            probe_max_seconds=settings.breaker_probe_max_seconds,
+            disable_after=settings.disable_after,
+            disable_min_failures=settings.disable_min_failures,
+        )
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next poll (e.g. right after enqueue)."""
@@ -299,7 +337,7 @@ class Worker:
         started_at = time.time()
         destination = claimed.destination
         if not destination.enabled:
-            return dropped(claimed, now=started_at)
+            return held(claimed, now=started_at)
         sent_headers: dict[str, str] | None = None
         try:
             request = build_request(
@@ -336,6 +374,7 @@ class Worker:
                     owner=self.worker_id,
                     limit=self.settings.claim_batch_size,
                     lease_seconds=self.settings.lease_seconds,
+                    endpoint_concurrency=self.settings.endpoint_concurrency,
                 )
         except Exception:
             # The database may be restarting; the next poll tries again.
@@ -346,10 +385,13 @@ class Worker:
         try:
             async with write_transaction(self.engine) as connection:
                 outcomes = await record_outcomes(connection, outcomes, owner=self.worker_id)
+                transitions = await learn_from(connection, outcomes, policy=self._health)
         except Exception:
             # Unrecorded deliveries come back when their leases expire and are sent again.
             log.exception("recording %d outcomes failed", len(outcomes))
             return
+        for transition in transitions:
+            _log_transition(transition)
         if self.on_outcome is not None and outcomes:
             try:
                 await self.on_outcome(outcomes)

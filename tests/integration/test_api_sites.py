@@ -223,6 +223,9 @@ def test_a_site_key_cannot_reach_another_site(service: RunningService) -> None:
         ({"url": "https://ok.example/", "secret": "whsec_%%%"}, "secret", "base64"),
         ({"url": "https://ok.example/", "enabled": "perhaps"}, "enabled", ""),
         ({"url": "https://ok.example/", "autosend": False}, "autosend", ""),
+        ({"url": "https://ok.example/", "max_in_flight": 0}, "max_in_flight", "1"),
+        ({"url": "https://ok.example/", "max_in_flight": 65}, "max_in_flight", "64"),
+        ({"url": "https://ok.example/", "max_in_flight": "many"}, "max_in_flight", ""),
     ],
 )
 def test_bad_endpoint_settings_are_refused_naming_the_field(
@@ -246,11 +249,23 @@ def test_bad_changes_are_refused_and_nothing_changes(service: RunningService) ->
         ({"enabled": None}, "enabled"),
         ({"url": "javascript:alert(1)"}, "url"),
         ({"headers": {"Host": "other.example"}}, "headers"),
+        ({"max_in_flight": 0}, "max_in_flight"),
     ]:
         response = service.client.patch(path, json=body, headers=auth)
         assert response.status_code == 422, response.text
         assert response.json()["field"] == field
     assert service.client.get(path, headers=auth).json()["url"] == "https://ok.example/"
+
+
+def test_an_endpoint_sets_its_own_cap_on_requests_in_flight(service: RunningService) -> None:
+    site, auth = service.create_site()
+    endpoint = service.create_endpoint(site, auth, "https://ok.example/", max_in_flight=2)
+    assert endpoint["max_in_flight"] == 2
+    path = f"/api/v1/sites/{site}/endpoints/{endpoint['id']}"
+    changed = service.client.patch(path, json={"max_in_flight": 64}, headers=auth)
+    assert changed.json()["max_in_flight"] == 64
+    back = service.client.patch(path, json={"max_in_flight": None}, headers=auth)
+    assert back.json()["max_in_flight"] is None  # the service default again
 
 
 def test_bad_site_requests(service: RunningService) -> None:

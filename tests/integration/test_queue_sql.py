@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks.db.engine import create_engine
@@ -19,18 +20,22 @@ from chathooks.db.migrate import upgrade_async
 from chathooks.db.tables import deliveries, endpoints, sites
 from chathooks.queue import (
     FAILED,
+    HELD,
     PENDING,
     RETRYING,
     SUCCEEDED,
     ClaimedDelivery,
+    HealthPolicy,
     InvalidQueueQuery,
     NewDelivery,
     Outcome,
     claim,
-    due_cte,
+    due_deliveries,
     enqueue,
     get_delivery,
+    learn_from,
     list_deliveries,
+    open_endpoints,
     queue_stats,
     record_outcomes,
     recover,
@@ -129,8 +134,10 @@ def settled(
 
 
 async def settle(engine: AsyncEngine, *outcomes: Outcome, owner: str = "w1", now: float) -> None:
+    """Record outcomes as the worker does: stored, then learnt from for their endpoints."""
     async with engine.begin() as connection:
-        await record_outcomes(connection, outcomes, owner=owner, now=now)
+        recorded = await record_outcomes(connection, outcomes, owner=owner, now=now)
+        await learn_from(connection, recorded, policy=HealthPolicy(), now=now)
 
 
 async def status_of(engine: AsyncEngine, delivery_id: str, site: str = SITE) -> str:
@@ -425,10 +432,12 @@ async def test_an_outcome_is_logged_as_an_attempt_and_summarised_on_the_delivery
     ]
 
 
-async def test_a_gone_endpoint_is_switched_off_with_the_reason(engine: AsyncEngine) -> None:
-    await put(engine, new("c1"))
+async def test_a_gone_endpoint_is_switched_off_with_the_reason_holding_its_deliveries(
+    engine: AsyncEngine,
+) -> None:
+    [first, waiting] = await put(engine, new("c1"), new("c1"))
     [claimed] = await take(engine, now=T0)
-    outcome = settled(claimed, FAILED, now=T0, code=410)
+    outcome = settled(claimed, HELD, now=T0, code=410)
     gone = dataclasses.replace(outcome, disable_endpoint="the receiver answered 410 Gone")
     await settle(engine, gone, now=T0 + 1)
 
@@ -442,6 +451,8 @@ async def test_a_gone_endpoint_is_switched_off_with_the_reason(engine: AsyncEngi
         ).one()
     assert row.enabled is False
     assert row.disabled_reason == "the receiver answered 410 Gone"
+    # Nothing is failed: both wait for the endpoint to be enabled again.
+    assert [await status_of(engine, first), await status_of(engine, waiting)] == [HELD, HELD]
 
 
 # -- sending again -------------------------------------------------------------------------
@@ -523,30 +534,42 @@ async def test_queue_stats_count_by_status_and_measure_the_oldest_wait(
         "retrying": 0,
         "succeeded": 1,
         "failed": 0,
+        "held": 0,
+        "superseded": 0,
     }
     assert stats["oldest_pending_age_seconds"] == pytest.approx(60.0)
 
 
-async def test_the_claim_query_runs_on_the_partial_indexes(engine: AsyncEngine) -> None:
+async def test_the_claim_queries_run_on_the_partial_indexes(engine: AsyncEngine) -> None:
+    """Finished deliveries are never read by a claim: both of its lookups use partial indexes."""
     async with engine.connect() as connection:
-        plan = await _plan(connection)
-    assert "ix_deliveries_unfinished_due" in plan
-    assert "ix_deliveries_unfinished_order" in plan
-    if engine.dialect.name == "sqlite":
-        assert "TEMP B-TREE" not in plan  # the due index already gives the order
+        opened = await _plan(connection, open_endpoints())
+        picked = await _plan(connection, due_deliveries(connection.dialect.name))
+    for plan in (opened, picked):
+        assert "ix_deliveries_unfinished_endpoint_due" in plan or (
+            "ix_deliveries_unfinished_order" in plan
+        ), plan
+        assert "ix_deliveries_due " not in plan and "ix_deliveries_order " not in plan, plan
+    assert "ix_deliveries_in_flight" in opened  # requests in flight are counted off their own
+    assert "ix_deliveries_unfinished_order" in picked  # the conversation-order check
 
 
-async def _plan(connection: AsyncConnection) -> str:
-    """The plan of the claim's candidate query, exactly as the claim runs it."""
+async def _plan(connection: AsyncConnection, query: Select[Any]) -> str:
+    """The plan of one of the claim's queries, with the parameters a claim gives it."""
     if connection.dialect.name == "postgresql":
         # A test table is tiny, so PostgreSQL would rightly scan it; forbid that to see the index.
         await connection.exec_driver_sql("SET enable_seqscan = off")
-    due = due_cte(connection.dialect.name)
-    candidates = select(due.c.seq).params(claim_now=T0, claim_limit=200)
-    sql = candidates.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    bound = query.params(
+        claim_now=T0,
+        claim_limit=200,
+        claim_cap=8,
+        claim_open=["ep_a", "ep_b"],
+        claim_open_again=["ep_a", "ep_b"],
+    )
+    sql = bound.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     explain = "EXPLAIN QUERY PLAN" if connection.dialect.name == "sqlite" else "EXPLAIN"
     rows = await connection.exec_driver_sql(f"{explain} {sql}")
-    return "\n".join(str(row[-1]) for row in rows)
+    return "\n".join(str(row[-1]) for row in rows) + "\n"
 
 
 async def test_delivery_rows_survive_only_with_their_endpoint(engine: AsyncEngine) -> None:

@@ -322,7 +322,7 @@ async def test_recover_sends_what_an_endpoint_missed_since_a_time(
 # -- 410 Gone and disabled endpoints -------------------------------------------------------
 
 
-async def test_410_gone_switches_the_endpoint_off_and_nothing_more_is_sent_to_it(
+async def test_410_gone_switches_the_endpoint_off_and_holds_what_is_sent_to_it(
     engine: AsyncEngine, receiver: RecordingReceiver
 ) -> None:
     await add_endpoint(engine, "ep_1", receiver.url)
@@ -331,15 +331,15 @@ async def test_410_gone_switches_the_endpoint_off_and_nothing_more_is_sent_to_it
     worker = Worker(engine, settings_for(engine))
 
     async with working(worker):
-        failed = await wait_for_status(engine, first, "failed")
+        gone = await wait_for_status(engine, first, "held")
         [later] = await put(engine, "ep_1", "conv2")
         worker.wake()
-        dropped = await wait_for_status(engine, later, "failed")
+        held = await wait_for_status(engine, later, "held")
 
-    assert failed["attempts"][0]["status_code"] == 410
-    assert len(failed["attempts"]) == 1  # not retried
-    assert dropped["last_error"] == "endpoint disabled"
-    assert dropped["attempts"] == []
+    assert gone["attempts"][0]["status_code"] == 410
+    assert len(gone["attempts"]) == 1  # not retried
+    assert held["last_error"] == "endpoint disabled"
+    assert held["attempts"] == []
     assert len(receiver.requests) == 1
     async with engine.connect() as connection:
         row = (

@@ -9,6 +9,7 @@ exactly as it arrived on the wire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -56,6 +57,10 @@ class RecordingReceiver:
     def __init__(self, *, integration_base: str | None = "https://crm.example/leads/") -> None:
         self.requests: list[Received] = []
         self._scripted: deque[Reply] = deque()
+        #: How requests beyond the scripted ones are answered; None: 200 with an integrationUrl.
+        self._default: Reply | None = None
+        #: Set on exit: a reply still being delayed (a hanging receiver) ends at once.
+        self._closing: asyncio.Event | None = None
         self._integration_base = integration_base
         self._lock = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -77,6 +82,26 @@ class RecordingReceiver:
         with self._lock:
             for _ in range(times):
                 self._scripted.append(Reply(status, body, dict(headers or {}), delay))
+
+    def answer_all(
+        self,
+        status: int = 200,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer every request after the scripted ones this way, until told otherwise.
+
+        ``delay`` past the sender's timeout makes a receiver that hangs.
+        """
+        with self._lock:
+            self._default = Reply(status, body, dict(headers or {}), delay)
+
+    def answer_normally(self) -> None:
+        """Back to 200 with an integrationUrl for everything not scripted."""
+        with self._lock:
+            self._default = None
 
     # -- reading -------------------------------------------------------------------
     @property
@@ -116,7 +141,7 @@ class RecordingReceiver:
         )
         with self._lock:
             self.requests.append(received)
-            reply = self._scripted.popleft() if self._scripted else None
+            reply = self._scripted.popleft() if self._scripted else self._default
             self._lock.notify_all()
         if reply is None:
             document = {}
@@ -129,8 +154,9 @@ class RecordingReceiver:
                 except Exception:
                     document = {}
             reply = Reply(200, document)
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        if reply.delay and self._closing is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), reply.delay)
         payload = reply.body
         if isinstance(payload, dict):
             return web.json_response(payload, status=reply.status, headers=reply.headers)
@@ -143,6 +169,7 @@ class RecordingReceiver:
         def run() -> None:
             loop = asyncio.new_event_loop()
             self._loop = loop
+            self._closing = asyncio.Event()
             app = web.Application(client_max_size=64 * 1024 * 1024)
             app.router.add_route("*", "/{tail:.*}", self._handle)
             runner = web.AppRunner(app, access_log=None)
@@ -166,6 +193,8 @@ class RecordingReceiver:
 
     def __exit__(self, *exc: object) -> None:
         if self._loop is not None:
+            if self._closing is not None:
+                self._loop.call_soon_threadsafe(self._closing.set)
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)

@@ -8,7 +8,7 @@ import pytest
 
 from chathooks.queue import ClaimedDelivery, Destination, new_delivery_id
 from chathooks.sender import AttemptResult
-from chathooks.worker import GONE_REASON, decide, dropped
+from chathooks.worker import GONE_REASON, decide, held
 
 NOW = 1_700_000_000.0
 SCHEDULE = [5.0, 300.0]
@@ -108,7 +108,7 @@ def test_a_longer_retry_after_wins_over_the_schedule() -> None:
     assert outcome.next_attempt_at == NOW + 120.0
 
 
-def test_410_gone_fails_at_once_and_switches_the_endpoint_off() -> None:
+def test_410_gone_holds_the_delivery_and_switches_the_endpoint_off() -> None:
     outcome = decide(
         claimed(),
         AttemptResult(ok=False, status_code=410, gone=True, error="HTTP 410"),
@@ -116,7 +116,8 @@ def test_410_gone_fails_at_once_and_switches_the_endpoint_off() -> None:
         schedule=SCHEDULE,
         now=NOW,
     )
-    assert outcome.status == "failed"
+    assert outcome.status == "held"  # sent again once the endpoint is enabled
+    assert not outcome.finished
     assert outcome.disable_endpoint == GONE_REASON
 
 
@@ -133,9 +134,52 @@ def test_a_refused_destination_is_marked_refused_and_retried() -> None:
     assert outcome.status == "retrying"
 
 
-def test_a_disabled_endpoints_delivery_fails_without_an_attempt() -> None:
-    outcome = dropped(claimed(attempts=1, enabled=False), now=NOW)
-    assert outcome.status == "failed"
+def test_a_disabled_endpoints_delivery_is_held_without_an_attempt() -> None:
+    outcome = held(claimed(attempts=1, enabled=False), now=NOW)
+    assert outcome.status == "held"
+    assert not outcome.finished
     assert outcome.error == "endpoint disabled"
     assert not outcome.attempted
     assert outcome.attempt_count == 1
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "disables"),
+    [
+        # 2xx: any of them succeeds.
+        (AttemptResult(ok=True, status_code=200), "succeeded", False),
+        (AttemptResult(ok=True, status_code=204), "succeeded", False),
+        # No answer: connection refused, timeout, refused destination: retried.
+        (AttemptResult(ok=False, error="connection refused"), "retrying", False),
+        (AttemptResult(ok=False, error="timed out after 15.0s (total)"), "retrying", False),
+        (AttemptResult(ok=False, refused=True, error="10.0.0.5 is private"), "retrying", False),
+        # 3xx: never followed, retried (the owner may fix the URL).
+        (AttemptResult(ok=False, status_code=301, error="HTTP 301"), "retrying", False),
+        (AttemptResult(ok=False, status_code=308, error="HTTP 308"), "retrying", False),
+        # 4xx the owner can fix, or "later": retried.
+        (AttemptResult(ok=False, status_code=401, error="HTTP 401"), "retrying", False),
+        (AttemptResult(ok=False, status_code=403, error="HTTP 403"), "retrying", False),
+        (AttemptResult(ok=False, status_code=404, error="HTTP 404"), "retrying", False),
+        (AttemptResult(ok=False, status_code=408, error="HTTP 408"), "retrying", False),
+        (AttemptResult(ok=False, status_code=429, retry_after=60.0), "retrying", False),
+        # 4xx about the payload itself: the same bytes would be refused again.
+        (AttemptResult(ok=False, status_code=400, error="HTTP 400"), "failed", False),
+        (AttemptResult(ok=False, status_code=413, error="HTTP 413"), "failed", False),
+        (AttemptResult(ok=False, status_code=414, error="HTTP 414"), "failed", False),
+        (AttemptResult(ok=False, status_code=415, error="HTTP 415"), "failed", False),
+        (AttemptResult(ok=False, status_code=422, error="HTTP 422"), "failed", False),
+        # 410 Gone: the endpoint is switched off; the delivery is held, not lost.
+        (AttemptResult(ok=False, status_code=410, gone=True, error="HTTP 410"), "held", True),
+        # 5xx: retried (and counted by the circuit breaker).
+        (AttemptResult(ok=False, status_code=500, error="HTTP 500"), "retrying", False),
+        (AttemptResult(ok=False, status_code=503, retry_after=30.0), "retrying", False),
+    ],
+)
+def test_each_class_of_answer_is_handled_as_the_readme_says(
+    result: AttemptResult, status: str, disables: bool
+) -> None:
+    outcome = decide(claimed(), result, started_at=NOW, schedule=SCHEDULE, now=NOW)
+    assert outcome.status == status
+    assert (outcome.disable_endpoint is not None) is disables
+    if result.retry_after:
+        assert outcome.next_attempt_at == NOW + result.retry_after  # slowed as asked

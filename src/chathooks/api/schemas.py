@@ -49,6 +49,8 @@ __all__ = [
 T = TypeVar("T")
 
 MAX_DESCRIPTION = 1000
+#: The range of an endpoint's own cap on requests in flight.
+MIN_IN_FLIGHT, MAX_IN_FLIGHT = 1, 64
 
 
 def utc(epoch_seconds: float | None) -> datetime | None:
@@ -138,6 +140,13 @@ class EndpointCreate(_EndpointChecks):
         default_factory=dict, description="Extra request headers, e.g. a receiver's token."
     )
     description: str = Field("", max_length=MAX_DESCRIPTION)
+    max_in_flight: int | None = Field(
+        None,
+        ge=MIN_IN_FLIGHT,
+        le=MAX_IN_FLIGHT,
+        description="Requests in flight at once to this endpoint, across all workers "
+        "(1-64); null: the service's CHATHOOKS_ENDPOINT_CONCURRENCY.",
+    )
 
 
 class EndpointUpdate(_EndpointChecks):
@@ -152,6 +161,8 @@ class EndpointUpdate(_EndpointChecks):
     format: EndpointFormat | None = None
     headers: dict[str, str] | None = None
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
+    #: null goes back to the service default.
+    max_in_flight: int | None = Field(None, ge=MIN_IN_FLIGHT, le=MAX_IN_FLIGHT)
 
     @field_validator(
         "url",
@@ -190,6 +201,9 @@ class EndpointOut(BaseModel):
     disabled_reason: str | None = Field(
         description="Why chathooks switched the endpoint off, e.g. it answered 410 Gone."
     )
+    max_in_flight: int | None = Field(
+        description="Its own cap on requests in flight; null: the service default."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -220,6 +234,7 @@ def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
         "format": endpoint.format,
         "headers": endpoint.headers,
         "disabled_reason": endpoint.disabled_reason,
+        "max_in_flight": endpoint.max_in_flight,
         "created_at": utc(endpoint.created_at),
         "updated_at": utc(endpoint.updated_at),
     }
@@ -291,7 +306,9 @@ class Meta(BaseModel):
     )
 
 
-DeliveryStatus = Literal["pending", "delivering", "retrying", "succeeded", "failed"]
+DeliveryStatus = Literal[
+    "pending", "delivering", "retrying", "succeeded", "failed", "held", "superseded"
+]
 
 
 class DeliveryOut(BaseModel):
@@ -317,7 +334,7 @@ class DeliveryOut(BaseModel):
 
 class DeliveryCounts(BaseModel):
     counts: dict[str, int] = Field(
-        description="Deliveries per status, every status but succeeded, zeros included."
+        description="Deliveries per status but succeeded and superseded, zeros included."
     )
 
 

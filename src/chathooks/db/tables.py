@@ -81,7 +81,37 @@ endpoints = Table(
     Column("disabled_reason", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    #: Requests in flight to this endpoint at once, across all workers; NULL: the service default.
+    Column("max_in_flight", Integer, nullable=True),
     Index("ix_endpoints_site", "site_id"),
+)
+
+#: How an endpoint has been answering: its circuit breaker, for every worker to see.
+#: Kept apart from ``endpoints`` so that recording outcomes never waits on a claim,
+#: which locks endpoint rows while it picks their deliveries.
+endpoint_health = Table(
+    "endpoint_health",
+    metadata,
+    Column(
+        "endpoint_id",
+        String(40),
+        ForeignKey("endpoints.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    #: ``healthy`` or ``failing`` (the breaker is open: one probe at a time).
+    Column("state", String(10), nullable=False, default="healthy"),
+    #: Failed attempts since the last success.
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    #: When the current run of failures began; NULL after a success.
+    Column("failing_since", Float, nullable=True),
+    Column("last_success_at", Float, nullable=True),
+    Column("last_failure_at", Float, nullable=True),
+    Column("last_failure_reason", Text, nullable=True),
+    #: While failing: when the next probe may be sent.
+    Column("probe_at", Float, nullable=True),
+    #: Attempt counts of the last 24 hours, in hourly buckets: ``{"<hour>": [ok, failed]}``.
+    Column("recent", JSON, nullable=False, default=dict),
+    Column("updated_at", Float, nullable=False),
 )
 
 deliveries = Table(
@@ -101,7 +131,8 @@ deliveries = Table(
     Column("payload_kind", String(20), nullable=False),
     #: What made it: ``api``, ``command``, ``completion``, ``start``, ``offline``, ``redeliver``.
     Column("trigger", String(20), nullable=False, default="api"),
-    #: ``pending`` → ``delivering`` → ``succeeded`` | ``retrying`` | ``failed``.
+    #: ``pending`` → ``delivering`` → ``succeeded`` | ``retrying`` | ``failed``; also
+    #: ``held`` (its endpoint is disabled) and ``superseded`` (a newer one succeeded).
     Column("status", String(12), nullable=False),
     Column("attempt_count", Integer, nullable=False, default=0),
     #: Attempts since the retry schedule last started (at creation, or on a redeliver).
@@ -148,6 +179,28 @@ Index(
     deliveries.c.seq,
     sqlite_where=unfinished(deliveries),
     postgresql_where=unfinished(deliveries),
+)
+# The per-endpoint claim: "what is due at this endpoint", and "how many are in flight there".
+Index(
+    "ix_deliveries_unfinished_endpoint_due",
+    deliveries.c.endpoint_id,
+    deliveries.c.next_attempt_at,
+    sqlite_where=unfinished(deliveries),
+    postgresql_where=unfinished(deliveries),
+)
+Index(
+    "ix_deliveries_in_flight",
+    deliveries.c.endpoint_id,
+    sqlite_where=deliveries.c.status == literal_column("'delivering'"),
+    postgresql_where=deliveries.c.status == literal_column("'delivering'"),
+)
+#: Deliveries waiting for their endpoint to be enabled again, in queue order.
+Index(
+    "ix_deliveries_held",
+    deliveries.c.endpoint_id,
+    deliveries.c.seq,
+    sqlite_where=deliveries.c.status == literal_column("'held'"),
+    postgresql_where=deliveries.c.status == literal_column("'held'"),
 )
 
 #: The JSON document exactly as it goes on the wire (inside ``data=`` for form endpoints).
@@ -247,6 +300,7 @@ __all__ = [
     "conversations",
     "deliveries",
     "delivery_payloads",
+    "endpoint_health",
     "endpoints",
     "metadata",
     "sites",

@@ -1,15 +1,33 @@
 """Taking due deliveries off the queue under a lease, and giving them back.
 
-A claim is one ``UPDATE ... RETURNING`` over a batch: it marks the batch
-``delivering``, records who holds it and until when, and moves
-``next_attempt_at`` to that lease expiry. A worker that dies therefore leaves
-nothing stuck: when the lease runs out its deliveries are simply due again.
+A claim marks a batch ``delivering``, records who holds it and until when,
+and moves ``next_attempt_at`` to that lease expiry. A worker that dies
+therefore leaves nothing stuck: when the lease runs out its deliveries are
+simply due again.
 
-The candidates are chosen in a CTE that skips rows another worker is claiming
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer at a time and
-ignores it), and that keeps conversations in order: a delivery is taken only
-when no earlier delivery of the same (endpoint, conversation) is unfinished.
-Both lookups run on partial indexes that hold unfinished deliveries only.
+One slow or broken receiver must not take the queue down with it, so a claim
+shares the work out per endpoint. Each endpoint has *room*: its cap on
+requests in flight (``max_in_flight``, else ``CHATHOOKS_ENDPOINT_CONCURRENCY``)
+minus the deliveries to it already under a live lease, counted across every
+worker; while its circuit breaker is open the room is one probe, and only
+once the probe is due. A claim then takes at most ``room`` deliveries per
+endpoint, oldest due first within the endpoint, and orders the batch by rank
+within the endpoint: every endpoint's first delivery, then every endpoint's
+second, and so on, so a deep backlog at one endpoint cannot push a fresh
+delivery to another back in line.
+
+On PostgreSQL several workers claim at once, and ``SKIP LOCKED`` alone cannot
+bound a count; so the claim first locks the endpoint rows that have due work
+(``FOR UPDATE SKIP LOCKED``): one claimer at a time decides for an endpoint,
+and the next one sees what it took. SQLite has one writer at a time anyway.
+
+Conversations stay in order: a delivery is taken only when no earlier
+delivery of the same (endpoint, conversation) is unfinished, unless it is an
+operator's command (``!lead``, ``!case``, ``!webhook``), which must reach the
+receiver now rather than wait behind a retrying start event.
+
+Every lookup runs on partial indexes of unfinished deliveries: finished
+deliveries, however many, are never read by a claim.
 """
 
 from __future__ import annotations
@@ -21,7 +39,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
     Float,
     Integer,
     Select,
@@ -30,18 +47,28 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    func,
     literal_column,
     or_,
     select,
-    text,
+    true,
     update,
 )
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import ColumnElement, FromClause
 
-from chathooks.db.tables import deliveries, delivery_payloads, endpoints, unfinished
+from chathooks.db.tables import (
+    deliveries,
+    delivery_payloads,
+    endpoint_health,
+    endpoints,
+    unfinished,
+)
 from chathooks.queue.notify import announce_due
-from chathooks.queue.statuses import DELIVERING, PENDING, RETRYING
+from chathooks.queue.statuses import DELIVERING, FAILING, PENDING, RETRYING
+
+#: The trigger of an operator's command POST: it is not held back by its conversation.
+COMMAND_TRIGGER = "command"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,99 +100,208 @@ class ClaimedDelivery:
     destination: Destination
     #: The claim is this worker's until then; its outcome is recorded only if it still is.
     lease_expires_at: float
+    #: What made it (``command`` for an operator's ``!lead``...).
+    trigger: str = "api"
 
 
-#: Bound parameters of the claim statement.
+#: Bound parameters of the claim statements.
 NOW, LIMIT, OWNER, LEASE_UNTIL = "claim_now", "claim_limit", "claim_owner", "claim_lease_until"
+#: The service's default cap per endpoint, and the endpoints the claim may take from.
+CAP, OPEN, OPEN_AGAIN = "claim_cap", "claim_open", "claim_open_again"
 
 
-def due_deliveries() -> Select[tuple[int]]:
-    """The ``seq`` of up to ``:claim_limit`` deliveries that may be sent at ``:claim_now``.
+def _now() -> ColumnElement[float]:
+    return bindparam(NOW, type_=Float)
 
-    Oldest due first. Built with bound parameters, so the statement is
-    compiled once and every claim after that reuses it.
+
+def _room(endpoint: FromClause, health: FromClause) -> ColumnElement[int]:
+    """How many more deliveries ``endpoint`` may have in flight now, across all workers.
+
+    A disabled endpoint gets its full cap: what is claimed for it is held at
+    once, without an attempt (see :mod:`chathooks.worker`).
     """
-    now = bindparam(NOW, type_=Float)
-    candidate = deliveries.alias("candidate")
+    now = _now()
+    flying = deliveries.alias("flying")
+    in_flight = (
+        select(func.count())
+        .select_from(flying)
+        .where(
+            flying.c.endpoint_id == endpoint.c.id,
+            flying.c.status == literal_column(f"'{DELIVERING}'"),
+            flying.c.lease_expires_at > now,
+        )
+        .scalar_subquery()
+    )
+    cap = func.coalesce(endpoint.c.max_in_flight, bindparam(CAP, type_=Integer))
+    allowed = case(
+        (endpoint.c.enabled.is_(False), cap),
+        (
+            health.c.state == literal_column(f"'{FAILING}'"),
+            case((health.c.probe_at <= now, 1), else_=0),
+        ),
+        else_=cap,
+    )
+    return allowed - in_flight
+
+
+def _with_health(endpoint: FromClause) -> FromClause:
+    return endpoint.outerjoin(endpoint_health, endpoint_health.c.endpoint_id == endpoint.c.id)
+
+
+def open_endpoints() -> Select[tuple[str]]:
+    """The endpoints with due deliveries and room for more, locked for this claim.
+
+    Locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL: another claimer skips
+    them until this claim commits, then counts what it took as in flight.
+    """
+    now = _now()
+    due = deliveries.alias("due")
+    has_due_work = (
+        select(literal_column("1"))
+        .where(due.c.endpoint_id == endpoints.c.id, unfinished(due), due.c.next_attempt_at <= now)
+        .exists()
+    )
+    return (
+        select(endpoints.c.id)
+        .select_from(_with_health(endpoints))
+        .where(has_due_work, _room(endpoints, endpoint_health) > 0)
+        .order_by(endpoints.c.id)
+        .with_for_update(skip_locked=True, of=endpoints)
+    )
+
+
+def _held_back(candidate: FromClause) -> ColumnElement[bool]:
+    """An earlier delivery of ``candidate``'s conversation to its endpoint goes first.
+
+    A command is held back only by one in flight: it is the operator asking
+    for the conversation to be posted now, and it is a newer state than
+    anything waiting for a retry.
+    """
+    now = _now()
     earlier = deliveries.alias("earlier")
-    held_back = (
+    in_flight = and_(
+        earlier.c.seq != candidate.c.seq,
+        earlier.c.status == literal_column(f"'{DELIVERING}'"),
+        earlier.c.lease_expires_at > now,
+    )
+    return (
         select(literal_column("1"))
         .where(
             earlier.c.endpoint_id == candidate.c.endpoint_id,
             earlier.c.conversation_id == candidate.c.conversation_id,
             unfinished(earlier),
             or_(
-                # An earlier one still to be sent goes first...
-                earlier.c.seq < candidate.c.seq,
+                # An earlier one still to be sent goes first (but not before a command)...
+                and_(
+                    earlier.c.seq < candidate.c.seq,
+                    candidate.c.trigger != literal_column(f"'{COMMAND_TRIGGER}'"),
+                ),
                 # ...and nothing overtakes one in flight (a redelivered earlier delivery
                 # waits for a later one being posted right now).
-                and_(
-                    earlier.c.seq != candidate.c.seq,
-                    earlier.c.status == literal_column(f"'{DELIVERING}'"),
-                    earlier.c.lease_expires_at > now,
-                ),
+                in_flight,
             ),
         )
         .exists()
     )
-    return (
-        select(candidate.c.seq)
-        .where(unfinished(candidate), candidate.c.next_attempt_at <= now, ~held_back)
-        .order_by(candidate.c.next_attempt_at)
-        .limit(bindparam(LIMIT, type_=Integer))
-        .with_for_update(skip_locked=True)
+
+
+def _due_at(candidate: FromClause) -> ColumnElement[bool]:
+    return and_(
+        unfinished(candidate), candidate.c.next_attempt_at <= _now(), ~_held_back(candidate)
     )
 
 
-_SQLITE_FROM = "FROM deliveries AS candidate"
-_SQLITE_INDEXED_FROM = "FROM deliveries AS candidate INDEXED BY ix_deliveries_unfinished_due"
+def due_deliveries(dialect_name: str) -> Select[tuple[int]]:
+    """The ``seq`` of up to ``:claim_limit`` deliveries of the ``:claim_open`` endpoints.
 
-
-def due_cte(dialect_name: str) -> CTE:
-    """:func:`due_deliveries` as the claim's CTE, pinned to the due index on SQLite.
-
-    Without ANALYZE statistics SQLite prefers ``ix_deliveries_due`` and then
-    sorts every due row, so a claim would cost as much as the whole backlog;
-    the partial index is already in due order and stops after ``limit`` rows.
-    SQLAlchemy has no way to say ``INDEXED BY``, so the SQL is rendered here
-    and the clause inserted (which also makes SQLite fail loudly, rather than
-    slowly, should the index ever stop matching the query).
+    At most each endpoint's room, oldest due first within an endpoint, ranked
+    across endpoints. PostgreSQL reads each endpoint's first ``room`` due
+    deliveries straight off the index (``LATERAL ... LIMIT room``); SQLite has
+    no LATERAL, so there a window function numbers the due deliveries of the
+    open endpoints (an endpoint with no room is not open, so a stalled
+    endpoint's backlog is never read).
     """
-    due = due_deliveries()
-    if dialect_name != "sqlite":
-        return due.cte("due")
-    # Rendered with named parameters, so the text keeps ``:claim_now`` and ``:claim_limit``
-    # (and with a literal offset, which SQLite's LIMIT clause would otherwise bind).
-    due = due.offset(literal_column("0"))
-    sql = str(due.compile(dialect=sqlite.dialect(paramstyle="named")))
-    if sql.count(_SQLITE_FROM) != 1:
-        raise RuntimeError(f"the claim query changed shape; cannot pin its index: {sql}")
-    sql = sql.replace(_SQLITE_FROM, _SQLITE_INDEXED_FROM)
-    pinned = text(sql).bindparams(bindparam(NOW, type_=Float), bindparam(LIMIT, type_=Integer))
-    return pinned.columns(deliveries.c.seq).cte("due")
+    candidate = deliveries.alias("candidate")
+    order = (candidate.c.next_attempt_at, candidate.c.seq)
+    limit = bindparam(LIMIT, type_=Integer)
+    if dialect_name == "postgresql":
+        room = (
+            select(endpoints.c.id, _room(endpoints, endpoint_health).label("room"))
+            .select_from(_with_health(endpoints))
+            .where(endpoints.c.id.in_(bindparam(OPEN, expanding=True)))
+            .subquery("room")
+        )
+        picked = (
+            select(
+                candidate.c.seq,
+                candidate.c.next_attempt_at,
+                func.row_number().over(order_by=order).label("rank"),
+            )
+            .where(candidate.c.endpoint_id == room.c.id, _due_at(candidate))
+            .order_by(*order)
+            # The room may have shrunk since the endpoint was opened (its breaker opened).
+            .limit(func.greatest(room.c.room, 0))
+            .lateral("picked")
+        )
+        return (
+            select(picked.c.seq)
+            .select_from(room.join(picked, true()))
+            .order_by(picked.c.rank, picked.c.next_attempt_at)
+            .limit(limit)
+        )
+    room = (
+        select(endpoints.c.id, _room(endpoints, endpoint_health).label("room"))
+        .select_from(_with_health(endpoints))
+        .where(endpoints.c.id.in_(bindparam(OPEN_AGAIN, expanding=True)))
+        .subquery("room")
+    )
+    ranked = (
+        select(
+            candidate.c.seq,
+            candidate.c.endpoint_id,
+            candidate.c.next_attempt_at,
+            func.row_number()
+            .over(partition_by=candidate.c.endpoint_id, order_by=order)
+            .label("rank"),
+        )
+        .where(candidate.c.endpoint_id.in_(bindparam(OPEN, expanding=True)), _due_at(candidate))
+        .subquery("ranked")
+    )
+    return (
+        select(ranked.c.seq)
+        .select_from(ranked.join(room, room.c.id == ranked.c.endpoint_id))
+        .where(ranked.c.rank <= room.c.room)
+        .order_by(ranked.c.rank, ranked.c.next_attempt_at)
+        .limit(limit)
+    )
 
 
 @functools.cache
 def claim_statement(dialect_name: str) -> Update:
     """The claiming ``UPDATE ... RETURNING`` for a backend, built once.
 
-    Its parameters are :data:`NOW`, :data:`LIMIT`, :data:`OWNER` and
-    :data:`LEASE_UNTIL`. Building and compiling this statement cost more than
-    running it on a small queue, so it is made once per backend and reused.
+    Its parameters are :data:`NOW`, :data:`LIMIT`, :data:`OWNER`,
+    :data:`LEASE_UNTIL`, :data:`CAP` and :data:`OPEN` (and :data:`OPEN_AGAIN`
+    on SQLite, the same list). Building and compiling this statement cost
+    more than running it on a small queue, so it is made once per backend.
     """
-    due = due_cte(dialect_name)
+    due = due_deliveries(dialect_name).cte("due")
     lease_until = bindparam(LEASE_UNTIL, type_=Float)
     return (
         update(deliveries)
-        # No need to repeat the conditions: PostgreSQL re-checks them on the rows
-        # it locks, and SQLite runs one writer at a time.
-        .where(deliveries.c.seq.in_(select(due.c.seq)))
+        .where(
+            deliveries.c.seq.in_(select(due.c.seq)),
+            # Checked again on the row itself: PostgreSQL re-reads a row updated
+            # meanwhile (its outcome recorded, say) against these conditions.
+            unfinished(deliveries),
+            deliveries.c.next_attempt_at <= _now(),
+        )
         .values(
             status=DELIVERING,
             lease_owner=bindparam(OWNER, type_=String),
             lease_expires_at=lease_until,
             next_attempt_at=lease_until,
-            updated_at=bindparam(NOW, type_=Float),
+            updated_at=_now(),
         )
         .returning(
             deliveries.c.seq,
@@ -175,8 +311,14 @@ def claim_statement(dialect_name: str) -> Update:
             deliveries.c.conversation_id,
             deliveries.c.attempt_count,
             deliveries.c.round_attempts,
+            deliveries.c.trigger,
         )
     )
+
+
+@functools.cache
+def _open_statement() -> Select[tuple[str]]:
+    return open_endpoints()
 
 
 async def claim(
@@ -185,19 +327,35 @@ async def claim(
     owner: str,
     limit: int,
     lease_seconds: float,
+    endpoint_concurrency: int = 8,
     now: float | None = None,
 ) -> list[ClaimedDelivery]:
     """Claim up to ``limit`` due deliveries for ``owner`` until ``now + lease_seconds``.
 
-    Three statements, whatever the batch size: the claiming ``UPDATE ...
-    RETURNING``, then the settings of the endpoints involved, then the
-    payloads. SQLite's RETURNING cannot join, so those come in queries of
-    their own. Deliveries of a disabled endpoint are claimed too, so the
-    worker can fail them instead of leaving them to clog the queue.
+    ``endpoint_concurrency`` is the cap on deliveries in flight per endpoint
+    for endpoints without a ``max_in_flight`` of their own. Four statements,
+    whatever the batch size: the endpoints with room (locked), the claiming
+    ``UPDATE ... RETURNING``, then the settings of the endpoints involved and
+    the payloads (SQLite's RETURNING cannot join). Deliveries of a disabled
+    endpoint are claimed too, so the worker can hold them.
     """
     at = time.time() if now is None else now
     lease_until = at + lease_seconds
-    parameters = {NOW: at, LIMIT: limit, OWNER: owner, LEASE_UNTIL: lease_until}
+    opened = [
+        row.id
+        for row in await connection.execute(_open_statement(), {NOW: at, CAP: endpoint_concurrency})
+    ]
+    if not opened:
+        return []
+    parameters = {
+        NOW: at,
+        LIMIT: limit,
+        OWNER: owner,
+        LEASE_UNTIL: lease_until,
+        CAP: endpoint_concurrency,
+        OPEN: opened,
+        OPEN_AGAIN: opened,
+    }
     statement = claim_statement(connection.dialect.name)
     claimed = (await connection.execute(statement, parameters)).all()
     if not claimed:
@@ -217,6 +375,7 @@ async def claim(
             round_attempts=row.round_attempts,
             destination=destinations[row.endpoint_id],
             lease_expires_at=lease_until,
+            trigger=row.trigger,
         )
         for row in sorted(claimed, key=lambda row: row.seq)
         # An endpoint deleted meanwhile takes its deliveries with it (ON DELETE CASCADE).

@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import attempts, deliveries, delivery_payloads, unfinished
 from chathooks.errors import FieldError
-from chathooks.queue.statuses import DELIVERING, FINISHED, STATUSES, SUCCEEDED
+from chathooks.queue.statuses import (
+    DELIVERING,
+    FINISHED,
+    HELD,
+    STATUSES,
+    SUCCEEDED,
+    SUPERSEDED,
+)
 
 MAX_PAGE_SIZE = 500
 
@@ -155,8 +162,9 @@ async def list_deliveries(
     return [_summary(row._mapping) for row in page], next_cursor
 
 
-#: What the delivery log counts: everything but ``succeeded``, which only grows.
-COUNTED_STATUSES = tuple(status for status in STATUSES if status != SUCCEEDED)
+#: What the delivery log counts: what waits or needs a person; not the ever-growing
+#: ``succeeded`` and ``superseded``.
+COUNTED_STATUSES = tuple(status for status in STATUSES if status not in (SUCCEEDED, SUPERSEDED))
 
 
 async def count_deliveries(
@@ -167,7 +175,7 @@ async def count_deliveries(
     created_from: float | None = None,
     created_to: float | None = None,
 ) -> dict[str, int]:
-    """How many of ``site_id``'s deliveries are in each status but ``succeeded``.
+    """How many of ``site_id``'s deliveries are in each of :data:`COUNTED_STATUSES`.
 
     Every status of :data:`COUNTED_STATUSES` is a key, zero included. The
     status list is spelled as literals so the query runs on ``ix_deliveries_due``
@@ -244,8 +252,8 @@ def _summary(row: RowMapping) -> dict[str, Any]:
     delivery = dict(row)
     delivery.pop("seq")
     delivery.pop("payload", None)
-    if delivery["status"] in FINISHED or delivery["status"] == DELIVERING:
-        # Nothing is scheduled: finished, or being sent right now (the value is the lease).
+    if delivery["status"] in FINISHED or delivery["status"] in (DELIVERING, HELD):
+        # Nothing is scheduled: finished, held, or being sent right now (the value is the lease).
         delivery["next_attempt_at"] = None
     return delivery
 

@@ -2,8 +2,9 @@
 
 The worker decides each delivery's fate (see :mod:`chathooks.worker`); this
 module stores a batch of those decisions in the caller's transaction: one
-executemany for the attempts log, one for the deliveries, one statement per
-endpoint that answered 410 Gone.
+executemany for the attempts log, one for the deliveries, and one for the
+deliveries a command's success superseded. What the outcomes say about their
+endpoints (the breaker, 410 Gone) is :mod:`chathooks.queue.health`'s.
 """
 
 from __future__ import annotations
@@ -13,11 +14,18 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Text, bindparam, func, insert, select, update
+from sqlalchemy import Text, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chathooks.db.tables import attempts, deliveries, endpoints
-from chathooks.queue.statuses import DELIVERING, FINISHED
+from chathooks.db.tables import attempts, deliveries, unfinished
+from chathooks.queue.claim import COMMAND_TRIGGER
+from chathooks.queue.statuses import (
+    DELIVERING,
+    FINISHED,
+    SUCCEEDED,
+    SUPERSEDED,
+    SUPERSEDED_REASON,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +58,12 @@ class Outcome:
     error: str | None = None
     integration_url: str | None = None
     #: Why the endpoint must be switched off (it answered 410 Gone); None to leave it.
+    #: Acted on by :func:`chathooks.queue.health.learn_from`.
     disable_endpoint: str | None = None
     #: The lease of the claim this outcome settles; None records it whatever the lease.
     lease_expires_at: float | None = None
+    #: What made the delivery (``command`` for an operator's ``!lead``...).
+    trigger: str = "api"
     #: The attempt's request headers, secrets masked, and the receiver's response headers.
     request_headers: Mapping[str, str] | None = None
     response_headers: Mapping[str, str] | None = None
@@ -88,6 +99,27 @@ _UPDATE_DELIVERY = (
         lease_expires_at=None,
         updated_at=bindparam("b_now"),
         finished_at=bindparam("b_finished_at"),
+    )
+)
+
+
+#: Older deliveries of a conversation still waiting at an endpoint, once a newer one succeeded.
+_SUPERSEDE = (
+    update(deliveries)
+    .where(
+        deliveries.c.endpoint_id == bindparam("b_endpoint_id"),
+        deliveries.c.conversation_id == bindparam("b_conversation_id"),
+        deliveries.c.seq < bindparam("b_seq"),
+        unfinished(deliveries),
+        # One in flight is left to finish; it can no longer overtake anything.
+        deliveries.c.status != literal_column(f"'{DELIVERING}'"),
+    )
+    .values(
+        status=SUPERSEDED,
+        last_error=SUPERSEDED_REASON,
+        next_attempt_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+        finished_at=bindparam("b_now"),
     )
 )
 
@@ -172,13 +204,22 @@ async def record_outcomes(
             for outcome in outcomes
         ],
     )
-    gone = {o.endpoint_id: o.disable_endpoint for o in outcomes if o.disable_endpoint}
-    for endpoint_id, reason in sorted(gone.items()):
-        await connection.execute(
-            update(endpoints)
-            .where(endpoints.c.id == endpoint_id, endpoints.c.enabled.is_(True))
-            .values(enabled=False, disabled_reason=reason, updated_at=at)
-        )
+    # Only a command overtakes earlier deliveries of its conversation (see the claim), so
+    # only its success can leave an older state of the chat waiting; that one is not sent.
+    newer = [
+        {
+            "b_endpoint_id": outcome.endpoint_id,
+            "b_conversation_id": outcome.conversation_id,
+            "b_seq": outcome.delivery_seq,
+            "b_now": at,
+        }
+        for outcome in outcomes
+        if outcome.status == SUCCEEDED
+        and outcome.trigger == COMMAND_TRIGGER
+        and outcome.conversation_id is not None
+    ]
+    if newer:
+        await connection.execute(_SUPERSEDE, newer)
     return outcomes
 
 

@@ -2,7 +2,12 @@
 
 ``pending`` (never tried, or redelivered) → ``delivering`` (claimed by a
 worker, under a lease) → ``succeeded`` | ``retrying`` (waiting for its next
-attempt) | ``failed`` (gave up, 410 Gone, or its endpoint is disabled).
+attempt) | ``failed`` (gave up: its retries are used up, or no retry can help).
+
+Two more ways to stop short of being sent: ``held`` (its endpoint is
+disabled; enabling it sends what was held, in order) and ``superseded`` (a
+newer delivery of the same conversation already succeeded at that endpoint,
+so this older state of the chat is not sent; redeliver sends it by hand).
 """
 
 from __future__ import annotations
@@ -14,11 +19,20 @@ RETRYING = "retrying"
 DELIVERING = "delivering"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+HELD = "held"
+SUPERSEDED = "superseded"
 
-STATUSES = (PENDING, DELIVERING, RETRYING, SUCCEEDED, FAILED)
+STATUSES = (PENDING, DELIVERING, RETRYING, SUCCEEDED, FAILED, HELD, SUPERSEDED)
 #: Still to be sent: these hold back later deliveries of the same conversation.
 UNFINISHED = UNFINISHED_STATUSES
-FINISHED = (SUCCEEDED, FAILED)
+#: Done with: nothing more happens to these unless redelivered by hand.
+FINISHED = (SUCCEEDED, FAILED, SUPERSEDED)
 
-#: ``last_error`` of a delivery dropped because its endpoint was switched off.
+#: ``last_error`` of a delivery held because its endpoint is disabled.
 ENDPOINT_DISABLED = "endpoint disabled"
+#: ``last_error`` of a delivery superseded by a newer one of its conversation.
+SUPERSEDED_REASON = "superseded: a newer delivery of this conversation succeeded"
+
+#: An endpoint's circuit breaker: closed (``healthy``) or open (``failing``: one probe at a time).
+HEALTHY = "healthy"
+FAILING = "failing"

@@ -42,6 +42,7 @@ UPDATABLE_FIELDS = frozenset(
         "secret",
         "format",
         "headers",
+        "max_in_flight",
     }
 )
 
@@ -64,6 +65,8 @@ class Endpoint:
     disabled_reason: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    #: Requests in flight at once to it, across all workers; None: the service default.
+    max_in_flight: int | None = None
 
 
 def _endpoint(row: Row[Any]) -> Endpoint:
@@ -82,6 +85,7 @@ def _endpoint(row: Row[Any]) -> Endpoint:
         disabled_reason=row.disabled_reason,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        max_in_flight=row.max_in_flight,
     )
 
 
@@ -98,6 +102,7 @@ async def create_endpoint(
     secret: str | None = None,
     format: EndpointFormat = "form",
     headers: Mapping[str, str] | None = None,
+    max_in_flight: int | None = None,
 ) -> Endpoint:
     """Store a new endpoint; the values are expected to be validated already."""
     now = time.time()
@@ -115,6 +120,7 @@ async def create_endpoint(
         headers=dict(headers or {}),
         created_at=now,
         updated_at=now,
+        max_in_flight=max_in_flight,
     )
     await connection.execute(
         insert(endpoints).values(

@@ -28,15 +28,24 @@ from chathooks.sender.requests import (
     logged_headers,
 )
 from chathooks.sender.retry import (
+    DISABLE,
+    FAIL,
     MAX_RETRY_AFTER_SECONDS,
+    RETRY,
+    SUCCEED,
+    answer_class,
     parse_retry_after,
     retry_delay,
 )
 
 __all__ = [
     "ALLOWED_DESTINATIONS_SETTING",
+    "DISABLE",
+    "FAIL",
     "FORMATS",
     "MAX_RETRY_AFTER_SECONDS",
+    "RETRY",
+    "SUCCEED",
     "USER_AGENT",
     "AttemptResult",
     "DestinationGuard",
@@ -45,6 +54,7 @@ __all__ = [
     "OutgoingRequest",
     "Refusal",
     "Sender",
+    "answer_class",
     "build_request",
     "check_extra_headers",
     "logged_headers",

@@ -16,10 +16,46 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 __all__ = [
+    "DISABLE",
+    "FAIL",
     "MAX_RETRY_AFTER_SECONDS",
+    "RETRY",
+    "SUCCEED",
+    "answer_class",
     "parse_retry_after",
     "retry_delay",
 ]
+
+#: What an attempt's answer means for its delivery (see :func:`answer_class`).
+SUCCEED, RETRY, FAIL, DISABLE = "succeed", "retry", "fail", "disable"
+
+#: Answers about the payload itself: the same bytes would be refused again, so no
+#: retry can help. 400/422: the receiver cannot read it; 413/414: too large; 415: the
+#: body's type. Fixing the receiver and redelivering by hand still sends them.
+_FAIL_AT_ONCE = frozenset({400, 413, 414, 415, 422})
+_GONE = 410
+
+
+def answer_class(status_code: int | None) -> str:
+    """:data:`SUCCEED`, :data:`RETRY`, :data:`FAIL` or :data:`DISABLE` for an answer.
+
+    ``None`` is no answer at all (connection error, timeout, refused by the
+    destination guard): retried. Any 2xx succeeds. 410 Gone disables the
+    endpoint. The 4xx in :data:`_FAIL_AT_ONCE` fail at once. Everything else
+    is retried: 3xx (never followed: it would re-POST to a URL nobody
+    configured), other 4xx (401, 403, 404: configuration its owner can fix;
+    408, 425, 429: "later"), and 5xx.
+    """
+    if status_code is None:
+        return RETRY
+    if 200 <= status_code < 300:
+        return SUCCEED
+    if status_code == _GONE:
+        return DISABLE
+    if status_code in _FAIL_AT_ONCE:
+        return FAIL
+    return RETRY
+
 
 #: A receiver's Retry-After is obeyed up to one day; beyond that the schedule decides.
 MAX_RETRY_AFTER_SECONDS = 24 * 60 * 60.0

@@ -182,6 +182,14 @@ function showDelivery(delivery) {
         + `(attempt ${delivery.attempt_count ?? "?"} failed); see the `, logLink, "."]
       : [`${what}${command} to ${where} failed: ${reason}. Gave up; redeliver it from the `,
         logLink, "."];
+  } else if (delivery.status === "superseded") {
+    kind = "superseded";
+    content = [`${what}${command} to ${where} was not sent: a newer transcript of this chat `
+      + "was delivered there."];
+  } else if (delivery.status === "held") {
+    kind = "held";
+    content = [`${what}${command} to ${where} is held: the endpoint is disabled. It is sent `
+      + "once the endpoint is enabled again."];
   } else {
     content = [`${what}${command} queued for ${where}${queuedBecause(delivery)}…`];
   }

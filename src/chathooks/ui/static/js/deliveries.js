@@ -314,7 +314,7 @@ async function openDetail(id) {
 }
 
 /** Statuses after which nothing more happens without someone asking. */
-const SETTLED = new Set(["succeeded", "failed"]);
+const SETTLED = new Set(["succeeded", "failed", "superseded"]);
 const WATCH_INTERVAL_MS = 1000;
 const WATCH_LIMIT_MS = 60_000;
 
