@@ -38,7 +38,8 @@ def test_a_failed_delivery_shows_its_attempts_and_redeliver_sends_it_again(
     expect(attempts.first).to_contain_text("HTTP 503")
     expect(attempts.first).to_contain_text(re.compile(r"\d+ ms"))
     attempts.first.get_by_text("Response body").click()
-    expect(attempts.first.locator("pre")).to_have_text("<b>maintenance</b>")
+    response_body = attempts.first.locator("details", has_text="Response body").locator("pre")
+    expect(response_body).to_have_text("<b>maintenance</b>")
 
     detail.get_by_role("button", name="Redeliver").click()
     # The receiver answers 200 with an integrationUrl now; the detail follows by itself,
