@@ -10,7 +10,7 @@ PORT   ?= 8700
 # In production leave CHATHOOKS_ALLOWED_DESTINATIONS empty.
 export CHATHOOKS_ALLOWED_DESTINATIONS ?= 127.0.0.0/8
 
-.PHONY: run test lint typecheck pytest bench install install-dev clean
+.PHONY: run test lint typecheck pytest bench install install-dev install-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# The peers the benchmark compares with (Celery, procrastinate) and py-spy; not runtime needs.
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
 # axe-core, pinned in package-lock.json, which the browser tests inject into every page.
 # Without npm the accessibility checks skip with the reason shown (and fail in CI).
 node_modules/.package-lock.json: package.json package-lock.json
@@ -32,6 +37,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev node_modules/.package-lock.json
+install-bench: $(VENV)/.installed-bench
 
 run: install
 	$(BIN)/chathooks migrate
@@ -49,7 +55,7 @@ pytest: install-dev
 
 test: lint typecheck pytest
 
-bench: install-dev
+bench: install-bench
 	$(BIN)/python -m bench.delivery $(BENCH_ARGS)
 
 clean:

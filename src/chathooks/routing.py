@@ -16,7 +16,13 @@ from typing import Literal, Protocol, TypeVar
 
 from chathooks.wire import Event, OfflineMessageTranscript, Payload
 
-__all__ = ["PayloadKind", "RoutingSwitches", "payload_kind", "select_endpoints"]
+__all__ = [
+    "PayloadKind",
+    "RoutingSwitches",
+    "payload_kind",
+    "select_endpoints",
+    "takes_deliveries",
+]
 
 #: The ``payload_kind`` stored on a delivery.
 PayloadKind = Literal["transcript", "offline_message", "event"]
@@ -57,8 +63,19 @@ def select_endpoints(payload: Payload, endpoints: Iterable[EndpointT]) -> list[E
     return [
         endpoint
         for endpoint in endpoints
-        if endpoint.enabled and _wants(endpoint, kind, manually_submitted=manual)
+        if takes_deliveries(endpoint) and _wants(endpoint, kind, manually_submitted=manual)
     ]
+
+
+def takes_deliveries(endpoint: RoutingSwitches) -> bool:
+    """Whether new payloads are queued for ``endpoint``.
+
+    An enabled one, and one chathooks switched off itself (it answered 410
+    Gone, or failed for too long; its ``disabled_reason`` says so): nothing
+    meant for it is lost, its deliveries are held until it is enabled again.
+    One switched off by hand gets nothing, as its owner asked.
+    """
+    return endpoint.enabled or getattr(endpoint, "disabled_reason", None) is not None
 
 
 def _wants(endpoint: RoutingSwitches, kind: PayloadKind, *, manually_submitted: bool) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from support.receiver import RecordingReceiver
 from support.ui_site import UiSite, send
@@ -84,3 +84,32 @@ def test_the_log_follows_the_newest_line_only_while_the_user_is_at_the_bottom(
     send(page, "Visitor", "One more")
     expect(log).to_contain_text("One more")
     assert log.evaluate("el => el.scrollTop") == 0
+
+
+def test_an_outcome_told_before_the_commands_answer_still_follows_the_command(
+    page: Page, ui_site: UiSite, receiver: RecordingReceiver
+) -> None:
+    """The stream can report the delivery before the browser reads the POST's answer."""
+    ui_site.post("endpoints", {"url": receiver.url, "description": "CRM"})
+    ui_site.sign_in(page, "/ui/console")
+    page.get_by_role("button", name="Start chat").click()
+    send(page, "Visitor", "A quote, please")
+    chat = page.get_by_role("log", name="Chat log")
+
+    def answer_late(route: Route) -> None:
+        response = route.fetch()
+        receiver.wait_for(1)
+        expect(chat.locator(".notice-succeeded")).to_have_count(1)  # told by the stream
+        route.fulfill(response=response)
+
+    page.route("**/conversations/*/messages", answer_late)
+    send(page, "Operator", "!lead")
+    expect(chat.locator(".notice-succeeded")).to_have_count(1)
+    before = lines(page)
+    assert "!lead" in before[-2] and "delivered to CRM" in before[-1], before
+
+    page.unroute("**/conversations/*/messages")
+    page.reload()
+    page.locator("body[data-ready='true']").wait_for()
+    expect(chat.locator(".notice-succeeded")).to_have_count(1)
+    assert lines(page) == before

@@ -30,7 +30,8 @@ def test_admin_key_creates_sites_and_the_site_key_is_shown_once(service: Running
     own = {"Authorization": f"Bearer {body['api_key']}"}
     read = service.client.get(f"/api/v1/sites/{body['id']}", headers=own)
     assert read.status_code == 200
-    assert read.json() == {k: body[k] for k in ("id", "name", "created_at")}
+    # A new site sends no operational alerts until it sets an alert_url.
+    assert read.json() == {**{k: body[k] for k in ("id", "name", "created_at")}, "alert_url": None}
     assert "api_key" not in read.json()
 
     listed = service.client.get("/api/v1/sites", headers=own).json()

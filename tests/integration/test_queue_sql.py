@@ -7,7 +7,9 @@ without waiting.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,13 +31,16 @@ from chathooks.queue import (
     InvalidQueueQuery,
     NewDelivery,
     Outcome,
+    Transition,
     claim,
     due_deliveries,
     enqueue,
     get_delivery,
+    health_of,
     learn_from,
     list_deliveries,
     open_endpoints,
+    queue_alerts,
     queue_stats,
     record_outcomes,
     recover,
@@ -43,6 +48,7 @@ from chathooks.queue import (
     release,
     write_transaction,
 )
+from chathooks.repository.endpoints import set_alert_url
 
 T0 = 1_700_000_000.0
 SITE = "site_q"
@@ -130,6 +136,7 @@ def settled(
         error=None if status == SUCCEEDED else f"HTTP {code}",
         integration_url=integration_url,
         lease_expires_at=claimed.lease_expires_at,
+        trigger=claimed.trigger,
     )
 
 
@@ -528,15 +535,8 @@ async def test_queue_stats_count_by_status_and_measure_the_oldest_wait(
 
     async with engine.connect() as connection:
         stats = await queue_stats(connection, now=T0 + 60)
-    assert stats["by_status"] == {
-        "pending": 2,
-        "delivering": 0,
-        "retrying": 0,
-        "succeeded": 1,
-        "failed": 0,
-        "held": 0,
-        "superseded": 0,
-    }
+    # Work not finished only: finished deliveries are history, and counting them costs a scan.
+    assert stats["by_status"] == {"pending": 2, "delivering": 0, "retrying": 0, "held": 0}
     assert stats["oldest_pending_age_seconds"] == pytest.approx(60.0)
 
 
@@ -613,3 +613,177 @@ async def test_on_sqlite_a_write_transaction_holds_the_write_lock_from_its_start
         other.close()
     finally:
         await engine.dispose()
+
+
+# -- sharing out: the per-endpoint cap, ranks, the breaker --------------------------------
+
+
+def _distinct(count: int, endpoint: str = "ep_a", *, site: str = SITE) -> list[NewDelivery]:
+    return [new(f"{endpoint}-{i}", endpoint, site=site) for i in range(count)]
+
+
+async def test_a_claim_takes_at_most_the_cap_of_an_endpoint_across_claimers(
+    engine: AsyncEngine,
+) -> None:
+    await put(engine, *_distinct(20, "ep_a"), *_distinct(20, "ep_b"))
+    first = await take(engine, now=T0, owner="w1")
+    second = await take(engine, now=T0, owner="w2")
+
+    assert Counter(c.endpoint_id for c in first) == {"ep_a": 8, "ep_b": 8}
+    assert second == []  # both endpoints have their 8 in flight, whoever claimed them
+    # A lease that ran out no longer counts as in flight.
+    assert len(await take(engine, now=T0 + 2000, owner="w2")) == 16
+
+
+async def test_an_endpoints_own_cap_wins_over_the_default(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            endpoints.update().where(endpoints.c.id == "ep_a").values(max_in_flight=3)
+        )
+    await put(engine, *_distinct(10, "ep_a"))
+    assert len(await take(engine, now=T0)) == 3
+
+
+async def test_a_deep_backlog_does_not_push_another_endpoint_back_in_line(
+    engine: AsyncEngine,
+) -> None:
+    """Ranked within the endpoint: one of A, one of X, one of A... not A's oldest 100 first."""
+    await put(engine, *_distinct(100, "ep_a"), now=T0)
+    await put(engine, *_distinct(3, "ep_x", site=OTHER_SITE), now=T0 + 10)
+    claimed = await take(engine, now=T0 + 20, limit=4)
+    assert Counter(c.endpoint_id for c in claimed) == {"ep_a": 2, "ep_x": 2}
+
+
+async def test_the_breaker_opens_after_failures_and_lets_one_probe_through_at_a_time(
+    engine: AsyncEngine,
+) -> None:
+    await put(engine, *_distinct(12, "ep_a"))
+    batch = await take(engine, now=T0)
+    assert len(batch) == 8
+    await settle(
+        engine, *(settled(c, RETRYING, now=T0, code=500, next_at=T0) for c in batch), now=T0
+    )
+
+    async with engine.connect() as connection:
+        health = (await health_of(connection, ["ep_a"], now=T0))["ep_a"]
+    assert health["state"] == "failing"
+    assert health["consecutive_failures"] == 8
+    assert health["next_probe_at"] == pytest.approx(T0 + 5.0, abs=1e-3)
+    assert await take(engine, now=T0 + 1) == []  # its deliveries wait, unattempted
+    [probe] = await take(engine, now=T0 + 6)
+    assert await take(engine, now=T0 + 6, owner="w2") == []  # one probe at a time
+
+    await settle(engine, settled(probe, SUCCEEDED, now=T0 + 7), now=T0 + 7)
+    assert len(await take(engine, now=T0 + 7)) == 8  # closed: the backlog flows at the cap
+    async with engine.connect() as connection:
+        health = (await health_of(connection, ["ep_a"], now=T0 + 7))["ep_a"]
+    assert health["state"] == "healthy"
+    assert health["success_rate_24h"] == pytest.approx(1 / 9, abs=1e-4)
+
+
+async def test_a_failed_probe_pushes_the_next_one_further_out(engine: AsyncEngine) -> None:
+    await put(engine, *_distinct(8, "ep_a"))
+    batch = await take(engine, now=T0)
+    await settle(
+        engine, *(settled(c, RETRYING, now=T0, code=503, next_at=T0) for c in batch), now=T0
+    )
+    for probe_at, wait in ((T0 + 5, 10.0), (T0 + 15, 20.0), (T0 + 35, 40.0)):
+        assert await take(engine, now=probe_at - 0.5) == []
+        [probe] = await take(engine, now=probe_at)
+        failed = settled(probe, RETRYING, now=probe_at, code=503, next_at=probe_at)
+        await settle(engine, failed, now=probe_at)
+        async with engine.connect() as connection:
+            health = (await health_of(connection, ["ep_a"], now=probe_at))["ep_a"]
+        # The failures in flight when it opened did not count; each failed probe doubles.
+        assert health["next_probe_at"] == pytest.approx(probe_at + wait, abs=1e-3)
+
+
+async def test_4xx_answers_do_not_open_the_breaker(engine: AsyncEngine) -> None:
+    await put(engine, *_distinct(8, "ep_a"))
+    batch = await take(engine, now=T0)
+    await settle(
+        engine, *(settled(c, RETRYING, now=T0, code=404, next_at=T0) for c in batch), now=T0
+    )
+    async with engine.connect() as connection:
+        health = (await health_of(connection, ["ep_a"], now=T0))["ep_a"]
+    assert health["state"] == "healthy"
+    assert health["consecutive_failures"] == 8  # still counted, towards disabling
+
+
+# -- commands and superseded deliveries -----------------------------------------------------
+
+
+async def test_a_command_overtakes_a_retrying_delivery_which_its_success_supersedes(
+    engine: AsyncEngine,
+) -> None:
+    [start] = await put(engine, new("c1", text="start"))
+    [claimed] = await take(engine, now=T0)
+    await settle(engine, settled(claimed, RETRYING, now=T0, code=500, next_at=T0 + 300), now=T0)
+    [between] = await put(engine, new("c1", text="between"), now=T0 + 1)
+    command = dataclasses.replace(new("c1", text="lead"), trigger="command")
+    [lead] = await put(engine, command, now=T0 + 2)
+    [later] = await put(engine, new("c1", text="completion"), now=T0 + 2)
+
+    [taken] = await take(engine, now=T0 + 3)
+    assert taken.id == lead  # not the others, which wait their turn
+    await settle(engine, settled(taken, SUCCEEDED, now=T0 + 4), now=T0 + 4)
+
+    # Older states of the chat are not sent after the newer one; the newer still is.
+    assert await status_of(engine, start) == "superseded"
+    assert await status_of(engine, between) == "superseded"
+    assert await status_of(engine, later) == PENDING
+    async with engine.begin() as connection:
+        superseded = await get_delivery(connection, SITE, start)
+        assert superseded is not None
+        assert "newer delivery" in superseded["last_error"]
+        assert await recover(connection, SITE, "ep_a", since=0, now=T0 + 5) == []
+    [after] = await take(engine, now=T0 + 5)
+    assert after.id == later
+
+
+async def test_a_command_still_waits_for_a_delivery_of_its_chat_in_flight(
+    engine: AsyncEngine,
+) -> None:
+    await put(engine, new("c1"))
+    [in_flight] = await take(engine, now=T0)
+    await put(engine, dataclasses.replace(new("c1"), trigger="command"), now=T0 + 1)
+    assert await take(engine, now=T0 + 2) == []
+    assert in_flight.trigger == "api"
+
+
+# -- alerts ---------------------------------------------------------------------------------
+
+
+async def test_alerts_are_rate_limited_and_never_about_the_alert_endpoint(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as connection:
+        alerts = await set_alert_url(connection, SITE, "https://owner.example/alerts")
+        assert alerts is not None
+    await put(engine, *_distinct(8, "ep_a"))
+    batch = await take(engine, now=T0)
+    await settle(
+        engine, *(settled(c, RETRYING, now=T0, code=500, next_at=T0) for c in batch), now=T0
+    )
+    opened = Transition("ep_a", SITE, "endpoint.failing", "HTTP 500", T0)
+    about_alerts = Transition(alerts.id, SITE, "endpoint.failing", "HTTP 500", T0)
+    async with engine.begin() as connection:
+        first = await queue_alerts(connection, [opened, about_alerts], min_interval=900, now=T0)
+        again = await queue_alerts(connection, [opened], min_interval=900, now=T0 + 60)
+        later = await queue_alerts(connection, [opened], min_interval=900, now=T0 + 1000)
+        sent = await get_delivery(connection, SITE, first[0].id)
+    assert [ref.endpoint_id for ref in first] == [alerts.id]
+    assert again == []
+    assert len(later) == 1
+    assert sent is not None
+    assert sent["payload_kind"] == "alert"
+    assert json.loads(sent["payload"]) == {
+        "type": "endpoint.failing",
+        "timestamp": "2023-11-14T22:13:20Z",
+        "data": {
+            "site_id": SITE,
+            "endpoint_id": "ep_a",
+            "url": "https://ep_a.example/hook?token=t",
+            "reason": "HTTP 500",
+        },
+    }

@@ -56,6 +56,9 @@ class RecordingReceiver:
 
     def __init__(self, *, integration_base: str | None = "https://crm.example/leads/") -> None:
         self.requests: list[Received] = []
+        #: Requests being answered right now, and the most there ever were at once.
+        self.active = 0
+        self.max_active = 0
         self._scripted: deque[Reply] = deque()
         #: How requests beyond the scripted ones are answered; None: 200 with an integrationUrl.
         self._default: Reply | None = None
@@ -142,7 +145,16 @@ class RecordingReceiver:
         with self._lock:
             self.requests.append(received)
             reply = self._scripted.popleft() if self._scripted else self._default
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
             self._lock.notify_all()
+        try:
+            return await self._answer(received, reply)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    async def _answer(self, received: Received, reply: Reply | None) -> web.StreamResponse:
         if reply is None:
             document = {}
             if self._integration_base is not None:

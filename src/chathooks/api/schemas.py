@@ -93,14 +93,40 @@ class SiteOut(BaseModel):
     id: str
     name: str
     created_at: datetime
+    alert_url: str | None = Field(
+        None, description="Where operational alerts about its endpoints are posted."
+    )
 
     @classmethod
-    def of(cls, site: Site) -> SiteOut:
-        return cls(id=site.id, name=site.name, created_at=utc(site.created_at))
+    def of(cls, site: Site, alert_url: str | None = None) -> SiteOut:
+        return cls(id=site.id, name=site.name, created_at=utc(site.created_at), alert_url=alert_url)
 
 
 class SiteCreated(SiteOut):
     api_key: str = Field(description="The site's API key. Shown only now; store it.")
+
+
+class SiteUpdate(_Request):
+    """Only the keys sent are changed."""
+
+    alert_url: str | None = Field(
+        None,
+        description="http(s) URL for signed operational alerts (endpoint.failing, "
+        "endpoint.disabled, endpoint.recovered, delivery.exhausted); null stops them.",
+    )
+
+    @field_validator("alert_url")
+    @classmethod
+    def _alert_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
+
+
+class SiteUpdated(SiteOut):
+    alert_secret: str | None = Field(
+        None,
+        description="The secret alerts are signed with (Standard Webhooks). Shown only when "
+        "alert_url is set; every new alert_url gets a new one.",
+    )
 
 
 class _EndpointChecks(_Request):
@@ -186,6 +212,39 @@ class EndpointUpdate(_EndpointChecks):
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
+class EndpointHealth(BaseModel):
+    """How the endpoint has been answering; kept up to date by the workers."""
+
+    state: Literal["healthy", "failing", "disabled"] = Field(
+        description="failing: its circuit breaker is open and one probe at a time tests it; "
+        "disabled: switched off (by hand, 410 Gone, or failing for too long), deliveries held."
+    )
+    consecutive_failures: int = Field(description="Failed attempts since the last success.")
+    failing_since: datetime | None = Field(description="When the current run of failures began.")
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    last_failure_reason: str | None
+    next_probe_at: datetime | None = Field(description="While failing: the next probe.")
+    attempts_24h: int = Field(description="Attempts made in the last 24 hours.")
+    success_rate_24h: float | None = Field(
+        description="Share of those attempts that succeeded (0-1); null when there were none."
+    )
+
+    @classmethod
+    def of(cls, health: Mapping[str, Any]) -> EndpointHealth:
+        return cls(
+            state=health["state"],
+            consecutive_failures=health["consecutive_failures"],
+            failing_since=utc(health["failing_since"]),
+            last_success_at=utc(health["last_success_at"]),
+            last_failure_at=utc(health["last_failure_at"]),
+            last_failure_reason=health["last_failure_reason"],
+            next_probe_at=utc(health["next_probe_at"]),
+            attempts_24h=health["attempts_24h"],
+            success_rate_24h=health["success_rate_24h"],
+        )
+
+
 class EndpointOut(BaseModel):
     id: str
     site_id: str
@@ -204,24 +263,28 @@ class EndpointOut(BaseModel):
     max_in_flight: int | None = Field(
         description="Its own cap on requests in flight; null: the service default."
     )
+    health: EndpointHealth | None = Field(
+        None, description="How it has been answering (the API always includes it)."
+    )
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, endpoint: Endpoint) -> EndpointOut:
-        return cls(**_endpoint_fields(endpoint))
+    def of(cls, endpoint: Endpoint, health: Mapping[str, Any] | None = None) -> EndpointOut:
+        return cls(**_endpoint_fields(endpoint, health))
 
 
 class EndpointWithSecret(EndpointOut):
     secret: str | None = Field(description="The signing secret; null for an unsigned endpoint.")
 
     @classmethod
-    def of(cls, endpoint: Endpoint) -> EndpointWithSecret:
-        return cls(**_endpoint_fields(endpoint), secret=endpoint.secret)
+    def of(cls, endpoint: Endpoint, health: Mapping[str, Any] | None = None) -> EndpointWithSecret:
+        return cls(**_endpoint_fields(endpoint, health), secret=endpoint.secret)
 
 
-def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
+def _endpoint_fields(endpoint: Endpoint, health: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
+        "health": None if health is None else EndpointHealth.of(health),
         "id": endpoint.id,
         "site_id": endpoint.site_id,
         "url": endpoint.url,

@@ -31,11 +31,6 @@ class Services:
     #: This process's worker (None with ``--no-worker``).
     worker: Worker | None = None
 
-    def wake_worker(self) -> None:
-        """Have this process's worker look for due deliveries now, not at its next poll."""
-        if self.worker is not None:
-            self.worker.wake()
-
 
 async def _services(request: Request) -> Services:
     # async: FastAPI would run a plain function in its thread pool, on every request.

@@ -10,7 +10,6 @@ from flags or ``CHATHOOKS_*`` environment variables.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -31,17 +30,21 @@ from chathooks.api.schemas import (
     SiteCreated,
     SiteOut,
 )
+from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
 from chathooks.db.engine import create_engine, shown_url
 from chathooks.db.migrate import head_revision, upgrade
 from chathooks.heap import freeze_startup_objects
+from chathooks.http_limits.head import GuardedHttpToolsProtocol
+from chathooks.liveness import run_worker
 from chathooks.queue import (
     STATUSES,
     list_deliveries,
     redeliver,
+    release_held,
     site_of_delivery,
     write_transaction,
 )
-from chathooks.repository.endpoints import create_endpoint, list_endpoints
+from chathooks.repository.endpoints import create_endpoint, list_endpoints, update_endpoint
 from chathooks.repository.sites import create_site, get_site
 from chathooks.repository.validation import check_format, check_url
 from chathooks.settings import Settings
@@ -77,6 +80,7 @@ def register(app: typer.Typer) -> None:
     endpoint = typer.Typer(name="endpoint", help="Add and list the endpoints of a site.")
     endpoint.command("add")(endpoint_add)
     endpoint.command("list")(endpoint_list)
+    endpoint.command("enable")(endpoint_enable)
     app.add_typer(endpoint)
 
     deliveries = typer.Typer(name="deliveries", help="Look at deliveries and send them again.")
@@ -98,8 +102,11 @@ def serve(
     access_log: bool = typer.Option(
         False, "--access-log/--no-access-log", help="Log every HTTP request (busy: off)."
     ),
+    log_format: str = LOG_FORMAT,
+    log_level: str = LOG_LEVEL,
 ) -> None:
     """Migrate the database, then serve the API and deliver in this one process."""
+    setup_logging(log_format, log_level)
     settings = _settings(database_url=database_url)
     _migrate(settings.database_url)
     app = create_app(settings, run_worker=not no_worker, freeze_startup=True)
@@ -107,9 +114,12 @@ def serve(
         app,
         host=host,
         port=port,
-        log_level="info",
+        # Logging is configured above, one shape for uvicorn's lines and ours.
+        log_config=None,
+        log_level=log_level.lower(),
         access_log=access_log,
         proxy_headers=False,
+        http=GuardedHttpToolsProtocol,  # request line and headers capped (431)
         # An open operator console keeps an event stream open; do not wait on it forever.
         timeout_graceful_shutdown=5,
     )
@@ -123,21 +133,23 @@ def worker(
         min=1,
         help="Deliveries in flight at once [env: CHATHOOKS_WORKER_CONCURRENCY; default: 64].",
     ),
+    log_format: str = LOG_FORMAT,
+    log_level: str = LOG_LEVEL,
 ) -> None:
     """Deliver queued payloads (add these next to 'serve', on any number of machines).
 
     SIGTERM or SIGINT stops it gracefully: no new claims, in-flight attempts finish.
     """
+    setup_logging(log_format, log_level)
     settings = _settings(database_url=database_url, worker_concurrency=concurrency)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     _run(_work(settings), settings)
 
 
 async def _work(settings: Settings) -> None:
     await require_current_schema(settings.database_url)
-    engine = create_engine(settings.database_url, inline=True)
+    engine = create_engine(
+        settings.database_url, inline=True, synchronous=settings.sqlite_synchronous
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -145,7 +157,7 @@ async def _work(settings: Settings) -> None:
     try:
         worker = new_worker(engine, settings)
         freeze_startup_objects()
-        await worker.run(stop)
+        await run_worker(worker, stop, kind="worker")
     finally:
         await engine.dispose()
 
@@ -290,6 +302,24 @@ def deliveries_list(
         )
 
 
+def endpoint_enable(
+    site: str = typer.Argument(..., help="The site id (site_...)."),
+    endpoint: str = typer.Argument(..., help="The endpoint id (ep_...)."),
+    database_url: str | None = _DATABASE_URL,
+) -> None:
+    """Switch an endpoint back on; what was held while it was off is sent, in order."""
+    settings = _settings(database_url=database_url)
+
+    async def enable(connection: AsyncConnection) -> int:
+        await _require_site(connection, site)
+        if await update_endpoint(connection, site, endpoint, {"enabled": True}) is None:
+            _fail(f"site {site!r} has no endpoint {endpoint!r}")
+        return await release_held(connection, endpoint)
+
+    held = _run(_write(settings, enable), settings)
+    typer.echo(f"{endpoint} enabled; {held} held deliveries will be sent now")
+
+
 def deliveries_redeliver(
     delivery: str = typer.Argument(..., help="The delivery id (msg_...)."),
     database_url: str | None = _DATABASE_URL,
@@ -340,7 +370,7 @@ async def _read(settings: Settings, work: Callable[[AsyncConnection], Awaitable[
 
 
 async def _write(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
         async with write_transaction(engine) as connection:
             return await work(connection)

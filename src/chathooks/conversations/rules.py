@@ -36,7 +36,7 @@ from chathooks.conversations.inputs import (
     NewOfflineMessage,
     VisitorIn,
 )
-from chathooks.routing import RoutingSwitches, select_endpoints
+from chathooks.routing import RoutingSwitches, select_endpoints, takes_deliveries
 from chathooks.wire import (
     ChatFeedback,
     Item,
@@ -282,7 +282,7 @@ def completion_recipients(
     return [
         endpoint
         for endpoint in endpoints
-        if endpoint.enabled
+        if takes_deliveries(endpoint)
         and (endpoint.id in automatic or endpoint.id in commanded)
         and endpoint.id not in have
     ]

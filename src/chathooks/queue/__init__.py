@@ -9,6 +9,7 @@ deliveries due announces it (:func:`announce_due`) to workers :func:`listening` 
 other processes.
 """
 
+from chathooks.queue.alerts import ALERT_KIND, queue_alerts
 from chathooks.queue.claim import (
     ClaimedDelivery,
     Destination,
@@ -27,7 +28,7 @@ from chathooks.queue.health import (
     release_held,
 )
 from chathooks.queue.ids import new_delivery_id
-from chathooks.queue.notify import announce_due, listening
+from chathooks.queue.notify import announce_due, listening, when_due_here
 from chathooks.queue.reads import (
     COUNTED_STATUSES,
     MAX_PAGE_SIZE,
@@ -38,7 +39,7 @@ from chathooks.queue.reads import (
     queue_stats,
     site_of_delivery,
 )
-from chathooks.queue.record import Outcome, record_outcomes
+from chathooks.queue.record import Outcome, record_outcomes, unstorable
 from chathooks.queue.redeliver import recover, redeliver
 from chathooks.queue.statuses import (
     DELIVERING,
@@ -52,10 +53,12 @@ from chathooks.queue.statuses import (
     SUCCEEDED,
     SUPERSEDED,
     UNFINISHED,
+    WAITING,
 )
 from chathooks.queue.writer import write_gate, write_transaction
 
 __all__ = [
+    "ALERT_KIND",
     "COUNTED_STATUSES",
     "DELIVERING",
     "ENDPOINT_DISABLED",
@@ -69,6 +72,7 @@ __all__ = [
     "SUCCEEDED",
     "SUPERSEDED",
     "UNFINISHED",
+    "WAITING",
     "ClaimedDelivery",
     "DeliveryRef",
     "Destination",
@@ -91,6 +95,7 @@ __all__ = [
     "listening",
     "new_delivery_id",
     "open_endpoints",
+    "queue_alerts",
     "queue_stats",
     "record_outcomes",
     "recover",
@@ -98,6 +103,8 @@ __all__ = [
     "release",
     "release_held",
     "site_of_delivery",
+    "unstorable",
+    "when_due_here",
     "write_gate",
     "write_transaction",
 ]

@@ -170,45 +170,55 @@ def open_endpoints() -> Select[tuple[str]]:
     )
 
 
-def _held_back(candidate: FromClause) -> ColumnElement[bool]:
-    """An earlier delivery of ``candidate``'s conversation to its endpoint goes first.
+def _in_order(candidate: FromClause) -> ColumnElement[bool]:
+    """``candidate`` may go now as far as its conversation at its endpoint is concerned.
 
-    A command is held back only by one in flight: it is the operator asking
-    for the conversation to be posted now, and it is a newer state than
-    anything waiting for a retry.
+    It must be the earliest unfinished delivery of its (endpoint, conversation),
+    unless it is an operator's command: that is the operator asking for the
+    conversation to be posted now, and it is a newer state than anything
+    waiting for a retry. And nothing overtakes a delivery in flight (a
+    redelivered earlier delivery waits for a later one being posted right now),
+    commands included.
+
+    Both checks are correlated *scalar* subqueries on purpose. Written as
+    ``NOT EXISTS``, PostgreSQL turns them into an anti-join, and on a table
+    without statistics (a fresh queue, before autovacuum's first ANALYZE) it
+    then matched each candidate against every unfinished delivery of the
+    endpoint: 1.2-2.4 s per claim with 2,000 queued. A scalar subquery stays
+    a subplan run per candidate, one probe of ``ix_deliveries_unfinished_order``.
     """
     now = _now()
     earlier = deliveries.alias("earlier")
-    in_flight = and_(
-        earlier.c.seq != candidate.c.seq,
-        earlier.c.status == literal_column(f"'{DELIVERING}'"),
-        earlier.c.lease_expires_at > now,
+    same_conversation = and_(
+        earlier.c.endpoint_id == candidate.c.endpoint_id,
+        earlier.c.conversation_id == candidate.c.conversation_id,
+        unfinished(earlier),
     )
-    return (
+    first_unfinished = select(func.min(earlier.c.seq)).where(same_conversation).scalar_subquery()
+    other_in_flight = (
         select(literal_column("1"))
         .where(
-            earlier.c.endpoint_id == candidate.c.endpoint_id,
-            earlier.c.conversation_id == candidate.c.conversation_id,
-            unfinished(earlier),
-            or_(
-                # An earlier one still to be sent goes first (but not before a command)...
-                and_(
-                    earlier.c.seq < candidate.c.seq,
-                    candidate.c.trigger != literal_column(f"'{COMMAND_TRIGGER}'"),
-                ),
-                # ...and nothing overtakes one in flight (a redelivered earlier delivery
-                # waits for a later one being posted right now).
-                in_flight,
-            ),
+            same_conversation,
+            earlier.c.seq != candidate.c.seq,
+            earlier.c.status == literal_column(f"'{DELIVERING}'"),
+            earlier.c.lease_expires_at > now,
         )
-        .exists()
+        .limit(1)
+        .scalar_subquery()
+    )
+    return and_(
+        or_(
+            candidate.c.trigger == literal_column(f"'{COMMAND_TRIGGER}'"),
+            # Deliveries without a conversation have no order to keep.
+            candidate.c.conversation_id.is_(None),
+            candidate.c.seq == first_unfinished,
+        ),
+        other_in_flight.is_(None),
     )
 
 
 def _due_at(candidate: FromClause) -> ColumnElement[bool]:
-    return and_(
-        unfinished(candidate), candidate.c.next_attempt_at <= _now(), ~_held_back(candidate)
-    )
+    return and_(unfinished(candidate), candidate.c.next_attempt_at <= _now(), _in_order(candidate))
 
 
 def due_deliveries(dialect_name: str) -> Select[tuple[int]]:

@@ -36,6 +36,7 @@ from chathooks.queue.record import Outcome
 from chathooks.queue.statuses import (
     DELIVERING,
     ENDPOINT_DISABLED,
+    FAILED,
     FAILING,
     HEALTHY,
     HELD,
@@ -68,10 +69,11 @@ class HealthPolicy:
     disable_after: float = 432000.0
     disable_min_failures: int = 10
 
-    def probe_delay(self, failures_past_threshold: int) -> float:
-        """Seconds until the next probe, after this many failures beyond the threshold."""
-        exponent = min(max(failures_past_threshold, 0), 30)
-        return float(min(self.probe_seconds * 2**exponent, self.probe_max_seconds))
+    def next_probe_interval(self, interval: float | None) -> float:
+        """The wait after a failed probe: double the last one, within the maximum."""
+        if interval is None:
+            return min(self.probe_seconds, self.probe_max_seconds)
+        return min(interval * 2, self.probe_max_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +82,13 @@ class Transition:
 
     endpoint_id: str
     site_id: str
-    #: ``endpoint.failing``, ``endpoint.disabled`` or ``endpoint.recovered``.
+    #: ``endpoint.failing``, ``endpoint.disabled``, ``endpoint.recovered`` or
+    #: ``delivery.exhausted`` (a delivery failed for good).
     type: str
     reason: str | None
     at: float
+    #: The delivery of a ``delivery.exhausted``.
+    delivery_id: str | None = None
 
 
 async def learn_from(
@@ -127,6 +132,17 @@ async def learn_from(
             happened = _apply(health, outcome, policy)
             if happened is not None:
                 transitions.append(Transition(endpoint_id, site_id, happened, outcome.error, at))
+            if outcome.status == FAILED:
+                transitions.append(
+                    Transition(
+                        endpoint_id,
+                        site_id,
+                        "delivery.exhausted",
+                        outcome.error,
+                        at,
+                        delivery_id=outcome.delivery_id,
+                    )
+                )
         _prune(health, at)
         health["updated_at"] = at
         changed.append(health)
@@ -152,7 +168,9 @@ def _fresh(endpoint_id: str) -> dict[str, Any]:
         "last_failure_at": None,
         "last_failure_reason": None,
         "probe_at": None,
+        "probe_interval": None,
         "recent": {},
+        "alerted": None,
         "updated_at": 0.0,
     }
 
@@ -173,6 +191,7 @@ def _apply(health: dict[str, Any], outcome: Outcome, policy: HealthPolicy) -> st
             consecutive_failures=0,
             failing_since=None,
             probe_at=None,
+            probe_interval=None,
             last_success_at=when,
         )
         return "endpoint.recovered" if was_failing else None
@@ -185,10 +204,16 @@ def _apply(health: dict[str, Any], outcome: Outcome, policy: HealthPolicy) -> st
     )
     down = outcome.status_code is None or outcome.status_code >= 500
     if health["state"] == FAILING:
-        health["probe_at"] = when + policy.probe_delay(failures - policy.breaker_threshold)
+        # Only the probe moves the next probe out; attempts already in flight when
+        # the breaker opened started before it was due.
+        probe_at = health["probe_at"]
+        if probe_at is None or when >= probe_at:
+            interval = policy.next_probe_interval(health["probe_interval"])
+            health.update(probe_at=when + interval, probe_interval=interval)
         return None
     if down and failures >= policy.breaker_threshold:
-        health.update(state=FAILING, probe_at=when + policy.probe_delay(0))
+        interval = policy.next_probe_interval(None)
+        health.update(state=FAILING, probe_at=when + interval, probe_interval=interval)
         return "endpoint.failing"
     return None
 
@@ -273,8 +298,10 @@ async def release_held(
 ) -> int:
     """Send an enabled endpoint's held deliveries, in their queue order; returns how many.
 
-    Its breaker starts closed: it was enabled because someone fixed it.
-    Each held delivery's retry schedule starts over, as after a redelivery.
+    The endpoint first proves itself: its breaker is left open with a probe
+    due at once, so one delivery goes first, and its success closes the
+    breaker (``endpoint.recovered``) and lets the rest flow. Each held
+    delivery's retry schedule starts over, as after a redelivery.
     """
     at = time.time() if now is None else now
     result = await connection.execute(
@@ -291,7 +318,7 @@ async def release_held(
     await connection.execute(
         update(endpoint_health)
         .where(endpoint_health.c.endpoint_id == endpoint_id)
-        .values(state=HEALTHY, consecutive_failures=0, failing_since=None, probe_at=None)
+        .values(state=FAILING, probe_at=at)
     )
     if result.rowcount:
         await announce_due(connection)

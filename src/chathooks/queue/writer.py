@@ -12,6 +12,9 @@ With the service's inline SQLite (:mod:`chathooks.db.engine`) everything
 after ``BEGIN IMMEDIATE`` then runs without yielding, so the write lock is
 held only while SQLite works. PostgreSQL locks
 rows, so there it is a plain transaction.
+
+Either way, a transaction that made deliveries due wakes this process's
+workers once it has committed (:mod:`chathooks.queue.notify`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from chathooks.queue.notify import forget_announcement, signal_committed
 
 _gates: WeakKeyDictionary[Engine, asyncio.Lock] = WeakKeyDictionary()
 
@@ -41,8 +46,14 @@ def write_gate(engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[ob
 async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """Like ``engine.begin()``: commits when the block ends, rolls back when it raises."""
     if engine.dialect.name != "sqlite":
-        async with engine.begin() as connection:
-            yield connection
+        async with engine.connect() as connection:
+            try:
+                async with connection.begin():
+                    yield connection
+            except BaseException:
+                forget_announcement(connection)
+                raise
+            signal_committed(engine, connection)
         return
     async with write_gate(engine), engine.connect() as connection:
         # pysqlite sees a transaction is open and adds no BEGIN of its own.
@@ -50,6 +61,8 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
         try:
             yield connection
         except BaseException:
+            forget_announcement(connection)
             await connection.rollback()
             raise
         await connection.commit()
+        signal_committed(engine, connection)

@@ -11,22 +11,27 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import endpoints
 from chathooks.repository.ids import new_id
 from chathooks.repository.validation import EndpointFormat, check_format
+from chathooks.signing import generate_secret
 
 __all__ = [
+    "ALERTS",
+    "DELIVERY",
     "UPDATABLE_FIELDS",
     "Endpoint",
+    "alert_endpoint",
     "create_endpoint",
     "delete_endpoint",
     "enabled_endpoints",
     "enabled_endpoints_of_sites",
     "get_endpoint",
     "list_endpoints",
+    "set_alert_url",
     "update_endpoint",
 ]
 
@@ -45,6 +50,12 @@ UPDATABLE_FIELDS = frozenset(
         "max_in_flight",
     }
 )
+
+
+#: The roles of an endpoint: a site's webhooks, and the one its operational alerts go to.
+DELIVERY, ALERTS = "delivery", "alerts"
+#: The site's webhooks: what the endpoint API, the CLI and routing see.
+_WEBHOOKS = endpoints.c.role == DELIVERY
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,8 @@ class Endpoint:
     updated_at: float = 0.0
     #: Requests in flight at once to it, across all workers; None: the service default.
     max_in_flight: int | None = None
+    #: ``delivery``, or ``alerts`` for the site's alert endpoint (see :func:`set_alert_url`).
+    role: str = "delivery"
 
 
 def _endpoint(row: Row[Any]) -> Endpoint:
@@ -86,6 +99,7 @@ def _endpoint(row: Row[Any]) -> Endpoint:
         created_at=row.created_at,
         updated_at=row.updated_at,
         max_in_flight=row.max_in_flight,
+        role=row.role,
     )
 
 
@@ -133,7 +147,9 @@ async def create_endpoint(
 async def get_endpoint(
     connection: AsyncConnection, site_id: str, endpoint_id: str
 ) -> Endpoint | None:
-    query = select(endpoints).where(endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id)
+    query = select(endpoints).where(
+        endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id, _WEBHOOKS
+    )
     row = (await connection.execute(query)).first()
     return None if row is None else _endpoint(row)
 
@@ -142,7 +158,9 @@ async def list_endpoints(
     connection: AsyncConnection, site_id: str, *, limit: int, cursor: str | None = None
 ) -> tuple[list[Endpoint], str | None]:
     """A page of a site's endpoints, oldest first; ``cursor`` continues a listing."""
-    query = select(endpoints).where(endpoints.c.site_id == site_id).order_by(endpoints.c.id)
+    query = (
+        select(endpoints).where(endpoints.c.site_id == site_id, _WEBHOOKS).order_by(endpoints.c.id)
+    )
     if cursor:
         query = query.where(endpoints.c.id > cursor)
     rows = (await connection.execute(query.limit(limit + 1))).all()
@@ -151,7 +169,11 @@ async def list_endpoints(
 
 
 async def enabled_endpoints(connection: AsyncConnection, site_id: str) -> list[Endpoint]:
-    """Every endpoint of a site that may receive payloads: what routing chooses from."""
+    """Every endpoint of a site that takes payloads: what routing chooses from.
+
+    The enabled ones, and those chathooks disabled itself, whose deliveries
+    are held until they are enabled again (:func:`chathooks.routing.takes_deliveries`).
+    """
     return (await enabled_endpoints_of_sites(connection, [site_id]))[site_id]
 
 
@@ -163,7 +185,11 @@ async def enabled_endpoints_of_sites(
     found: dict[str, list[Endpoint]] = {site_id: [] for site_id in wanted}
     query = (
         select(endpoints)
-        .where(endpoints.c.site_id.in_(wanted), endpoints.c.enabled.is_(True))
+        .where(
+            endpoints.c.site_id.in_(wanted),
+            _WEBHOOKS,
+            or_(endpoints.c.enabled.is_(True), endpoints.c.disabled_reason.is_not(None)),
+        )
         .order_by(endpoints.c.id)
     )
     for row in (await connection.execute(query)).all():
@@ -177,18 +203,19 @@ async def update_endpoint(
 ) -> Endpoint | None:
     """Apply ``changes`` (validated values of :data:`UPDATABLE_FIELDS`); None when not found.
 
-    Switching an endpoint back on clears the reason chathooks switched it off.
+    Switching an endpoint on or off by hand clears the reason chathooks
+    switched it off: it is its owner's choice now.
     """
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
     values: dict[str, Any] = dict(changes)
-    if values.get("enabled") is True:
+    if "enabled" in values:
         values["disabled_reason"] = None
     values["updated_at"] = time.time()
     result = await connection.execute(
         update(endpoints)
-        .where(endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id)
+        .where(endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id, _WEBHOOKS)
         .values(values)
     )
     if result.rowcount == 0:
@@ -199,6 +226,51 @@ async def update_endpoint(
 async def delete_endpoint(connection: AsyncConnection, site_id: str, endpoint_id: str) -> bool:
     """Remove an endpoint (its deliveries go with it); False when there was none."""
     result = await connection.execute(
-        delete(endpoints).where(endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id)
+        delete(endpoints).where(
+            endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id, _WEBHOOKS
+        )
     )
     return result.rowcount > 0
+
+
+async def alert_endpoint(connection: AsyncConnection, site_id: str) -> Endpoint | None:
+    """The endpoint a site's operational alerts are posted to; None if it set no alert_url."""
+    query = select(endpoints).where(endpoints.c.site_id == site_id, endpoints.c.role == ALERTS)
+    row = (await connection.execute(query)).first()
+    return None if row is None else _endpoint(row)
+
+
+async def set_alert_url(
+    connection: AsyncConnection, site_id: str, url: str | None
+) -> Endpoint | None:
+    """Point a site's alerts at ``url`` (validated already) with a new secret; None stops them.
+
+    The alert endpoint is an endpoint like the others, so alerts are queued,
+    signed, retried and logged like any delivery, but never routed a payload
+    nor listed among the site's webhooks. JSON, signed with its own secret.
+    """
+    await connection.execute(
+        delete(endpoints).where(endpoints.c.site_id == site_id, endpoints.c.role == ALERTS)
+    )
+    if url is None:
+        return None
+    now = time.time()
+    endpoint = Endpoint(
+        id=new_id("ep"),
+        site_id=site_id,
+        url=url,
+        description="operational alerts",
+        send_offline=False,
+        auto_send=False,
+        secret=generate_secret(),
+        format="json",
+        created_at=now,
+        updated_at=now,
+        role=ALERTS,
+    )
+    await connection.execute(
+        insert(endpoints).values(
+            {column.name: getattr(endpoint, column.name) for column in endpoints.columns}
+        )
+    )
+    return endpoint

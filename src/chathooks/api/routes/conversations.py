@@ -9,7 +9,7 @@ HTTP to the conversation service and back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from chathooks.api.auth import SiteId
 from chathooks.api.schemas import Page, utc
-from chathooks.api.state import Cursor, Limit, Services, ServicesDep
+from chathooks.api.state import Cursor, Limit, ServicesDep
 from chathooks.conversations import rules
 from chathooks.conversations.events import OutcomeSignal, delivery_events, event_data
 from chathooks.conversations.inputs import (
@@ -153,12 +153,6 @@ def _service(services: ServicesDep) -> ConversationService:
     return ConversationService(services.engine)
 
 
-def _wake_for(services: Services, queued: Sequence[object]) -> None:
-    """Have this process's worker send what was just committed now, not at its next poll."""
-    if queued:
-        services.wake_worker()
-
-
 def _integrations(posts: list[PostedDelivery]) -> list[Integration]:
     grouped: dict[str, Integration] = {}
     for post in posts:
@@ -187,7 +181,6 @@ def _integrations(posts: list[PostedDelivery]) -> list[Integration]:
 async def start(body: NewConversation, site: SiteId, services: ServicesDep) -> ConversationCreated:
     """Begin a conversation with a visitor; endpoints with ``send_events`` get a start event."""
     outcome = await _service(services).start(site, body)
-    _wake_for(services, outcome.deliveries)
     return ConversationCreated(
         **ConversationSummary.fields_of(outcome.conversation),
         deliveries=[DeliveryOut.of(q) for q in outcome.deliveries],
@@ -234,8 +227,6 @@ async def add_message(
     """Add a line of chat. An operator line starting with ``!lead``, ``!case`` or
     ``!webhook`` is a command instead: it posts the transcript so far to every endpoint."""
     outcome = await _service(services).add_message(site, conversation, body)
-    if isinstance(outcome, CommandOutcome):
-        _wake_for(services, outcome.deliveries)
     record = outcome.conversation
     if isinstance(outcome, CommandOutcome):
         return MessageResult(
@@ -264,7 +255,6 @@ async def change(
 async def close(conversation: str, site: SiteId, services: ServicesDep) -> Closed:
     """Complete the conversation: the transcript goes to endpoints that should get it."""
     queued = await _service(services).close(site, conversation)
-    _wake_for(services, queued)
     return Closed(id=conversation, deliveries=[DeliveryOut.of(q) for q in queued])
 
 
@@ -314,7 +304,6 @@ async def offline_message(
     """A visitor's message left while no operator was available: posted at once to
     endpoints with ``send_offline``, with its own ``id`` and no ``operators``."""
     outcome = await _service(services).offline_message(site, body)
-    _wake_for(services, outcome.deliveries)
     return OfflineAccepted(
         id=outcome.id, deliveries=[DeliveryOut.of(q) for q in outcome.deliveries]
     )

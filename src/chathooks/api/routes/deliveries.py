@@ -122,7 +122,6 @@ async def send_again(delivery: str, site: SiteId, services: ServicesDep) -> Deli
         found = await redeliver(connection, site, delivery)
     if found is None:
         raise not_found(f"delivery {delivery!r}", field="delivery")
-    services.wake_worker()
     return DeliveryDetail.of(found)
 
 
@@ -139,5 +138,4 @@ async def recover_failed(
         if await get_endpoint(connection, site, endpoint) is None:
             raise not_found(f"endpoint {endpoint!r}", field="endpoint")
         ids = await recover(connection, site, endpoint, since=body.since_epoch())
-    services.wake_worker()
     return IngestAccepted(deliveries=[DeliveryRef(id=i, endpoint_id=endpoint) for i in ids])

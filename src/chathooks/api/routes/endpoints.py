@@ -17,7 +17,7 @@ from chathooks.api.schemas import (
     UnsavedTestRequest,
 )
 from chathooks.api.state import Cursor, Limit, Services, ServicesDep
-from chathooks.queue import new_delivery_id, write_transaction
+from chathooks.queue import health_of, new_delivery_id, release_held, write_transaction
 from chathooks.repository import endpoints as repository
 from chathooks.sender import build_request
 from chathooks.wire import TestPayloadKind, dumps, send_test_payload
@@ -30,7 +30,8 @@ async def create(body: EndpointCreate, site: SiteId, services: ServicesDep) -> E
     """Add an endpoint; the answer holds its signing secret."""
     async with write_transaction(services.engine) as connection:
         endpoint = await repository.create_endpoint(connection, site, **body.model_dump())
-    return EndpointWithSecret.of(endpoint)
+        health = await health_of(connection, [endpoint.id])
+    return EndpointWithSecret.of(endpoint, health[endpoint.id])
 
 
 @router.get("", response_model=Page[EndpointOut])
@@ -41,28 +42,37 @@ async def list_all(
         items, next_cursor = await repository.list_endpoints(
             connection, site, limit=limit, cursor=cursor
         )
-    return Page(items=[EndpointOut.of(e) for e in items], next_cursor=next_cursor)
+        health = await health_of(connection, [e.id for e in items])
+    return Page(items=[EndpointOut.of(e, health[e.id]) for e in items], next_cursor=next_cursor)
 
 
 @router.get("/{endpoint}", response_model=EndpointOut)
 async def read(endpoint: str, site: SiteId, services: ServicesDep) -> EndpointOut:
     async with services.engine.connect() as connection:
         found = await repository.get_endpoint(connection, site, endpoint)
+        health = {} if found is None else await health_of(connection, [found.id])
     if found is None:
         raise not_found(f"endpoint {endpoint!r}", field="endpoint")
-    return EndpointOut.of(found)
+    return EndpointOut.of(found, health[found.id])
 
 
 @router.patch("/{endpoint}", response_model=EndpointOut)
 async def change(
     endpoint: str, body: EndpointUpdate, site: SiteId, services: ServicesDep
 ) -> EndpointOut:
-    """Change only the keys sent; ``"secret": null`` stops signing."""
+    """Change only the keys sent; ``"secret": null`` stops signing.
+
+    ``"enabled": true`` sends what was held while the endpoint was disabled, in order.
+    """
+    changes = body.changes()
     async with write_transaction(services.engine) as connection:
-        updated = await repository.update_endpoint(connection, site, endpoint, body.changes())
+        updated = await repository.update_endpoint(connection, site, endpoint, changes)
+        if updated is not None and changes.get("enabled") is True:
+            await release_held(connection, updated.id)
+        health = {} if updated is None else await health_of(connection, [updated.id])
     if updated is None:
         raise not_found(f"endpoint {endpoint!r}", field="endpoint")
-    return EndpointOut.of(updated)
+    return EndpointOut.of(updated, health[updated.id])
 
 
 @router.delete("/{endpoint}", status_code=status.HTTP_204_NO_CONTENT)

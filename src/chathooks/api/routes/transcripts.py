@@ -83,8 +83,6 @@ async def ingest(request: Request, site: SiteId, services: ServicesDep) -> JSONR
     # The document goes on as it came: the typed model only checked it, so a lax
     # coercion (a "4" read as 4) never changes what the endpoint receives.
     refs = await services.ingestor.ingest(site, payload, dumps(document))
-    if refs:
-        services.wake_worker()
     deliveries = [{"id": ref.id, "endpoint_id": ref.endpoint_id} for ref in refs]
     return JSONResponse({"deliveries": deliveries}, status_code=status.HTTP_202_ACCEPTED)
 

@@ -5,7 +5,7 @@ receiver's whole answer. The body needs no column: it is built from the
 stored payload and the attempt's Content-Type, byte for byte.
 
 Revision ID: r0006
-Revises: r0003
+Revises: r0004
 Create Date: 2026-12-01 11:40:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "r0006"
-down_revision: str | Sequence[str] | None = "r0003"
+down_revision: str | Sequence[str] | None = "r0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -24,6 +24,8 @@ const state = {
   notices: new Map(),
   /** Where a delivery's notice goes in time: the line that made it (a command, a close). */
   noticeAt: new Map(),
+  /** What each notice last showed, to draw it again at another place in time. */
+  shown: new Map(),
 };
 
 const chatLog = byId("chat-log");
@@ -196,6 +198,7 @@ function showDelivery(delivery) {
   const existing = state.notices.get(id);
   // An API answer says "queued"; the event stream may have reported the outcome already.
   if (existing && kind === "pending") return;
+  state.shown.set(id, delivery);
   const at = state.noticeAt.get(id) ?? secondsOf(delivery.posted_at);
   state.noticeAt.set(id, at);
   const fresh = h("div", { class: `notice notice-${kind}`, dataset: { deliveryId: id, at } },
@@ -266,6 +269,42 @@ function resetLog() {
   chatLog.replaceChildren();
   state.notices.clear();
   state.noticeAt.clear();
+  state.shown.clear();
+}
+
+/**
+ * Give `queued` deliveries the time `at` of the line that made them; any notice of
+ * theirs already shown (the stream can be quicker than the API's answer) is taken
+ * out, and its last state returned to be shown again after that line.
+ */
+function takeNotices(queued, at) {
+  const early = [];
+  for (const delivery of queued) {
+    const notice = state.notices.get(delivery.id);
+    if (notice) {
+      notice.remove();
+      state.notices.delete(delivery.id);
+      early.push(state.shown.get(delivery.id));
+    }
+    state.noticeAt.set(delivery.id, at);
+  }
+  return early.filter(Boolean);
+}
+
+/**
+ * The service's time of the command that queued `queued`, as a reload will show it
+ * (the conversation's integrations); this browser's clock if the service does not say.
+ */
+async function commandTime(queued) {
+  if (!queued.length) return Date.now() / 1000;
+  const view = await api(sitePath("conversations", state.conversationId)).catch(() => null);
+  const wanted = queued[0].id;
+  for (const integration of view?.integrations ?? []) {
+    if (integration.deliveries.some((delivery) => delivery.delivery_id === wanted)) {
+      return secondsOf(integration.at);
+    }
+  }
+  return Date.now() / 1000;
 }
 
 function startedWith(visitor) {
@@ -320,10 +359,13 @@ async function sendMessage(event) {
       { method: "POST", body: message });
     input.value = "";
     if (result.command) {
-      const at = Date.now() / 1000;
+      const queued = result.deliveries ?? [];
+      const at = await commandTime(queued);
+      // The stream may have told an outcome already: its notice goes after the command.
+      const early = takeNotices(queued, at);
       addMessage(operator().nickname || "Operator", "command", `!${result.command}`, at);
-      showQueued(result.deliveries ?? [], at,
-        "No enabled endpoint to post to: add one on the Settings page.");
+      for (const delivery of early) showDelivery(delivery);
+      showQueued(queued, at, "No enabled endpoint to post to: add one on the Settings page.");
     } else if (result.item) {
       addItem(result.item);
     }
@@ -342,8 +384,12 @@ async function closeChat() {
     const result = await api(sitePath("conversations", state.conversationId, "close"),
       { method: "POST" });
     setChat(state.conversationId, false);
-    const at = Date.now() / 1000;
+    const view = await api(sitePath("conversations", state.conversationId)).catch(() => null);
+    const at = secondsOf(view?.closed_at);
+    // As for a command: outcomes the stream told already go after the line that made them.
+    const early = takeNotices(result.deliveries ?? [], at);
     addNotice("info", at, "Chat closed.");
+    for (const delivery of early) showDelivery(delivery);
     showQueued(result.deliveries ?? [], at, "No endpoint gets the final transcript.");
   });
 }

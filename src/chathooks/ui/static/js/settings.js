@@ -57,9 +57,23 @@ function renderList() {
       },
       h("span", { class: "endpoint-url" }, endpoint.url),
       endpoint.description ? h("span", { class: "muted small" }, endpoint.description) : null,
-      h("span", { class: `pill pill-${status.replace(" ", "-")}` }, status)));
+      h("span", { class: `pill pill-${status.replace(" ", "-")}` }, status),
+      endpoint.health ? h("span", { class: "muted small endpoint-health" }, healthText(endpoint.health)) : null));
   }));
   byId("endpoint-list-empty").hidden = state.endpoints.length > 0;
+}
+
+/** One line of how the endpoint has been answering: its state, failures, 24 h success rate. */
+function healthText(health) {
+  const parts = [health.state];
+  if (health.consecutive_failures > 0) {
+    parts.push(`${health.consecutive_failures} failed in a row`);
+    if (health.last_failure_reason) parts.push(health.last_failure_reason);
+  }
+  if (health.success_rate_24h !== null) {
+    parts.push(`${Math.round(health.success_rate_24h * 100)}% ok in 24 h`);
+  }
+  return parts.join(" · ");
 }
 
 // -- the editor ----------------------------------------------------------------------
