@@ -146,3 +146,26 @@ def test_send_test_of_a_new_endpoint_saves_nothing_and_each_kind_can_be_chosen(
     start = receiver.wait_for(2)[1]
     assert type(payload_from_dict(start.document())) is StartEvent
     assert ui_site.get("endpoints")["items"] == []
+
+
+def test_an_endpoint_shows_its_health_and_a_disabled_one_is_re_enabled_from_the_page(
+    page: Page, ui_site: UiSite, receiver: RecordingReceiver
+) -> None:
+    created = ui_site.post("endpoints", {"url": receiver.url, "description": "CRM"})
+    receiver.reply(410, "gone")
+    delivery_id = ingest(ui_site, "chat-gone")
+    ui_site.service.wait_for_status(ui_site.site_id, ui_site.auth, delivery_id, "held")
+
+    ui_site.sign_in(page, f"/ui/settings?endpoint={created['id']}")
+    health = page.get_by_role("region", name="Health")
+    expect(health).to_contain_text("Disabled")
+    expect(health).to_contain_text("Consecutive failures")
+    page.get_by_role("button", name="Re-enable and send what was held").click()
+    expect(page.locator("#reenable-status")).to_contain_text("held deliveries are being sent")
+    ui_site.service.wait_for_status(ui_site.site_id, ui_site.auth, delivery_id, "succeeded")
+    assert len(receiver.wait_for(2)) == 2
+    assert ui_site.get(f"endpoints/{created['id']}")["enabled"] is True
+    page.reload()
+    page.locator("body[data-ready='true']").wait_for()
+    expect(page.get_by_role("region", name="Health")).to_contain_text("Healthy")
+    expect(page.get_by_role("region", name="Health")).to_contain_text("Success in 24 h")

@@ -205,6 +205,7 @@ function select(id) {
     ? `${endpoint.id} · created ${formatTime(endpoint.created_at)} · updated ${formatTime(endpoint.updated_at)}`
     : "Not saved yet.";
   byId("delete-endpoint").hidden = id === NEW;
+  renderHealth(endpoint);
   say(byId("disabled-reason"), endpoint && endpoint.disabled_reason
     ? `chathooks switched this endpoint off: ${endpoint.disabled_reason}. Fix the receiver, then tick Enabled and Save.`
     : "");
@@ -219,6 +220,63 @@ function select(id) {
   history.replaceState(null, "", url);
   updateDirty();
   inputs.url.focus();
+}
+
+// -- health --------------------------------------------------------------------------
+
+const HEALTH_NAMES = { healthy: "Healthy", failing: "Failing", disabled: "Disabled" };
+
+/** How the endpoint has been answering, from the workers' own bookkeeping. */
+function renderHealth(endpoint) {
+  const box = byId("health-box");
+  const health = endpoint ? endpoint.health : null;
+  box.hidden = !health;
+  say(byId("reenable-status"), "");
+  if (!health) return;
+  const pill = { healthy: "pill-on", failing: "pill-retrying", disabled: "pill-failed" };
+  const rate = health.success_rate_24h === null || health.success_rate_24h === undefined
+    ? "no attempts"
+    : `${Math.round(health.success_rate_24h * 1000) / 10}% of ${health.attempts_24h} attempts`;
+  const facts = [
+    ["State", h("span", { class: `pill ${pill[health.state] ?? ""}` },
+      HEALTH_NAMES[health.state] ?? health.state)],
+    ["Consecutive failures", String(health.consecutive_failures)],
+    ["Last success", health.last_success_at ? formatTime(health.last_success_at) : "never"],
+    ["Success in 24 h", rate],
+  ];
+  if (health.last_failure_reason) {
+    facts.push(["Last failure", `${formatTime(health.last_failure_at)}: ${health.last_failure_reason}`]);
+  }
+  if (health.state === "failing" && health.next_probe_at) {
+    facts.push(["Next probe", formatTime(health.next_probe_at)]);
+  }
+  fill(byId("health-facts"), facts.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]).flat());
+  byId("reenable").hidden = health.state !== "disabled" && endpoint.enabled;
+}
+
+async function reenable() {
+  const endpoint = selectedEndpoint();
+  if (!endpoint) return;
+  const button = byId("reenable");
+  button.disabled = true;
+  try {
+    const stored = await api(sitePath("endpoints", endpoint.id),
+      { method: "PATCH", body: { enabled: true } });
+    const index = state.endpoints.findIndex((e) => e.id === stored.id);
+    if (index >= 0) state.endpoints[index] = stored;
+    const edits = isDirty() ? readForm() : null;
+    state.selected = null; // the stored endpoint changed under the form: reload it
+    select(stored.id);
+    if (edits) {
+      writeForm({ ...edits, enabled: true });
+      updateDirty();
+    }
+    say(byId("reenable-status"), "Enabled: held deliveries are being sent, in order.");
+  } catch (error) {
+    say(byId("reenable-status"), error.message);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // -- saving --------------------------------------------------------------------------
@@ -401,6 +459,7 @@ async function main() {
   byId("delete-endpoint").addEventListener("click", deleteEndpoint);
   byId("add-endpoint").addEventListener("click", () => select(NEW));
   byId("copy-secret").addEventListener("click", copySecret);
+  byId("reenable").addEventListener("click", reenable);
   byId("add-header").addEventListener("click", () => {
     addHeader();
     updateDirty();
