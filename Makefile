@@ -31,8 +31,14 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[server,dev,bench]'
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
+# axe-core, pinned in package-lock.json, which the browser tests inject into every page.
+# Without npm the accessibility checks skip with the reason shown (and fail in CI).
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the browser tests' accessibility checks will not run"; fi
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev node_modules/.package-lock.json
 install-bench: $(VENV)/.installed-bench
 
 run: install

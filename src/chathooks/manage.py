@@ -154,6 +154,8 @@ async def test_endpoint(
     )
     result = await sender.send(request)
     return TestResult(
+        url=found.url,
+        saved_settings=True,
         ok=result.ok,
         status_code=result.status_code,
         duration_ms=round(result.duration_ms, 3),

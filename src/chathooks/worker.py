@@ -25,7 +25,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -57,6 +57,7 @@ from chathooks.sender import (
     Sender,
     answer_class,
     build_request,
+    logged_headers,
     retry_delay,
 )
 from chathooks.settings import Settings
@@ -94,6 +95,7 @@ def decide(
     started_at: float,
     schedule: Sequence[float],
     now: float | None = None,
+    request_headers: Mapping[str, str] | None = None,
 ) -> Outcome:
     """What one attempt's result means for its delivery (the README's retry policy).
 
@@ -136,6 +138,8 @@ def decide(
         error=result.error,
         integration_url=result.integration_url,
         disable_endpoint=disable_endpoint,
+        request_headers=request_headers,
+        response_headers=result.response_headers,
     )
 
 
@@ -359,6 +363,7 @@ class Worker:
         destination = claimed.destination
         if not destination.enabled:
             return held(claimed, now=started_at)
+        sent_headers: dict[str, str] | None = None
         try:
             request = build_request(
                 delivery_id=claimed.id,
@@ -371,12 +376,19 @@ class Worker:
         except ValueError as exc:
             result = AttemptResult(ok=False, error=f"cannot build the request: {exc}")
         else:
+            sent_headers = logged_headers(request.headers)
             try:
                 result = await sender.send(request)
             except Exception as exc:  # a bug must cost one attempt, not the worker
                 log.exception("sending delivery %s failed unexpectedly", claimed.id)
                 result = AttemptResult(ok=False, error=f"internal error: {exc!r}")
-        return decide(claimed, result, started_at=started_at, schedule=self.settings.retry_schedule)
+        return decide(
+            claimed,
+            result,
+            started_at=started_at,
+            schedule=self.settings.retry_schedule,
+            request_headers=sent_headers,
+        )
 
     # -- the database side -----------------------------------------------------------
     async def _claim(self) -> list[ClaimedDelivery]:

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 
 from acceptance.test_cli_service import chathooks, chathooks_json, serving
-from acceptance.test_receive_cli import running_receiver
 from support.raw_http import chunks_of, exchange
+from support.receive_process import running_receiver
 
 MB = 1024 * 1024
 

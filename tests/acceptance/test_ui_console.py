@@ -13,17 +13,10 @@ from pathlib import Path
 from playwright.sync_api import Page, Route, expect
 
 from support.receiver import RecordingReceiver
-from support.ui_site import UiSite
+from support.ui_site import UiSite, send
 
 #: A picture of the page for a person to look at, in the system's temporary folder.
 SCREENSHOT = str(Path(tempfile.gettempdir()) / "chathooks-ui-console.png")
-
-
-def send(page: Page, sender: str, text: str) -> None:
-    page.get_by_role("radio", name=sender).check()
-    page.get_by_label("Message", exact=True).fill(text)
-    page.get_by_role("button", name="Send", exact=True).click()
-    expect(page.get_by_label("Message", exact=True)).to_have_value("")
 
 
 def test_lead_shows_the_endpoints_integration_url_in_the_chat(

@@ -5,40 +5,14 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from playwright.sync_api import Page, expect
 
 from support.receiver import RecordingReceiver
-from support.ui_site import UiSite
+from support.ui_site import UiSite, ingest, transcript
 
 #: A picture of the page for a person to look at, in the system's temporary folder.
 SCREENSHOT = str(Path(tempfile.gettempdir()) / "chathooks-ui-deliveries.png")
-
-
-def transcript(conversation_id: str) -> dict[str, Any]:
-    """A small Olark transcript, as a site would hand it to chathooks."""
-    return {
-        "kind": "Conversation",
-        "id": conversation_id,
-        "tags": [],
-        "items": [
-            {
-                "kind": "MessageToOperator",
-                "body": "Do you ship to Norway?",
-                "timestamp": "1473774821.411154",
-                "nickname": "Visitor #7617",
-            }
-        ],
-        "visitor": {"kind": "Visitor", "id": "v1", "fullName": "Ada"},
-        "operators": {},
-    }
-
-
-def ingest(ui_site: UiSite, conversation_id: str) -> str:
-    """Hand a transcript to the API; returns the id of its one delivery."""
-    [delivery] = ui_site.post("transcripts", transcript(conversation_id))["deliveries"]
-    return str(delivery["id"])
 
 
 def test_a_failed_delivery_shows_its_attempts_and_redeliver_sends_it_again(
@@ -64,12 +38,14 @@ def test_a_failed_delivery_shows_its_attempts_and_redeliver_sends_it_again(
     expect(attempts.first).to_contain_text("HTTP 503")
     expect(attempts.first).to_contain_text(re.compile(r"\d+ ms"))
     attempts.first.get_by_text("Response body").click()
-    expect(attempts.first.locator("pre")).to_have_text("<b>maintenance</b>")
+    response_body = attempts.first.locator("details", has_text="Response body").locator("pre")
+    expect(response_body).to_have_text("<b>maintenance</b>")
 
     detail.get_by_role("button", name="Redeliver").click()
-    expect(detail.get_by_role("status")).to_contain_text("Queued to be sent again")
-    # The receiver answers 200 with an integrationUrl now; the detail follows by itself.
+    # The receiver answers 200 with an integrationUrl now; the detail follows by itself,
+    # and the status line says what became of the redelivery, not that it is still queued.
     expect(attempts).to_have_count(4)
+    expect(detail.get_by_role("status")).to_have_text("Sent again: delivered (HTTP 200).")
     expect(attempts.last).to_contain_text("succeeded")
     link = detail.get_by_role("link", name="https://crm.example/leads/chat-down").first
     expect(link).to_have_attribute("href", "https://crm.example/leads/chat-down")

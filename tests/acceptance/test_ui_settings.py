@@ -147,22 +147,29 @@ def test_send_test_shows_the_receivers_integration_url_and_posts_the_test_transc
     page.screenshot(path=SCREENSHOT, full_page=True)
 
 
-def test_send_test_saves_unsaved_edits_first_and_shows_a_failing_answer_as_text(
+def test_send_test_tries_an_unsaved_url_leaves_the_stored_endpoint_and_shows_a_failure_as_text(
     page: Page, ui_site: UiSite, receiver: RecordingReceiver
 ) -> None:
+    """Send test used to save unsaved edits first; it now tests them and saves nothing."""
     created = ui_site.post("endpoints", {"url": "https://old.example/hook"})
     receiver.reply(500, '<img src=x onerror="window.pwned=1"> service down')
     ui_site.sign_in(page)
     page.get_by_label("URL to post to").fill(receiver.url)
+    expect(page.locator("#dirty-note")).to_be_visible()
     page.get_by_role("button", name="Send test").click()
 
     result = page.get_by_role("region", name="Test result")
     expect(result).to_contain_text("Failed")
     expect(result).to_contain_text("HTTP 500")
+    expect(result).to_contain_text(f"posted to {receiver.url} with the settings on screen")
+    expect(result).to_contain_text("not saved")
     expect(result.locator("pre")).to_have_text('<img src=x onerror="window.pwned=1"> service down')
     assert page.evaluate("window.pwned") is None
     assert len(receiver.wait_for(1)) == 1
-    assert ui_site.get(f"endpoints/{created['id']}")["url"] == receiver.url
+    assert ui_site.get(f"endpoints/{created['id']}")["url"] == "https://old.example/hook"
+    # Still marked unsaved: the edit is on screen only.
+    expect(page.locator("#dirty-note")).to_be_visible()
+    expect(page.get_by_label("URL to post to")).to_have_value(receiver.url)
 
 
 def test_an_api_validation_error_is_shown_next_to_the_url_field(

@@ -432,6 +432,9 @@ async def test_an_outcome_is_logged_as_an_attempt_and_summarised_on_the_delivery
             "response_body": "ok",
             "error": None,
             "integration_url": "https://crm.example/1",
+            # The outcome was built without the exchange's headers.
+            "request_headers": None,
+            "response_headers": None,
         }
     ]
 

@@ -227,7 +227,11 @@ async def test_server_error_is_a_failure_with_status_and_body(
         duration_ms=result.duration_ms,
         response_body="database down",
         error="HTTP 500",
+        # The answer's headers come along too, for the delivery log.
+        response_headers=result.response_headers,
     )
+    assert result.response_headers is not None
+    assert result.response_headers["Content-Length"] == str(len("database down"))
 
 
 async def test_redirect_is_not_followed(sender: Sender, receiver: RecordingReceiver) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from support.service import RunningService
 
@@ -60,3 +60,36 @@ class UiSite:
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(f"**{path}*")
         page.locator("body[data-ready='true']").wait_for()
+
+
+def transcript(conversation_id: str) -> dict[str, Any]:
+    """A small Olark transcript, as a site would hand it to chathooks."""
+    return {
+        "kind": "Conversation",
+        "id": conversation_id,
+        "tags": [],
+        "items": [
+            {
+                "kind": "MessageToOperator",
+                "body": "Do you ship to Norway?",
+                "timestamp": "1473774821.411154",
+                "nickname": "Visitor #7617",
+            }
+        ],
+        "visitor": {"kind": "Visitor", "id": "v1", "fullName": "Ada"},
+        "operators": {},
+    }
+
+
+def ingest(ui_site: UiSite, conversation_id: str) -> str:
+    """Hand a transcript to the API; returns the id of its one delivery."""
+    [delivery] = ui_site.post("transcripts", transcript(conversation_id))["deliveries"]
+    return str(delivery["id"])
+
+
+def send(page: Page, sender: str, text: str) -> None:
+    """Type a chat line in the operator console as ``sender`` (Visitor or Operator)."""
+    page.get_by_role("radio", name=sender).check()
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_label("Message", exact=True)).to_have_value("")

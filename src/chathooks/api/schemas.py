@@ -22,6 +22,8 @@ from chathooks.repository.validation import (
     check_url,
 )
 from chathooks.signing import generate_secret, secret_key
+from chathooks.wire import FORM_CONTENT_TYPE, TestPayloadKind
+from chathooks.wire.quoting import form_quote
 
 __all__ = [
     "AttemptOut",
@@ -54,6 +56,17 @@ MIN_IN_FLIGHT, MAX_IN_FLIGHT = 1, 64
 def utc(epoch_seconds: float | None) -> datetime | None:
     """An epoch-seconds time from the database as an aware UTC datetime."""
     return None if epoch_seconds is None else datetime.fromtimestamp(epoch_seconds, UTC)
+
+
+#: :func:`utc` rounds to the microsecond; half of one back makes a lower bound copied from
+#: a shown time include the very row it was copied from (and an upper bound exclude it).
+_HALF_MICROSECOND = 0.5e-6
+
+
+def bound(moment: datetime) -> float:
+    """A time a client sent as a bound, in epoch seconds; without an offset it is UTC."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.timestamp() - _HALF_MICROSECOND
 
 
 class _Request(BaseModel):
@@ -290,11 +303,46 @@ def _endpoint_fields(endpoint: Endpoint, health: Mapping[str, Any] | None) -> di
     }
 
 
-class TestResult(BaseModel):
-    """What Olark's Send test shows: did the endpoint take the test transcript?"""
+_TEST_KIND = "What to post: transcript (Olark's test), offline_message or start_event."
+
+
+class TestRequest(_EndpointChecks):
+    """Send test of a saved endpoint, optionally with edits not saved yet.
+
+    ``url``, ``format`` and ``headers`` replace the stored ones for this test
+    only; nothing is stored. The stored secret signs it.
+    """
 
     __test__ = False  # not a pytest test class
 
+    kind: TestPayloadKind = Field("transcript", description=_TEST_KIND)
+    url: str | None = None
+    format: EndpointFormat | None = None
+    headers: dict[str, str] | None = None
+
+
+class UnsavedTestRequest(_EndpointChecks):
+    """Send test of settings that are not an endpoint yet (a new one, before Save)."""
+
+    __test__ = False  # not a pytest test class
+
+    kind: TestPayloadKind = Field("transcript", description=_TEST_KIND)
+    url: str = Field(description="Where to post the test (http or https).")
+    format: EndpointFormat = "form"
+    headers: dict[str, str] = Field(default_factory=dict)
+    secret: str | None = Field(None, description="Signs the test when given.")
+
+
+class TestResult(BaseModel):
+    """What Olark's Send test shows: did the endpoint take the test payload?"""
+
+    __test__ = False  # not a pytest test class
+
+    kind: TestPayloadKind = "transcript"
+    url: str = Field(description="Where the test was posted.")
+    saved_settings: bool = Field(
+        description="true: the endpoint as stored was tested; false: settings not saved."
+    )
     ok: bool
     status_code: int | None
     duration_ms: float
@@ -347,6 +395,12 @@ class DeliveryOut(BaseModel):
         return cls.model_validate(_with_times(delivery, _DELIVERY_TIMES))
 
 
+class DeliveryCounts(BaseModel):
+    counts: dict[str, int] = Field(
+        description="Deliveries per status but succeeded and superseded, zeros included."
+    )
+
+
 class AttemptOut(BaseModel):
     number: int
     started_at: datetime
@@ -356,6 +410,15 @@ class AttemptOut(BaseModel):
     response_body: str | None
     error: str | None
     integration_url: str | None
+    request_headers: dict[str, str] | None = Field(
+        None, description="Headers sent, the signature and endpoint headers masked."
+    )
+    request_body: str | None = Field(
+        None, description="The body exactly as sent (built from the payload and Content-Type)."
+    )
+    response_headers: dict[str, str] | None = Field(
+        None, description="Headers of the receiver's answer."
+    )
 
 
 class DeliveryDetail(DeliveryOut):
@@ -366,8 +429,25 @@ class DeliveryDetail(DeliveryOut):
     def of(cls, delivery: Mapping[str, Any]) -> DeliveryDetail:
         fields = _with_times(delivery, _DELIVERY_TIMES)
         fields["payload"] = json.loads(delivery["payload"])
-        fields["attempts"] = [_with_times(a, ("started_at",)) for a in delivery["attempts"]]
+        fields["attempts"] = [
+            {**_with_times(a, ("started_at",)), "request_body": _sent_body(delivery["payload"], a)}
+            for a in delivery["attempts"]
+        ]
         return cls.model_validate(fields)
+
+
+def _sent_body(payload: str, attempt: Mapping[str, Any]) -> str | None:
+    """The body an attempt sent: the stored payload in the format its Content-Type names.
+
+    Attempts logged before request headers were kept have no Content-Type: None.
+    """
+    headers = attempt.get("request_headers") or {}
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    if content_type is None:
+        return None
+    if content_type.startswith(FORM_CONTENT_TYPE):
+        return "data=" + form_quote(payload)
+    return payload
 
 
 class RecoverRequest(_Request):
@@ -377,8 +457,7 @@ class RecoverRequest(_Request):
     )
 
     def since_epoch(self) -> float:
-        since = self.since if self.since.tzinfo else self.since.replace(tzinfo=UTC)
-        return since.timestamp()
+        return bound(self.since)
 
 
 _DELIVERY_TIMES = ("next_attempt_at", "created_at", "updated_at", "finished_at")

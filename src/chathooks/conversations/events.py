@@ -156,6 +156,10 @@ def event_data(post: PostedDelivery) -> dict[str, Any]:
         "status_code": post.status_code,
         "integration_url": post.integration_url,
         "error": post.error,
+        # Epoch seconds: when the payload was made (the console orders its lines by it),
+        # and when a retrying delivery is tried next (what it waits for).
+        "posted_at": post.posted_at,
+        "next_attempt_at": post.next_attempt_at if post.status == "retrying" else None,
     }
 
 

@@ -108,6 +108,8 @@ class PostedDelivery:
     error: str | None
     integration_url: str | None
     updated_at: float
+    #: When the next attempt is due; meaningful while ``retrying`` (or ``pending``).
+    next_attempt_at: float | None = None
 
 
 def _record(row: Row[Any]) -> ConversationRecord:
@@ -384,6 +386,7 @@ async def posted_deliveries(
             deliveries.c.last_error,
             deliveries.c.integration_url,
             deliveries.c.updated_at,
+            deliveries.c.next_attempt_at,
         )
         .select_from(posts.join(deliveries, deliveries.c.id == posts.c.delivery_id))
         .where(posts.c.site_id == site_id, posts.c.conversation_id == conversation_id)
@@ -405,6 +408,7 @@ async def posted_deliveries(
             error=row.last_error,
             integration_url=row.integration_url,
             updated_at=row.updated_at,
+            next_attempt_at=row.next_attempt_at,
         )
         for row in (await connection.execute(query)).all()
     ]

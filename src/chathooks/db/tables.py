@@ -256,6 +256,10 @@ attempts = Table(
     Column("response_body", Text, nullable=True),
     Column("error", Text, nullable=True),
     Column("integration_url", Text, nullable=True),
+    #: JSON object of the headers sent, secrets masked (see chathooks.sender.requests).
+    Column("request_headers", Text, nullable=True),
+    #: JSON object of the headers the receiver answered with.
+    Column("response_headers", Text, nullable=True),
     Index("ix_attempts_delivery", "delivery_seq", "number"),
 )
 

@@ -30,8 +30,10 @@ from chathooks.queue.health import (
 from chathooks.queue.ids import new_delivery_id
 from chathooks.queue.notify import announce_due, listening, when_due_here
 from chathooks.queue.reads import (
+    COUNTED_STATUSES,
     MAX_PAGE_SIZE,
     InvalidQueueQuery,
+    count_deliveries,
     get_delivery,
     list_deliveries,
     queue_stats,
@@ -57,6 +59,7 @@ from chathooks.queue.writer import write_gate, write_transaction
 
 __all__ = [
     "ALERT_KIND",
+    "COUNTED_STATUSES",
     "DELIVERING",
     "ENDPOINT_DISABLED",
     "FAILED",
@@ -80,6 +83,7 @@ __all__ = [
     "Transition",
     "announce_due",
     "claim",
+    "count_deliveries",
     "deliveries_to",
     "disable_endpoint",
     "due_deliveries",

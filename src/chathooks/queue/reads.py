@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import time
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import RowMapping, func, literal_column, select
+from sqlalchemy import RowMapping, Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import attempts, deliveries, delivery_payloads, unfinished
 from chathooks.errors import FieldError
-from chathooks.queue.statuses import DELIVERING, FINISHED, HELD, STATUSES, WAITING
+from chathooks.queue.statuses import (
+    DELIVERING,
+    FINISHED,
+    HELD,
+    STATUSES,
+    SUCCEEDED,
+    SUPERSEDED,
+    WAITING,
+)
 
 MAX_PAGE_SIZE = 500
+
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
 class InvalidQueueQuery(FieldError, ValueError):
@@ -59,6 +70,8 @@ _ATTEMPT_COLUMNS = (
     attempts.c.response_body,
     attempts.c.error,
     attempts.c.integration_url,
+    attempts.c.request_headers,
+    attempts.c.response_headers,
 )
 
 
@@ -82,8 +95,17 @@ async def get_delivery(
     )
     delivery = _summary(row._mapping)
     delivery["payload"] = row.payload
-    delivery["attempts"] = [dict(attempt._mapping) for attempt in attempt_rows]
+    delivery["attempts"] = [_attempt(attempt._mapping) for attempt in attempt_rows]
     return delivery
+
+
+def _attempt(row: RowMapping) -> dict[str, Any]:
+    """An attempt as a dict; its headers (JSON text in the table) as dicts, None if unknown."""
+    attempt = dict(row)
+    for name in ("request_headers", "response_headers"):
+        text = attempt.get(name)
+        attempt[name] = json.loads(text) if text else None
+    return attempt
 
 
 async def site_of_delivery(connection: AsyncConnection, delivery_id: str) -> str | None:
@@ -100,14 +122,20 @@ async def list_deliveries(
     status: str | None = None,
     endpoint_id: str | None = None,
     conversation_id: str | None = None,
+    conversation_prefix: str | None = None,
+    created_from: float | None = None,
+    created_to: float | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of ``site_id``'s deliveries, newest first, and the cursor of the next page.
 
-    Items are :func:`get_delivery` without ``payload`` and ``attempts``.
-    Raises :class:`InvalidQueueQuery` for an unknown status, a limit out of
-    range or a cursor this function did not make.
+    ``conversation_id`` matches exactly, ``conversation_prefix`` the ids that
+    start with it (case-sensitive, on both databases); ``created_from`` is
+    inclusive and ``created_to`` exclusive, in epoch seconds. Items are
+    :func:`get_delivery` without ``payload`` and ``attempts``. Raises
+    :class:`InvalidQueueQuery` for an unknown status, a limit out of range, an
+    empty time range or a cursor this function did not make.
     """
     if status is not None and status not in STATUSES:
         raise InvalidQueueQuery("status", f"status must be one of {', '.join(STATUSES)}")
@@ -116,17 +144,84 @@ async def list_deliveries(
     query = select(*_SUMMARY_COLUMNS).where(deliveries.c.site_id == site_id)
     if status is not None:
         query = query.where(deliveries.c.status == status)
-    if endpoint_id is not None:
-        query = query.where(deliveries.c.endpoint_id == endpoint_id)
-    if conversation_id is not None:
-        query = query.where(deliveries.c.conversation_id == conversation_id)
+    query = _filtered(
+        query,
+        endpoint_id=endpoint_id,
+        conversation_id=conversation_id,
+        conversation_prefix=conversation_prefix,
+        created_from=created_from,
+        created_to=created_to,
+    )
     if cursor:
         query = query.where(deliveries.c.seq < _decode_cursor(cursor))
+    # Walks ix_deliveries_site (site_id, seq) newest first; the filters are checked on
+    # the way, so a page costs the rows up to its last match, never a sort of them all.
     query = query.order_by(deliveries.c.seq.desc()).limit(limit + 1)
     rows = (await connection.execute(query)).all()
     page = rows[:limit]
     next_cursor = _encode_cursor(page[-1].seq) if len(rows) > limit else None
     return [_summary(row._mapping) for row in page], next_cursor
+
+
+#: What the delivery log counts: what waits or needs a person; not the ever-growing
+#: ``succeeded`` and ``superseded``.
+COUNTED_STATUSES = tuple(status for status in STATUSES if status not in (SUCCEEDED, SUPERSEDED))
+
+
+async def count_deliveries(
+    connection: AsyncConnection,
+    site_id: str,
+    *,
+    endpoint_id: str | None = None,
+    created_from: float | None = None,
+    created_to: float | None = None,
+) -> dict[str, int]:
+    """How many of ``site_id``'s deliveries are in each of :data:`COUNTED_STATUSES`.
+
+    Every status of :data:`COUNTED_STATUSES` is a key, zero included. The
+    status list is spelled as literals so the query runs on ``ix_deliveries_due``
+    (status first) and never touches the succeeded rows, however many there are.
+    """
+    query = select(deliveries.c.status, func.count()).where(
+        deliveries.c.site_id == site_id,
+        deliveries.c.status.in_([literal_column(f"'{status}'") for status in COUNTED_STATUSES]),
+    )
+    query = _filtered(
+        query, endpoint_id=endpoint_id, created_from=created_from, created_to=created_to
+    )
+    counts = dict.fromkeys(COUNTED_STATUSES, 0)
+    for row in await connection.execute(query.group_by(deliveries.c.status)):
+        counts[row[0]] = int(row[1])
+    return counts
+
+
+def _filtered(
+    query: _Query,
+    *,
+    endpoint_id: str | None = None,
+    conversation_id: str | None = None,
+    conversation_prefix: str | None = None,
+    created_from: float | None = None,
+    created_to: float | None = None,
+) -> _Query:
+    """``query`` narrowed by the delivery log's filters (None leaves a filter out)."""
+    if created_from is not None and created_to is not None and created_to <= created_from:
+        raise InvalidQueueQuery("created_to", "created_to must be later than created_from")
+    if endpoint_id is not None:
+        query = query.where(deliveries.c.endpoint_id == endpoint_id)
+    if conversation_id is not None:
+        query = query.where(deliveries.c.conversation_id == conversation_id)
+    if conversation_prefix:
+        # substr, not LIKE: LIKE ignores case on SQLite and would need its % and _ escaped.
+        length = len(conversation_prefix)
+        query = query.where(
+            func.substr(deliveries.c.conversation_id, 1, length) == conversation_prefix
+        )
+    if created_from is not None:
+        query = query.where(deliveries.c.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(deliveries.c.created_at < created_to)
+    return query
 
 
 async def queue_stats(connection: AsyncConnection, *, now: float | None = None) -> dict[str, Any]:

@@ -9,8 +9,9 @@ endpoints (the breaker, 410 Gone) is :mod:`chathooks.queue.health`'s.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Text, bindparam, func, insert, literal_column, select, update
@@ -70,6 +71,9 @@ class Outcome:
     lease_expires_at: float | None = None
     #: What made the delivery (``command`` for an operator's ``!lead``...).
     trigger: str = "api"
+    #: The attempt's request headers, secrets masked, and the receiver's response headers.
+    request_headers: Mapping[str, str] | None = None
+    response_headers: Mapping[str, str] | None = None
 
     @property
     def attempted(self) -> bool:
@@ -208,6 +212,8 @@ async def record_outcomes(
             "response_body": outcome.response_body,
             "error": outcome.error,
             "integration_url": outcome.integration_url,
+            "request_headers": _json_or_none(outcome.request_headers),
+            "response_headers": _json_or_none(outcome.response_headers),
         }
         for outcome in outcomes
         if outcome.attempted
@@ -252,3 +258,7 @@ async def record_outcomes(
     if newer:
         await connection.execute(_SUPERSEDE, newer)
     return outcomes
+
+
+def _json_or_none(headers: Mapping[str, str] | None) -> str | None:
+    return None if headers is None else json.dumps(dict(headers), ensure_ascii=False)

@@ -25,6 +25,7 @@ from chathooks.sender.requests import (
     OutgoingRequest,
     build_request,
     check_extra_headers,
+    logged_headers,
 )
 from chathooks.sender.retry import (
     DISABLE,
@@ -56,6 +57,7 @@ __all__ = [
     "answer_class",
     "build_request",
     "check_extra_headers",
+    "logged_headers",
     "parse_retry_after",
     "retry_delay",
 ]

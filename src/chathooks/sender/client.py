@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -67,6 +67,8 @@ class AttemptResult:
     retry_after: float | None = None
     #: 410 Gone: the receiver says this endpoint no longer exists.
     gone: bool = False
+    #: The receiver's response headers (the first 50, values cut at 1 KB), for the attempt log.
+    response_headers: dict[str, str] | None = None
 
 
 class Sender:
@@ -199,6 +201,7 @@ class Sender:
             integration_url=integration_url_of(body) if ok else None,
             retry_after=parse_retry_after(retry_after_header) if retry_after_header else None,
             gone=status == _GONE,
+            response_headers=_kept_headers(headers),
         )
 
     def _checked_url(self, text: str) -> tuple[URL, str | None]:
@@ -288,3 +291,17 @@ def _status_error(status: int, location: str | None) -> str:
 def _is_encoded(text: str) -> bool:
     """Whether ``text`` is a URL already in its wire form (ASCII, no spaces or controls)."""
     return text.isascii() and all(33 <= ord(ch) < 127 for ch in text)
+
+
+_MAX_LOGGED_HEADERS = 50
+_MAX_LOGGED_HEADER_VALUE = 1024
+
+
+def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A receiver's response headers as the attempt log keeps them: bounded in size."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        if len(kept) >= _MAX_LOGGED_HEADERS:
+            break
+        kept[name] = value[:_MAX_LOGGED_HEADER_VALUE]
+    return kept

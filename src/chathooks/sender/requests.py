@@ -24,6 +24,7 @@ __all__ = [
     "OutgoingRequest",
     "build_request",
     "check_extra_headers",
+    "logged_headers",
 ]
 
 USER_AGENT = f"chathooks/{__version__}"
@@ -129,3 +130,20 @@ def build_request(
             headers[name] = value
     headers.update(signature_headers(secret, delivery_id, body, timestamp))
     return OutgoingRequest(delivery_id=delivery_id, url=url, body=body, headers=headers)
+
+
+#: Headers the attempt log keeps as sent: they carry nothing secret.
+_LOGGED_AS_SENT = frozenset({"content-type", "user-agent", "webhook-id", "webhook-timestamp"})
+MASK = "••••••"
+
+
+def logged_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers of a request as the attempt log keeps them: secrets masked.
+
+    The signature (derived from the endpoint's secret) and every header of the
+    endpoint's own (often a receiver's token) keep their name only; what the
+    sender itself sets is kept as sent, so a receiver's owner can compare.
+    """
+    return {
+        name: value if name.lower() in _LOGGED_AS_SENT else MASK for name, value in headers.items()
+    }

@@ -26,7 +26,13 @@ from chathooks.wire.errors import (
     UnsupportedContentType,
     WireError,
 )
-from chathooks.wire.examples import TEST_TRANSCRIPT_ID, send_test_transcript
+from chathooks.wire.examples import (
+    TEST_PAYLOAD_KINDS,
+    TEST_TRANSCRIPT_ID,
+    TestPayloadKind,
+    send_test_payload,
+    send_test_transcript,
+)
 from chathooks.wire.models import (
     ChatFeedback,
     Envelope,
@@ -57,6 +63,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "FORM_CONTENT_TYPE",
     "JSON_CONTENT_TYPE",
+    "TEST_PAYLOAD_KINDS",
     "TEST_TRANSCRIPT_ID",
     "BodyTooLarge",
     "ChatFeedback",
@@ -75,6 +82,7 @@ __all__ = [
     "Operator",
     "Payload",
     "StartEvent",
+    "TestPayloadKind",
     "Transcript",
     "UnknownItem",
     "UnsupportedContentType",
@@ -93,6 +101,7 @@ __all__ = [
     "parse_timestamp",
     "payload_from_dict",
     "readable_timestamp",
+    "send_test_payload",
     "send_test_transcript",
     "validate_document",
 ]

@@ -1,15 +1,26 @@
-"""The payload behind Olark's **Send test** button."""
+"""The payloads behind Olark's **Send test** button: its transcript, and the same chat as an
+offline message and as a start event, so a receiver can be tried with each kind it gets."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from chathooks.wire.models import (
     ChatFeedback,
     MessageToOperator,
     MessageToVisitor,
+    OfflineMessage,
+    OfflineMessageTranscript,
     Operator,
+    Payload,
+    StartEvent,
     Transcript,
     Visitor,
 )
+
+#: What Send test can post: ``transcript`` is Olark's own test.
+TestPayloadKind = Literal["transcript", "offline_message", "start_event"]
+TEST_PAYLOAD_KINDS: tuple[TestPayloadKind, ...] = ("transcript", "offline_message", "start_event")
 
 TEST_TRANSCRIPT_ID = "NOTAREALTRANSCRIPT5LGcbVTa3hKBRB"
 TEST_VISITOR_ID = "NOTAREALVISITORIDS5LGl6QUrK2OaPP"
@@ -74,3 +85,34 @@ def send_test_transcript(operator: Operator | None = None) -> Transcript:
         ),
         manually_submitted=False,
     )
+
+
+def send_test_payload(kind: TestPayloadKind = "transcript") -> Payload:
+    """The test payload of ``kind``, all three about the same test visitor and chat id.
+
+    The offline message has its one ``OfflineMessage`` item and no ``operators``;
+    the start event has no items, ``operators: {}`` and ``eventType: "start"``,
+    as the sender posts them for real chats.
+    """
+    transcript = send_test_transcript()
+    if kind == "offline_message":
+        return OfflineMessageTranscript(
+            kind="Conversation",
+            id=TEST_TRANSCRIPT_ID,
+            tags=["test_example"],
+            items=[OfflineMessage(body="Hi from a visitor", timestamp="1473774821.411154")],
+            visitor=transcript.visitor,
+            manually_submitted=False,
+        )
+    if kind == "start_event":
+        return StartEvent(
+            kind="Conversation",
+            id=TEST_TRANSCRIPT_ID,
+            tags=["test_example"],
+            items=[],
+            operators={},
+            visitor=transcript.visitor,
+            manually_submitted=False,
+            event_type="start",
+        )
+    return transcript

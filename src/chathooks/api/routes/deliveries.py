@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from chathooks.api.auth import SiteId
 from chathooks.api.errors import not_found
 from chathooks.api.schemas import (
+    DeliveryCounts,
     DeliveryDetail,
     DeliveryOut,
     DeliveryRef,
@@ -14,12 +18,33 @@ from chathooks.api.schemas import (
     IngestAccepted,
     Page,
     RecoverRequest,
+    bound,
 )
 from chathooks.api.state import Cursor, Limit, ServicesDep
-from chathooks.queue import get_delivery, list_deliveries, recover, redeliver, write_transaction
+from chathooks.queue import (
+    count_deliveries,
+    get_delivery,
+    list_deliveries,
+    recover,
+    redeliver,
+    write_transaction,
+)
 from chathooks.repository.endpoints import get_endpoint
 
 router = APIRouter(prefix="/api/v1/sites/{site}", tags=["deliveries"])
+
+CreatedFrom = Annotated[
+    datetime | None,
+    Query(description="ISO-8601; only deliveries made at or after it (UTC without an offset)."),
+]
+CreatedTo = Annotated[
+    datetime | None,
+    Query(description="ISO-8601; only deliveries made before it (UTC without an offset)."),
+]
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else bound(moment)
 
 
 @router.get("/deliveries", response_model=Page[DeliveryOut])
@@ -29,6 +54,11 @@ async def list_all(
     status: DeliveryStatus | None = None,
     endpoint_id: str | None = None,
     conversation_id: str | None = None,
+    conversation_prefix: Annotated[
+        str | None, Query(description="Only conversations whose id starts with this.")
+    ] = None,
+    created_from: CreatedFrom = None,
+    created_to: CreatedTo = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[DeliveryOut]:
@@ -41,10 +71,34 @@ async def list_all(
             # An empty parameter (``?endpoint_id=``) means no filter, as in a blank form field.
             endpoint_id=endpoint_id or None,
             conversation_id=conversation_id or None,
+            conversation_prefix=conversation_prefix or None,
+            created_from=_epoch(created_from),
+            created_to=_epoch(created_to),
             limit=limit,
             cursor=cursor or None,
         )
     return Page(items=[DeliveryOut.of(item) for item in items], next_cursor=next_cursor)
+
+
+@router.get("/delivery-counts", response_model=DeliveryCounts)
+async def counts(
+    site: SiteId,
+    services: ServicesDep,
+    endpoint_id: str | None = None,
+    created_from: CreatedFrom = None,
+    created_to: CreatedTo = None,
+) -> DeliveryCounts:
+    """How many deliveries wait, retry or failed: the delivery log's counters, and the
+    preview of a ``recover`` (``failed`` of one endpoint since a time)."""
+    async with services.engine.connect() as connection:
+        found = await count_deliveries(
+            connection,
+            site,
+            endpoint_id=endpoint_id or None,
+            created_from=_epoch(created_from),
+            created_to=_epoch(created_to),
+        )
+    return DeliveryCounts(counts=found)
 
 
 @router.get("/deliveries/{delivery}", response_model=DeliveryDetail)

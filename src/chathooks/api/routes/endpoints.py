@@ -12,13 +12,15 @@ from chathooks.api.schemas import (
     EndpointUpdate,
     EndpointWithSecret,
     Page,
+    TestRequest,
     TestResult,
+    UnsavedTestRequest,
 )
-from chathooks.api.state import Cursor, Limit, ServicesDep
+from chathooks.api.state import Cursor, Limit, Services, ServicesDep
 from chathooks.queue import health_of, new_delivery_id, release_held, write_transaction
 from chathooks.repository import endpoints as repository
 from chathooks.sender import build_request
-from chathooks.wire import dumps, send_test_transcript
+from chathooks.wire import TestPayloadKind, dumps, send_test_payload
 
 router = APIRouter(prefix="/api/v1/sites/{site}/endpoints", tags=["endpoints"])
 
@@ -83,26 +85,79 @@ async def remove(endpoint: str, site: SiteId, services: ServicesDep) -> Response
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{endpoint}/test", response_model=TestResult)
-async def send_test(endpoint: str, site: SiteId, services: ServicesDep) -> TestResult:
-    """Olark's **Send test**: post the fixed test transcript now and report what came back.
+@router.post("/test", response_model=TestResult)
+async def send_unsaved_test(
+    body: UnsavedTestRequest, site: SiteId, services: ServicesDep
+) -> TestResult:
+    """**Send test** of settings not saved as an endpoint yet: a new endpoint before Save.
 
-    Nothing is queued or retried; the destination guard applies as for any delivery.
+    Nothing is stored, queued or retried; the destination guard applies as for
+    any delivery.
+    """
+    return await _send_test(
+        services,
+        url=body.url,
+        fmt=body.format,
+        secret=body.secret,
+        headers=body.headers,
+        kind=body.kind,
+        saved=False,
+    )
+
+
+@router.post("/{endpoint}/test", response_model=TestResult)
+async def send_test(
+    endpoint: str, site: SiteId, services: ServicesDep, body: TestRequest | None = None
+) -> TestResult:
+    """Olark's **Send test**: post the test transcript (or another ``kind``) now and report
+    what came back.
+
+    ``url``, ``format`` and ``headers`` in the body test edits on screen without
+    saving them; the stored endpoint is left as it is. Nothing is queued or
+    retried; the destination guard applies as for any delivery.
     """
     async with services.engine.connect() as connection:
         found = await repository.get_endpoint(connection, site, endpoint)
     if found is None:
         raise not_found(f"endpoint {endpoint!r}", field="endpoint")
+    wanted = body or TestRequest()
+    url = wanted.url if wanted.url is not None else found.url
+    fmt = wanted.format if wanted.format is not None else found.format
+    headers = wanted.headers if wanted.headers is not None else found.headers
+    return await _send_test(
+        services,
+        url=url,
+        fmt=fmt,
+        secret=found.secret,
+        headers=headers,
+        kind=wanted.kind,
+        saved=(url, fmt, headers) == (found.url, found.format, found.headers),
+    )
+
+
+async def _send_test(
+    services: Services,
+    *,
+    url: str,
+    fmt: str,
+    secret: str | None,
+    headers: dict[str, str],
+    kind: TestPayloadKind,
+    saved: bool,
+) -> TestResult:
     request = build_request(
         delivery_id=new_delivery_id(),
-        url=found.url,
-        document_json=dumps(send_test_transcript().to_wire()),
-        fmt=found.format,
-        secret=found.secret,
-        extra_headers=found.headers,
+        url=url,
+        document_json=dumps(send_test_payload(kind).to_wire()),
+        fmt=fmt,
+        secret=secret,
+        extra_headers=headers,
     )
     result = await services.sender.send(request)
     return TestResult(
+        kind=kind,
+        url=url,
+        saved_settings=saved,
         ok=result.ok,
         status_code=result.status_code,
         duration_ms=round(result.duration_ms, 3),

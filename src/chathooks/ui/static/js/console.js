@@ -7,7 +7,7 @@
 
 import { api, itemsOf, query, sitePath } from "./api.js";
 import { byId, externalLink, h, say } from "./dom.js";
-import { endpointName as nameOf, formatShortTime } from "./format.js";
+import { endpointName as nameOf, formatFullTime, formatShortTime } from "./format.js";
 import { clearFieldErrors, guarded, pageError, showFieldError, startPage } from "./shell.js";
 import { listenForEvents } from "./sse.js";
 
@@ -22,6 +22,10 @@ const state = {
   stopListening: null,
   /** The notice element of each delivery, so later events update it in place. */
   notices: new Map(),
+  /** Where a delivery's notice goes in time: the line that made it (a command, a close). */
+  noticeAt: new Map(),
+  /** What each notice last showed, to draw it again at another place in time. */
+  shown: new Map(),
 };
 
 const chatLog = byId("chat-log");
@@ -66,28 +70,74 @@ function restoreOperator() {
 }
 
 // -- the chat log ----------------------------------------------------------------------
+//
+// Every line carries its time (data-at, epoch seconds) and goes in time order, so a
+// reload, which rebuilds the log from the API, shows the same lines in the same order.
+
+/** Epoch seconds of an API time (ISO text or epoch seconds), or now. */
+function secondsOf(value) {
+  if (typeof value === "number" && Number.isFinite(value)) return value;
+  if (typeof value === "string" && value) {
+    const number = Number(value);
+    if (Number.isFinite(number)) return number;
+    const parsed = Date.parse(value);
+    if (!Number.isNaN(parsed)) return parsed / 1000;
+  }
+  return Date.now() / 1000;
+}
+
+function atBottom() {
+  return chatLog.scrollHeight - chatLog.scrollTop - chatLog.clientHeight < 8;
+}
 
 function scrollToEnd() {
   chatLog.scrollTop = chatLog.scrollHeight;
 }
 
-function addMessage(who, role, body, time) {
-  chatLog.append(h("li", { class: `msg msg-${role}` },
-    h("span", { class: "who" }, who, time ? ` · ${formatShortTime(time)}` : ""),
-    body));
-  scrollToEnd();
+/**
+ * Change the log, keeping it scrolled to the newest line if the user was there;
+ * someone who scrolled up to read stays where they are.
+ */
+function changeLog(change) {
+  const follow = atBottom();
+  const result = change();
+  if (follow) scrollToEnd();
+  return result;
 }
 
-function addNotice(kind, ...content) {
-  const item = h("li", { class: `notice notice-${kind}` }, ...content);
-  chatLog.append(item);
-  scrollToEnd();
-  return item;
+/** Put `line` in the log after every line at or before its time. */
+function insertLine(line, at) {
+  line.dataset.at = String(at);
+  changeLog(() => {
+    let before = null;
+    for (let node = chatLog.lastElementChild; node; node = node.previousElementSibling) {
+      if (Number(node.dataset.at) <= at) break;
+      before = node;
+    }
+    chatLog.insertBefore(line, before);
+  });
+  return line;
+}
+
+function timeLabel(at) {
+  return h("time", { datetime: new Date(at * 1000).toISOString(), title: formatFullTime(at) },
+    formatShortTime(at));
+}
+
+function addMessage(who, role, body, at) {
+  return insertLine(h("div", { class: `msg msg-${role}` },
+    h("span", { class: "who" }, who, " · ", timeLabel(at)),
+    body), at);
+}
+
+function addNotice(kind, at, ...content) {
+  return insertLine(h("div", { class: `notice notice-${kind}` },
+    h("span", { class: "when" }, timeLabel(at), " "), ...content), at);
 }
 
 /** A transcript item as the API returns it (Olark's wire form). */
 function addItem(item) {
-  const time = item.timestamp ? Number(item.timestamp) : null;
+  const time = secondsOf(item.timestamp);
   if (item.kind === "MessageToVisitor") {
     addMessage(item.nickname || "Operator", "operator", item.body, time);
   } else {
@@ -130,31 +180,59 @@ function showDelivery(delivery) {
     const logLink = h("a", { href: `/ui/deliveries?${new URLSearchParams({ delivery: id })}` },
       "delivery log");
     content = delivery.status === "retrying"
-      ? [`${what}${command} to ${where} failed: ${reason}. Will retry `
+      ? [`${what}${command} to ${where} failed: ${reason}. ${waitingFor(delivery)} `
         + `(attempt ${delivery.attempt_count ?? "?"} failed); see the `, logLink, "."]
       : [`${what}${command} to ${where} failed: ${reason}. Gave up; redeliver it from the `,
         logLink, "."];
+  } else if (delivery.status === "superseded") {
+    kind = "superseded";
+    content = [`${what}${command} to ${where} was not sent: a newer transcript of this chat `
+      + "was delivered there."];
+  } else if (delivery.status === "held") {
+    kind = "held";
+    content = [`${what}${command} to ${where} is held: the endpoint is disabled. It is sent `
+      + "once the endpoint is enabled again."];
   } else {
-    content = [`${what}${command} queued for ${where}…`];
+    content = [`${what}${command} queued for ${where}${queuedBecause(delivery)}…`];
   }
   const existing = state.notices.get(id);
   // An API answer says "queued"; the event stream may have reported the outcome already.
   if (existing && kind === "pending") return;
-  const fresh = h("li", { class: `notice notice-${kind}`, dataset: { deliveryId: id } }, ...content);
-  if (existing) existing.replaceWith(fresh);
-  else {
-    chatLog.append(fresh);
-    scrollToEnd();
-  }
+  state.shown.set(id, delivery);
+  const at = state.noticeAt.get(id) ?? secondsOf(delivery.posted_at);
+  state.noticeAt.set(id, at);
+  const fresh = h("div", { class: `notice notice-${kind}`, dataset: { deliveryId: id, at } },
+    h("span", { class: "when" }, timeLabel(at), " "), ...content);
+  if (existing) changeLog(() => existing.replaceWith(fresh));
+  else insertLine(fresh, at);
   state.notices.set(id, fresh);
 }
 
-function showQueued(deliveries, whatWhenNone) {
+/** What a retrying delivery waits for: its next attempt, at a time. */
+function waitingFor(delivery) {
+  if (delivery.next_attempt_at) {
+    return `Will retry at ${formatShortTime(delivery.next_attempt_at)}`;
+  }
+  return "Will retry";
+}
+
+/** Why a delivery is not sent yet, when the service says. */
+function queuedBecause(delivery) {
+  if (delivery.error === "endpoint disabled") return " (the endpoint is disabled)";
+  return "";
+}
+
+/** Notices for deliveries an action queued at `at` (they go right after its line). */
+function showQueued(deliveries, at, whatWhenNone) {
   if (!deliveries.length) {
-    if (whatWhenNone) addNotice("info", whatWhenNone);
+    if (whatWhenNone) addNotice("info", at, whatWhenNone);
     return;
   }
-  for (const delivery of deliveries) showDelivery(delivery);
+  for (const delivery of deliveries) {
+    const id = delivery.delivery_id ?? delivery.id;
+    if (!state.noticeAt.has(id)) state.noticeAt.set(id, at);
+    showDelivery(delivery);
+  }
 }
 
 // -- chat state ------------------------------------------------------------------------
@@ -190,6 +268,47 @@ function listen(id) {
 function resetLog() {
   chatLog.replaceChildren();
   state.notices.clear();
+  state.noticeAt.clear();
+  state.shown.clear();
+}
+
+/**
+ * Give `queued` deliveries the time `at` of the line that made them; any notice of
+ * theirs already shown (the stream can be quicker than the API's answer) is taken
+ * out, and its last state returned to be shown again after that line.
+ */
+function takeNotices(queued, at) {
+  const early = [];
+  for (const delivery of queued) {
+    const notice = state.notices.get(delivery.id);
+    if (notice) {
+      notice.remove();
+      state.notices.delete(delivery.id);
+      early.push(state.shown.get(delivery.id));
+    }
+    state.noticeAt.set(delivery.id, at);
+  }
+  return early.filter(Boolean);
+}
+
+/**
+ * The service's time of the command that queued `queued`, as a reload will show it
+ * (the conversation's integrations); this browser's clock if the service does not say.
+ */
+async function commandTime(queued) {
+  if (!queued.length) return Date.now() / 1000;
+  const view = await api(sitePath("conversations", state.conversationId)).catch(() => null);
+  const wanted = queued[0].id;
+  for (const integration of view?.integrations ?? []) {
+    if (integration.deliveries.some((delivery) => delivery.delivery_id === wanted)) {
+      return secondsOf(integration.at);
+    }
+  }
+  return Date.now() / 1000;
+}
+
+function startedWith(visitor) {
+  return `Chat started with ${visitor.fullName || "a visitor"}.`;
 }
 
 // -- actions ---------------------------------------------------------------------------
@@ -212,8 +331,9 @@ async function startChat(event) {
     const created = await api(sitePath("conversations"), { method: "POST", body: { visitor } });
     resetLog();
     setChat(created.id, true);
-    addNotice("info", `Chat started with ${visitor.fullName || "a visitor"}.`);
-    showQueued(created.deliveries ?? []);
+    const at = secondsOf(created.created_at);
+    addNotice("info", at, startedWith(visitor));
+    showQueued(created.deliveries ?? [], at);
     listen(created.id);
     byId("message").focus();
   } catch (error) {
@@ -239,9 +359,13 @@ async function sendMessage(event) {
       { method: "POST", body: message });
     input.value = "";
     if (result.command) {
-      addMessage(operator().nickname || "Operator", "command", body.trim());
-      showQueued(result.deliveries ?? [],
-        "No enabled endpoint to post to: add one on the Settings page.");
+      const queued = result.deliveries ?? [];
+      const at = await commandTime(queued);
+      // The stream may have told an outcome already: its notice goes after the command.
+      const early = takeNotices(queued, at);
+      addMessage(operator().nickname || "Operator", "command", `!${result.command}`, at);
+      for (const delivery of early) showDelivery(delivery);
+      showQueued(queued, at, "No enabled endpoint to post to: add one on the Settings page.");
     } else if (result.item) {
       addItem(result.item);
     }
@@ -260,8 +384,13 @@ async function closeChat() {
     const result = await api(sitePath("conversations", state.conversationId, "close"),
       { method: "POST" });
     setChat(state.conversationId, false);
-    addNotice("info", "Chat closed.");
-    showQueued(result.deliveries ?? [], "No endpoint gets the final transcript.");
+    const view = await api(sitePath("conversations", state.conversationId)).catch(() => null);
+    const at = secondsOf(view?.closed_at);
+    // As for a command: outcomes the stream told already go after the line that made them.
+    const early = takeNotices(result.deliveries ?? [], at);
+    addNotice("info", at, "Chat closed.");
+    for (const delivery of early) showDelivery(delivery);
+    showQueued(result.deliveries ?? [], at, "No endpoint gets the final transcript.");
   });
 }
 
@@ -271,8 +400,27 @@ async function resume(id) {
     const conversation = await api(sitePath("conversations", id));
     resetLog();
     setChat(conversation.id, conversation.state === "open");
+    addNotice("info", secondsOf(conversation.created_at),
+      startedWith(conversation.transcript?.visitor ?? {}));
     for (const item of conversation.transcript?.items ?? []) addItem(item);
-    if (conversation.state !== "open") addNotice("info", "This chat is closed.");
+    // Commands are not transcript items: the API keeps them as integrations, with their time.
+    const operators = conversation.transcript?.operators ?? {};
+    for (const integration of conversation.integrations ?? []) {
+      if (integration.trigger !== "command") continue;
+      const at = secondsOf(integration.at);
+      const who = operators[integration.operator_id]?.nickname || "Operator";
+      addMessage(who, "command", `!${integration.command}`, at);
+      for (const delivery of integration.deliveries) state.noticeAt.set(delivery.delivery_id, at);
+    }
+    if (conversation.state !== "open" && conversation.closed_at) {
+      const at = secondsOf(conversation.closed_at);
+      addNotice("info", at, "Chat closed.");
+      for (const integration of conversation.integrations ?? []) {
+        if (integration.trigger !== "completion") continue;
+        for (const delivery of integration.deliveries) state.noticeAt.set(delivery.delivery_id, at);
+      }
+    }
+    scrollToEnd();
     listen(conversation.id);
   });
 }

@@ -69,3 +69,46 @@ export function endpointLabel(endpoint) {
   if (!endpoint) return "—";
   return endpoint.description ? `${endpoint.description} (${endpoint.url})` : endpoint.url;
 }
+
+const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+const RELATIVE_STEPS = [
+  [60, "second"], [60, "minute"], [24, "hour"], [30, "day"], [12, "month"], [Infinity, "year"],
+];
+
+/** "3 minutes ago" / "in 5 minutes": how far a time is from now, for tables. */
+export function formatRelative(value, now = Date.now()) {
+  const date = toDate(value);
+  if (!date) return formatTime(value);
+  let amount = (date.getTime() - now) / 1000;
+  for (const [size, unit] of RELATIVE_STEPS) {
+    if (Math.abs(amount) < size) return RELATIVE.format(Math.round(amount), unit);
+    amount /= size;
+  }
+  return formatTime(value);
+}
+
+/** A time with the date, seconds and the time zone: what a tooltip and a detail show. */
+export function formatFullTime(value) {
+  const date = toDate(value);
+  if (!date) return formatTime(value);
+  return date.toLocaleString(undefined, {
+    weekday: "short", year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+  });
+}
+
+/** The value of a datetime-local input (local time) as ISO-8601 UTC, or "" when empty. */
+export function localInputToIso(text) {
+  if (!text) return "";
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? "" : date.toISOString();
+}
+
+/** An ISO-8601 time as the value of a datetime-local input, in local time. */
+export function isoToLocalInput(text) {
+  const date = toDate(text);
+  if (!date) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`
+    + `T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}

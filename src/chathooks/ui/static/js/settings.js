@@ -17,6 +17,7 @@ const DEFAULTS = {
   send_events: false,
   format: "form",
   signed: true,
+  headers: {},
 };
 
 const form = byId("endpoint-form");
@@ -78,9 +79,10 @@ function healthText(health) {
 // -- the editor ----------------------------------------------------------------------
 
 function valuesOf(endpoint) {
-  if (!endpoint) return { ...DEFAULTS };
+  if (!endpoint) return { ...DEFAULTS, headers: {} };
   const values = {};
   for (const name of Object.keys(DEFAULTS)) values[name] = endpoint[name] ?? DEFAULTS[name];
+  values.headers = { ...(endpoint.headers ?? {}) };
   return values;
 }
 
@@ -90,6 +92,7 @@ function readForm() {
     values[name] = input.type === "checkbox" ? input.checked : input.value;
   }
   values.url = values.url.trim();
+  values.headers = readHeaders();
   return values;
 }
 
@@ -98,10 +101,86 @@ function writeForm(values) {
     if (input.type === "checkbox") input.checked = Boolean(values[name]);
     else input.value = values[name] ?? "";
   }
+  writeHeaders(values.headers ?? {});
 }
 
+// -- custom request headers ------------------------------------------------------------
+
+let headerRowCount = 0;
+
+function headerRow(name = "", value = "") {
+  headerRowCount += 1;
+  const n = headerRowCount;
+  const nameInput = h("input", {
+    id: `header-name-${n}`, class: "header-name", value: name, spellcheck: "false",
+    autocomplete: "off", placeholder: "X-Token",
+  });
+  const valueInput = h("input", {
+    id: `header-value-${n}`, class: "header-value", value, spellcheck: "false",
+    autocomplete: "off",
+  });
+  const item = h("li", { class: "header-row" },
+    h("div", { class: "field" }, h("label", { for: nameInput.id }, "Header name"), nameInput),
+    h("div", { class: "field" }, h("label", { for: valueInput.id }, "Header value"), valueInput));
+  const remove = h("button", {
+    type: "button",
+    class: "link-button",
+    onclick: () => {
+      item.remove();
+      updateDirty();
+      byId("add-header").focus();
+    },
+  }, "Remove");
+  const label = () => remove.setAttribute("aria-label",
+    `Remove header ${nameInput.value.trim() || n}`);
+  nameInput.addEventListener("input", label);
+  label();
+  item.append(remove);
+  return item;
+}
+
+/** The header rows as the API's ``headers`` object; rows without a name are left out. */
+function readHeaders() {
+  const headers = {};
+  for (const item of byId("header-rows").children) {
+    const name = item.querySelector(".header-name").value.trim();
+    if (name) headers[name] = item.querySelector(".header-value").value;
+  }
+  return headers;
+}
+
+function writeHeaders(headers) {
+  fill(byId("header-rows"), Object.entries(headers).map(([name, value]) => headerRow(name, value)));
+}
+
+function addHeader() {
+  const item = headerRow();
+  byId("header-rows").append(item);
+  item.querySelector(".header-name").focus();
+}
+
+// -- unsaved changes -------------------------------------------------------------------
+
 function isDirty() {
-  return state.selected === NEW || JSON.stringify(readForm()) !== JSON.stringify(state.saved);
+  if (state.selected === null || byId("editor").hidden) return false;
+  return JSON.stringify(readForm()) !== JSON.stringify(state.saved);
+}
+
+/** Mark the editor while what is on screen differs from what is stored. */
+function updateDirty() {
+  const dirty = isDirty();
+  byId("dirty-note").hidden = !dirty;
+  byId("save-endpoint").textContent = dirty ? "Save changes" : "Save";
+}
+
+/** Set once the user agreed to leave, so the browser does not ask a second time. */
+let leaving = false;
+
+const LEAVE_QUESTION = "This endpoint has unsaved changes. Leave without saving them?";
+
+/** True when nothing would be lost, or the user agreed to lose it. */
+function mayLeave() {
+  return !isDirty() || window.confirm(LEAVE_QUESTION);
 }
 
 function selectedEndpoint() {
@@ -109,6 +188,7 @@ function selectedEndpoint() {
 }
 
 function select(id) {
+  if (id !== state.selected && !mayLeave()) return;
   state.selected = id;
   const endpoint = selectedEndpoint();
   state.saved = valuesOf(endpoint);
@@ -125,6 +205,7 @@ function select(id) {
     ? `${endpoint.id} · created ${formatTime(endpoint.created_at)} · updated ${formatTime(endpoint.updated_at)}`
     : "Not saved yet.";
   byId("delete-endpoint").hidden = id === NEW;
+  renderHealth(endpoint);
   say(byId("disabled-reason"), endpoint && endpoint.disabled_reason
     ? `chathooks switched this endpoint off: ${endpoint.disabled_reason}. Fix the receiver, then tick Enabled and Save.`
     : "");
@@ -137,7 +218,65 @@ function select(id) {
   if (endpoint) url.searchParams.set("endpoint", endpoint.id);
   else url.searchParams.delete("endpoint");
   history.replaceState(null, "", url);
+  updateDirty();
   inputs.url.focus();
+}
+
+// -- health --------------------------------------------------------------------------
+
+const HEALTH_NAMES = { healthy: "Healthy", failing: "Failing", disabled: "Disabled" };
+
+/** How the endpoint has been answering, from the workers' own bookkeeping. */
+function renderHealth(endpoint) {
+  const box = byId("health-box");
+  const health = endpoint ? endpoint.health : null;
+  box.hidden = !health;
+  say(byId("reenable-status"), "");
+  if (!health) return;
+  const pill = { healthy: "pill-on", failing: "pill-retrying", disabled: "pill-failed" };
+  const rate = health.success_rate_24h === null || health.success_rate_24h === undefined
+    ? "no attempts"
+    : `${Math.round(health.success_rate_24h * 1000) / 10}% of ${health.attempts_24h} attempts`;
+  const facts = [
+    ["State", h("span", { class: `pill ${pill[health.state] ?? ""}` },
+      HEALTH_NAMES[health.state] ?? health.state)],
+    ["Consecutive failures", String(health.consecutive_failures)],
+    ["Last success", health.last_success_at ? formatTime(health.last_success_at) : "never"],
+    ["Success in 24 h", rate],
+  ];
+  if (health.last_failure_reason) {
+    facts.push(["Last failure", `${formatTime(health.last_failure_at)}: ${health.last_failure_reason}`]);
+  }
+  if (health.state === "failing" && health.next_probe_at) {
+    facts.push(["Next probe", formatTime(health.next_probe_at)]);
+  }
+  fill(byId("health-facts"), facts.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]).flat());
+  byId("reenable").hidden = health.state !== "disabled" && endpoint.enabled;
+}
+
+async function reenable() {
+  const endpoint = selectedEndpoint();
+  if (!endpoint) return;
+  const button = byId("reenable");
+  button.disabled = true;
+  try {
+    const stored = await api(sitePath("endpoints", endpoint.id),
+      { method: "PATCH", body: { enabled: true } });
+    const index = state.endpoints.findIndex((e) => e.id === stored.id);
+    if (index >= 0) state.endpoints[index] = stored;
+    const edits = isDirty() ? readForm() : null;
+    state.selected = null; // the stored endpoint changed under the form: reload it
+    select(stored.id);
+    if (edits) {
+      writeForm({ ...edits, enabled: true });
+      updateDirty();
+    }
+    say(byId("reenable-status"), "Enabled: held deliveries are being sent, in order.");
+  } catch (error) {
+    say(byId("reenable-status"), error.message);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // -- saving --------------------------------------------------------------------------
@@ -157,6 +296,7 @@ function requestBody(values, endpoint) {
     send_offline: values.send_offline,
     send_events: values.send_events,
     format: values.format,
+    headers: values.headers,
   };
   if (!endpoint) {
     // Omitted: the server makes a secret. null: an unsigned endpoint.
@@ -186,6 +326,7 @@ async function save() {
     if (index >= 0) state.endpoints[index] = stored;
     else state.endpoints.push(stored);
     const showSecret = Boolean(secret) && (!endpoint || "secret" in body);
+    state.saved = readForm(); // saved: switching to it must not ask about losing changes
     select(stored.id);
     if (showSecret) revealSecret(secret);
     say(byId("save-status"), `Saved at ${formatTime(new Date().toISOString())}.`);
@@ -217,16 +358,23 @@ async function copySecret() {
 
 // -- Send test -----------------------------------------------------------------------
 
+/**
+ * Test what is on the screen, saved or not: edits go with the request for this test
+ * only, and the result says which settings were tried. Nothing is saved.
+ */
 async function sendTest() {
-  // Olark tests what is on the screen: unsaved edits are saved first.
-  if (isDirty() && !(await save())) return;
+  clearFieldErrors(form);
+  const values = readForm();
   const endpoint = selectedEndpoint();
-  if (!endpoint) return;
+  const kind = byId("test-kind").value;
+  const body = { kind, url: values.url, format: values.format, headers: values.headers };
   const button = byId("send-test");
   button.disabled = true;
-  say(byId("save-status"), "Sending the test transcript…");
+  say(byId("save-status"), `Sending the test ${KIND_NAMES[kind] ?? kind}…`);
   try {
-    const result = await api(sitePath("endpoints", endpoint.id, "test"), { method: "POST" });
+    const result = endpoint
+      ? await api(sitePath("endpoints", endpoint.id, "test"), { method: "POST", body })
+      : await api(sitePath("endpoints", "test"), { method: "POST", body });
     showTestResult(result);
     say(byId("save-status"), "");
   } catch (error) {
@@ -236,6 +384,12 @@ async function sendTest() {
     button.disabled = false;
   }
 }
+
+const KIND_NAMES = {
+  transcript: "transcript",
+  offline_message: "offline message",
+  start_event: "start event",
+};
 
 function showTestResult(result) {
   const ok = Boolean(result.ok);
@@ -250,6 +404,10 @@ function showTestResult(result) {
     result.integration_url ? externalLink(result.integration_url) : h("span", { class: "muted" }, "none in the response"));
   fill(byId("test-error"), result.error ? result.error : h("span", { class: "muted" }, "none"));
   byId("test-body").textContent = prettyBody(result.response_body);
+  const what = `Test ${KIND_NAMES[result.kind] ?? "transcript"} posted to ${result.url ?? "the endpoint"}`;
+  byId("test-what").textContent = result.saved_settings === false
+    ? `${what} with the settings on screen, which are not saved: Save to keep them.`
+    : `${what} with the saved settings.`;
   byId("test-result").hidden = false;
 }
 
@@ -275,6 +433,7 @@ async function deleteEndpoint() {
   await guarded(async () => {
     await api(sitePath("endpoints", endpoint.id), { method: "DELETE" });
     state.endpoints = state.endpoints.filter((e) => e.id !== endpoint.id);
+    state.selected = null; // deleted: nothing of it is left to lose
     select(state.endpoints.length ? state.endpoints[0].id : NEW);
     say(byId("save-status"), "");
   });
@@ -300,6 +459,33 @@ async function main() {
   byId("delete-endpoint").addEventListener("click", deleteEndpoint);
   byId("add-endpoint").addEventListener("click", () => select(NEW));
   byId("copy-secret").addEventListener("click", copySecret);
+  byId("reenable").addEventListener("click", reenable);
+  byId("add-header").addEventListener("click", () => {
+    addHeader();
+    updateDirty();
+  });
+  form.addEventListener("input", updateDirty);
+  form.addEventListener("change", updateDirty);
+  // Leaving the page (closing the tab, reloading, typing an address) asks the browser's question.
+  window.addEventListener("beforeunload", (event) => {
+    if (leaving || !isDirty()) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+  // Leaving by a link of the page asks first too.
+  document.addEventListener("click", (event) => {
+    const link = event.target instanceof Element ? event.target.closest("a[href]") : null;
+    if (!link || link.target === "_blank" || event.defaultPrevented) return;
+    if (!mayLeave()) {
+      event.preventDefault();
+      return;
+    }
+    leaving = true;
+  }, true);
+  byId("sign-out").addEventListener("click", (event) => {
+    if (!mayLeave()) event.stopImmediatePropagation();
+    else leaving = true;
+  }, true);
 
   await guarded(async () => {
     const [endpoints, meta] = await Promise.all([

@@ -34,3 +34,4 @@ form.addEventListener("submit", async (event) => {
   saveSession(site, key);
   location.assign(nextPage());
 });
+document.body.dataset.ready = "true";
