@@ -568,7 +568,6 @@ async def _plan(connection: AsyncConnection, query: Select[Any]) -> str:
         claim_limit=200,
         claim_cap=8,
         claim_open=["ep_a", "ep_b"],
-        claim_open_again=["ep_a", "ep_b"],
     )
     sql = bound.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     explain = "EXPLAIN QUERY PLAN" if connection.dialect.name == "sqlite" else "EXPLAIN"

@@ -107,7 +107,9 @@ class ClaimedDelivery:
 #: Bound parameters of the claim statements.
 NOW, LIMIT, OWNER, LEASE_UNTIL = "claim_now", "claim_limit", "claim_owner", "claim_lease_until"
 #: The service's default cap per endpoint, and the endpoints the claim may take from.
-CAP, OPEN, OPEN_AGAIN = "claim_cap", "claim_open", "claim_open_again"
+CAP, OPEN = "claim_cap", "claim_open"
+#: The largest cap on requests in flight an endpoint (or the service default) may set.
+MAX_IN_FLIGHT = 64
 
 
 def _now() -> ColumnElement[float]:
@@ -217,9 +219,9 @@ def due_deliveries(dialect_name: str) -> Select[tuple[int]]:
     At most each endpoint's room, oldest due first within an endpoint, ranked
     across endpoints. PostgreSQL reads each endpoint's first ``room`` due
     deliveries straight off the index (``LATERAL ... LIMIT room``); SQLite has
-    no LATERAL, so there a window function numbers the due deliveries of the
-    open endpoints (an endpoint with no room is not open, so a stalled
-    endpoint's backlog is never read).
+    no LATERAL, so it reads each open endpoint's first :data:`MAX_IN_FLIGHT`
+    and numbers those. Either way a claim reads a bounded number of rows per
+    endpoint, however deep its backlog, and none of an endpoint with no room.
     """
     candidate = deliveries.alias("candidate")
     order = (candidate.c.next_attempt_at, candidate.c.seq)
@@ -252,25 +254,33 @@ def due_deliveries(dialect_name: str) -> Select[tuple[int]]:
     room = (
         select(endpoints.c.id, _room(endpoints, endpoint_health).label("room"))
         .select_from(_with_health(endpoints))
-        .where(endpoints.c.id.in_(bindparam(OPEN_AGAIN, expanding=True)))
+        .where(endpoints.c.id.in_(bindparam(OPEN, expanding=True)))
         .subquery("room")
+    )
+    # SQLite cannot LIMIT by a column of the outer query; no room exceeds the largest
+    # cap, so read that many of each endpoint off the index, and rank those.
+    first = deliveries.alias("first")
+    firsts = (
+        select(first.c.seq)
+        .where(first.c.endpoint_id == room.c.id, _due_at(first))
+        .order_by(first.c.next_attempt_at, first.c.seq)
+        .limit(MAX_IN_FLIGHT)
     )
     ranked = (
         select(
             candidate.c.seq,
-            candidate.c.endpoint_id,
             candidate.c.next_attempt_at,
+            room.c.room,
             func.row_number()
             .over(partition_by=candidate.c.endpoint_id, order_by=order)
             .label("rank"),
         )
-        .where(candidate.c.endpoint_id.in_(bindparam(OPEN, expanding=True)), _due_at(candidate))
+        .select_from(room.join(candidate, candidate.c.seq.in_(firsts)))
         .subquery("ranked")
     )
     return (
         select(ranked.c.seq)
-        .select_from(ranked.join(room, room.c.id == ranked.c.endpoint_id))
-        .where(ranked.c.rank <= room.c.room)
+        .where(ranked.c.rank <= ranked.c.room)
         .order_by(ranked.c.rank, ranked.c.next_attempt_at)
         .limit(limit)
     )
@@ -281,8 +291,7 @@ def claim_statement(dialect_name: str) -> Update:
     """The claiming ``UPDATE ... RETURNING`` for a backend, built once.
 
     Its parameters are :data:`NOW`, :data:`LIMIT`, :data:`OWNER`,
-    :data:`LEASE_UNTIL`, :data:`CAP` and :data:`OPEN` (and :data:`OPEN_AGAIN`
-    on SQLite, the same list). Building and compiling this statement cost
+    :data:`LEASE_UNTIL`, :data:`CAP` and :data:`OPEN`. Building and compiling this statement cost
     more than running it on a small queue, so it is made once per backend.
     """
     due = due_deliveries(dialect_name).cte("due")
@@ -354,7 +363,6 @@ async def claim(
         LEASE_UNTIL: lease_until,
         CAP: endpoint_concurrency,
         OPEN: opened,
-        OPEN_AGAIN: opened,
     }
     statement = claim_statement(connection.dialect.name)
     claimed = (await connection.execute(statement, parameters)).all()
