@@ -23,8 +23,9 @@ and the next one sees what it took. SQLite has one writer at a time anyway.
 
 Conversations stay in order: a delivery is taken only when no earlier
 delivery of the same (endpoint, conversation) is unfinished, unless it is an
-operator's command (``!lead``, ``!case``, ``!webhook``), which must reach the
-receiver now rather than wait behind a retrying start event.
+operator's command (``!lead``, ``!case``, ``!webhook``) and the earlier one
+is waiting for a retry: the command must reach the receiver now rather than
+wait behind a start event the receiver refused.
 
 Every lookup runs on partial indexes of unfinished deliveries: finished
 deliveries, however many, are never read by a claim.
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,35 +176,44 @@ def open_endpoints() -> Select[tuple[str]]:
 def _held_back(candidate: FromClause) -> ColumnElement[bool]:
     """An earlier delivery of ``candidate``'s conversation to its endpoint goes first.
 
-    A command is held back only by one in flight: it is the operator asking
-    for the conversation to be posted now, and it is a newer state than
-    anything waiting for a retry.
+    Except before a command, when its conversation is stuck behind a delivery
+    waiting for a retry: the command is the operator asking for the chat to be
+    posted now, and it is a newer state of the chat than anything waiting.
+    Otherwise (nothing retrying) a command too waits for what is about to be
+    sent, so the usual order holds. Nothing overtakes a delivery in flight.
     """
     now = _now()
-    earlier = deliveries.alias("earlier")
-    in_flight = and_(
-        earlier.c.seq != candidate.c.seq,
-        earlier.c.status == literal_column(f"'{DELIVERING}'"),
-        earlier.c.lease_expires_at > now,
-    )
-    return (
-        select(literal_column("1"))
-        .where(
-            earlier.c.endpoint_id == candidate.c.endpoint_id,
-            earlier.c.conversation_id == candidate.c.conversation_id,
-            unfinished(earlier),
-            or_(
-                # An earlier one still to be sent goes first (but not before a command)...
-                and_(
-                    earlier.c.seq < candidate.c.seq,
-                    candidate.c.trigger != literal_column(f"'{COMMAND_TRIGGER}'"),
-                ),
-                # ...and nothing overtakes one in flight (a redelivered earlier delivery
-                # waits for a later one being posted right now).
-                in_flight,
-            ),
+
+    def earlier_one(
+        *conditions: Callable[[FromClause], ColumnElement[bool]],
+    ) -> ColumnElement[bool]:
+        earlier = deliveries.alias("earlier")
+        return (
+            select(literal_column("1"))
+            .where(
+                earlier.c.endpoint_id == candidate.c.endpoint_id,
+                earlier.c.conversation_id == candidate.c.conversation_id,
+                unfinished(earlier),
+                *(condition(earlier) for condition in conditions),
+            )
+            .exists()
         )
-        .exists()
+
+    in_flight = earlier_one(
+        lambda e: e.c.seq != candidate.c.seq,
+        lambda e: e.c.status == literal_column(f"'{DELIVERING}'"),
+        lambda e: e.c.lease_expires_at > now,
+    )
+    before = earlier_one(lambda e: e.c.seq < candidate.c.seq)
+    retrying_before = earlier_one(
+        lambda e: e.c.seq < candidate.c.seq,
+        lambda e: e.c.status == literal_column(f"'{RETRYING}'"),
+    )
+    is_command = candidate.c.trigger == literal_column(f"'{COMMAND_TRIGGER}'")
+    return or_(
+        and_(before, or_(~is_command, ~retrying_before)),
+        # A redelivered earlier delivery waits for a later one being posted right now.
+        in_flight,
     )
 
 
