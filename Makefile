@@ -10,7 +10,7 @@ PORT   ?= 8700
 # In production leave CHATHOOKS_ALLOWED_DESTINATIONS empty.
 export CHATHOOKS_ALLOWED_DESTINATIONS ?= 127.0.0.0/8
 
-.PHONY: run test lint typecheck pytest bench install install-dev clean
+.PHONY: run test lint typecheck pytest bench install install-dev install-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# The peers the benchmark compares with (Celery, procrastinate) and py-spy; not runtime needs.
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-bench: $(VENV)/.installed-bench
 
 run: install
 	$(BIN)/chathooks migrate
@@ -43,7 +49,7 @@ pytest: install-dev
 
 test: lint typecheck pytest
 
-bench: install-dev
+bench: install-bench
 	$(BIN)/python -m bench.delivery $(BENCH_ARGS)
 
 clean:

@@ -32,36 +32,57 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import suppress
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, suppress
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench import loop
+from bench import chats, history, loop
 from bench.baseline import post_all
-from bench.cpu import per_item_ms, process_cpu_seconds, total_cpu_seconds
+from bench.cpu import per_item_ms, process_cpu_seconds
+from bench.drain import DrainIncomplete, measure_drain, throughput_from
 from bench.load import offer_steadily
+from bench.meters import CpuMeter, PostgresBackends, ProcessTree
 from bench.payloads import MESSAGES_PER_TRANSCRIPT, Sample, generate, size_range
+from bench.peers import phases as peers
 from bench.postgres import DEFAULT_ADMIN_URL, Databases, PostgresUnavailable
 from bench.processes import Child, ChildFailed, Children
 from bench.profiling import Profiler, ProfilerMissing
-from bench.results import Latency, Report, Scenario, Throughput
-from bench.service import Api, Deployment, prepare, start_api, start_worker
-from bench.sink_control import Sink, SinkStats
+from bench.results import Latency, Report, Scenario, Throughput, percentile
+from bench.service import Api, Deployment, add_site, prepare, start_api, start_worker
+from bench.sink_control import Sink
 from chathooks.heap import freeze_startup_objects
 
 DEFAULT_COUNT = 20_000
 QUICK_COUNT = 1_000
 BASELINE_CONCURRENCY = 64
 INGEST_CONCURRENCY = 32
+#: The chat-API phase makes one chat per this many transcripts of the throughput phases.
+CHATS_PER_TRANSCRIPTS = 20
+CHAT_CONCURRENCY = 64
+#: The history phase compares a queue with this many finished deliveries...
+HISTORY_SMALL = 1_000
+#: ...with this many (``--history-rows``; fewer with ``--quick``).
+HISTORY_LARGE = 1_000_000
+QUICK_HISTORY_LARGE = 20_000
+#: Each history run delivers this fraction of the throughput phases' transcripts.
+HISTORY_BATCH_DIVISOR = 4
+#: ...but at least this many, so that the drain lasts long enough for CPU time to be read.
+HISTORY_MIN_BATCH = 1_000
+METRICS_SCRAPES = 5
+#: The hanging site's backlog is this fraction of the throughput phases' transcripts...
+NOISY_BACKLOG_DIVISOR = 10
+#: ...and the load starts once it holds this many requests (a worker's default concurrency).
+NOISY_HELD_AT_LEAST = 64
+NOISY_HOLD_WAIT_SECONDS = 30.0
+#: How long after the last request the healthy site's transcripts are waited for.
+NOISY_SETTLE_SECONDS = 30.0
 DEFAULT_OFFERED_RATE = 500.0
 DEFAULT_LATENCY_SECONDS = 10.0
 QUICK_LATENCY_SECONDS = 2.0
-#: Give up on a drain when no new transcript arrived for this long.
-STALL_SECONDS = 60.0
 INGEST_CONTENT_TYPE = "application/json"
 
 #: Environment the benchmark sets or that may hold secrets: not echoed in the results.
@@ -101,6 +122,20 @@ def positive_float(text: str) -> float:
     return value
 
 
+#: Every phase, in the order a run goes through them.
+PHASES = ("a", "b", "c", "conversations", "history", "noisy-neighbour", "celery", "procrastinate")
+
+
+def phase_list(text: str) -> frozenset[str]:
+    names = frozenset(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(names - set(PHASES))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown phase {', '.join(unknown) or '(none given)'}; choose from {', '.join(PHASES)}"
+        )
+    return names
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.delivery",
@@ -126,6 +161,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--postgres-url",
         default=os.environ.get("CHATHOOKS_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL),
         help="a loopback PostgreSQL role that may create databases (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=peers.DEFAULT_REDIS_URL,
+        help="the loopback Redis server Celery uses as its broker (default: %(default)s); "
+        "the benchmark takes an empty database on it and flushes that database afterwards",
+    )
+    parser.add_argument(
+        "--phases",
+        type=phase_list,
+        default=None,
+        help=f"run only these phases, comma-separated, from: {', '.join(PHASES)} (default: all)",
+    )
+    parser.add_argument(
+        "--history-rows",
+        type=positive_int,
+        default=None,
+        help=f"finished deliveries in the tables for the history phase's second run (default "
+        f"{HISTORY_LARGE:,}, {QUICK_HISTORY_LARGE:,} with --quick; the first has "
+        f"{HISTORY_SMALL:,})",
     )
     parser.add_argument(
         "--offered-rate",
@@ -158,6 +213,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.count is None:
         args.count = QUICK_COUNT if args.quick else DEFAULT_COUNT
+    if args.history_rows is None:
+        args.history_rows = QUICK_HISTORY_LARGE if args.quick else HISTORY_LARGE
     if args.latency_seconds is None:
         args.latency_seconds = QUICK_LATENCY_SECONDS if args.quick else DEFAULT_LATENCY_SECONDS
     return args
@@ -225,13 +282,71 @@ class Benchmark:
         sink = Sink.start(self.children, session)
         log(f"sink listening on {sink.webhook_url} (pid {sink.child.pid})")
 
-        baseline = partial(self._baseline, sink, workload.form_bodies)
-        await self._guarded("a", "bare aiohttp loop", baseline)
-        sqlite = partial(self._sqlite, sink, session, samples, latency_samples)
-        await self._guarded("b", "serve, SQLite", sqlite)
-        if not self.args.skip_postgres:
+        if self._wanted("a"):
+            baseline = partial(self._baseline, sink, workload.form_bodies)
+            await self._guarded("a", "bare aiohttp loop", baseline)
+        if self._wanted("b"):
+            sqlite = partial(self._sqlite, sink, session, samples, latency_samples)
+            await self._guarded("b", "serve, SQLite", sqlite)
+        if self._wanted("c") and not self.args.skip_postgres:
             await self._postgres(sink, session, samples, latency_samples)
+        if self._wanted("conversations"):
+            chats = partial(self._conversations, sink, session)
+            await self._guarded("conversations", "chat API, SQLite", chats)
+        if self._wanted("history"):
+            past = partial(self._history, sink, session, samples)
+            title = f"{self.args.history_rows:,} finished rows vs {HISTORY_SMALL:,}"
+            await self._guarded("history", title, past)
+        if self._wanted("noisy-neighbour"):
+            noisy = partial(self._noisy_neighbour, sink, session, samples, latency_samples)
+            await self._guarded("noisy-neighbour", "SQLite, another site hangs", noisy)
+        if self._wanted("celery"):
+            await self._peer(
+                "celery",
+                partial(
+                    peers.celery_phase,
+                    children=self.children,
+                    sink=sink,
+                    bodies=workload.form_bodies,
+                    scratch=self.scratch,
+                    redis_url=self.args.redis_url,
+                    log=log,
+                ),
+            )
+        if self._wanted("procrastinate") and not self.args.skip_postgres:
+            await self._peer(
+                "procrastinate",
+                partial(
+                    peers.procrastinate_phase,
+                    children=self.children,
+                    sink=sink,
+                    bodies=workload.form_bodies,
+                    scratch=self.scratch,
+                    databases=self.databases,
+                    log=log,
+                ),
+            )
         return self.report
+
+    def _wanted(self, key: str) -> bool:
+        return self.args.phases is None or key in self.args.phases
+
+    async def _peer(self, key: str, phase: Callable[[], Awaitable[Scenario]]) -> None:
+        """A peer's phase; a failure becomes a note on its row, and the run goes on."""
+        try:
+            scenario = await phase()
+        except (
+            ChildFailed,
+            BenchFailed,
+            PostgresUnavailable,
+            peers.PeerUnavailable,
+            aiohttp.ClientError,
+        ) as exc:
+            scenario = Scenario(key=key, title=key, notes=[f"FAILED: {exc}"])
+            log(f"({key}) FAILED: {exc}")
+        if any(note.startswith("FAILED") for note in scenario.notes):
+            self.failed = True
+        self.report.scenarios.append(scenario)
 
     async def _guarded(
         self, key: str, title: str, phase: Callable[[Scenario], Awaitable[None]]
@@ -257,7 +372,7 @@ class Benchmark:
         if run.failed:
             raise BenchFailed(f"{run.failed} posts to the sink failed: {run.first_error}")
         stats = await sink.wait_for(len(bodies), timeout=10)
-        scenario.throughput = self._throughput(
+        scenario.throughput = throughput_from(
             len(bodies),
             stats,
             started,
@@ -295,6 +410,266 @@ class Benchmark:
         scenario.latency = await self._latency(scenario, sink, api, deployment, batch, (api.child,))
         self.children.stop(api.child)
 
+    # -- the chat API ----------------------------------------------------------------
+    async def _conversations(
+        self, sink: Sink, session: aiohttp.ClientSession, scenario: Scenario
+    ) -> None:
+        """Whole chats through the conversations API, then the posts they made, drained."""
+        database = self.scratch / "bench-conversations.db"
+        deployment = prepare(self.children, f"sqlite:///{database}", sink.webhook_url)
+        api = await start_api(self.children, deployment, session, worker=False)
+        count = max(2, self.args.count // CHATS_PER_TRANSCRIPTS)
+        await sink.reset()
+        log(
+            f"(conversations) {count} chats of {chats.CALLS_PER_CHAT} API calls, "
+            f"{CHAT_CONCURRENCY} in progress at once"
+        )
+        cpu_before = process_cpu_seconds(api.child.pid)
+        with self.profiler.recording("conversations-api", [api.child]):
+            run = await chats.run_chats(
+                api.base_url,
+                deployment.site_id,
+                deployment.api_key,
+                chats=count,
+                concurrency=CHAT_CONCURRENCY,
+                prefix="H",
+            )
+        cpu_ms = per_item_ms(cpu_before, process_cpu_seconds(api.child.pid), run.calls)
+        self.children.stop(api.child)
+        if run.failed:
+            raise BenchFailed(f"{run.failed} of {count} chats failed: {run.first_error}")
+        scenario.calls_rate = run.calls_rate
+        scenario.cpu_ms_per_call = cpu_ms
+        scenario.details = {
+            "chats": run.chats,
+            "calls": run.calls,
+            "deliveries_queued": run.deliveries,
+            "chat_concurrency": CHAT_CONCURRENCY,
+        }
+        log(
+            f"(conversations) {run.calls_rate:,.0f} calls/s, "
+            f"{cpu_ms or 0:.2f} CPU ms per call; {run.deliveries} deliveries queued"
+        )
+        await self._expect_nothing_delivered(sink, scenario)
+        await sink.reset()
+        started = time.time()
+        api = await start_api(self.children, deployment, session, worker=True)
+        with self.profiler.recording("conversations-drain", [api.child]):
+            try:
+                scenario.throughput = await measure_drain(
+                    sink,
+                    run.deliveries,
+                    started,
+                    delivering=[ProcessTree([api.child.pid])],
+                    watch=(api.child,),
+                    requests=True,
+                )
+            except DrainIncomplete as exc:
+                raise BenchFailed(str(exc)) from exc
+        log(f"(conversations) {scenario.throughput.rate:,.0f} deliveries/s")
+        self.children.stop(api.child)
+
+    # -- history -----------------------------------------------------------------
+    async def _history(
+        self,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        samples: list[Sample],
+        scenario: Scenario,
+    ) -> None:
+        """Drain cost and a /metrics scrape with few and with many finished deliveries."""
+        small, large = HISTORY_SMALL, self.args.history_rows
+        batch_size = min(
+            len(samples), max(HISTORY_MIN_BATCH, len(samples) // HISTORY_BATCH_DIVISOR)
+        )
+        backends = ["sqlite"] if self.args.skip_postgres else ["sqlite", "postgresql"]
+        for backend in backends:
+            figures: dict[str, Any] = {}
+            for rows in (small, large):
+                batch = with_prefix(samples[:batch_size], f"P{backend[0]}{rows % 10_000:04d}")
+                figures[str(rows)] = await self._history_run(
+                    scenario, sink, session, backend, rows, batch
+                )
+            cost_small = figures[str(small)]["cpu_ms_per_delivery"]
+            cost_large = figures[str(large)]["cpu_ms_per_delivery"]
+            ratio = cost_large / cost_small if cost_small and cost_large else None
+            figures["ratio"] = ratio
+            scenario.details[backend] = figures
+            if backend == "sqlite":
+                scenario.ratio = ratio
+        scenario.details["rows"] = [small, large]
+        scenario.details["deliveries_per_run"] = batch_size
+
+    async def _history_run(
+        self,
+        scenario: Scenario,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        backend: str,
+        rows: int,
+        batch: list[Sample],
+    ) -> dict[str, Any]:
+        label = f"(history) {backend}, {rows:,} finished"
+        async with AsyncExitStack() as stack:
+            if backend == "sqlite":
+                path = self.scratch / f"bench-history-{rows}.db"
+                deployment = prepare(self.children, f"sqlite:///{path}", sink.webhook_url)
+                log(f"{label}: writing the rows")
+                filled = history.fill_sqlite(
+                    str(path),
+                    site_id=deployment.site_id,
+                    endpoint_id=deployment.endpoint_id,
+                    count=rows,
+                )
+            else:
+                url = await stack.enter_async_context(self.databases.fresh())
+                deployment = prepare(self.children, url, sink.webhook_url)
+                log(f"{label}: writing the rows")
+                filled = await history.fill_postgres(
+                    url,
+                    site_id=deployment.site_id,
+                    endpoint_id=deployment.endpoint_id,
+                    count=rows,
+                )
+            log(f"{label}: written in {filled:.1f} s; enqueueing {len(batch)}")
+            api = await start_api(self.children, deployment, session, worker=False)
+            run = await post_all(
+                api.transcripts_url(deployment),
+                [sample.json_body() for sample in batch],
+                concurrency=INGEST_CONCURRENCY,
+                content_type=INGEST_CONTENT_TYPE,
+                headers={"Authorization": f"Bearer {deployment.api_key}"},
+                expect=202,
+            )
+            self.children.stop(api.child)
+            if run.failed:
+                raise BenchFailed(f"the API refused {run.failed} of {run.sent}: {run.first_error}")
+            await sink.reset()
+            started = time.time()
+            api = await start_api(self.children, deployment, session, worker=True)
+            key = f"history-{backend}-{rows}"
+            with self.profiler.recording(key, [api.child]):
+                try:
+                    throughput = await measure_drain(
+                        sink,
+                        len(batch),
+                        started,
+                        delivering=[ProcessTree([api.child.pid])],
+                        watch=(api.child,),
+                    )
+                except DrainIncomplete as exc:
+                    raise BenchFailed(f"{label}: {exc}") from exc
+            scrape_ms = await self._scrape_ms(session, api, scenario)
+            self.children.stop(api.child)
+        log(
+            f"{label}: {throughput.rate:,.0f} deliveries/s, "
+            f"{throughput.cpu_ms_per_delivery or 0:.3f} CPU ms each; "
+            f"/metrics {scrape_ms or 0:.1f} ms"
+        )
+        if backend == "sqlite" and rows == self.args.history_rows:
+            scenario.throughput = throughput
+        return {
+            "fill_seconds": filled,
+            "rate": throughput.rate,
+            "cpu_ms_per_delivery": throughput.cpu_ms_per_delivery,
+            "metrics_scrape_ms": scrape_ms,
+        }
+
+    async def _scrape_ms(
+        self, session: aiohttp.ClientSession, api: Api, scenario: Scenario
+    ) -> float | None:
+        """The median time of a few ``GET /metrics``, or None when it is not answered."""
+        times = []
+        for _ in range(METRICS_SCRAPES):
+            began = time.perf_counter()
+            async with session.get(f"{api.base_url}/metrics") as response:
+                await response.read()
+                if response.status != 200:
+                    scenario.notes.append(f"GET /metrics answered HTTP {response.status}")
+                    return None
+            times.append((time.perf_counter() - began) * 1000)
+        return percentile(times, 0.5)
+
+    # -- noisy neighbour ---------------------------------------------------------------
+    async def _noisy_neighbour(
+        self,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        samples: list[Sample],
+        latency_samples: list[Sample],
+        scenario: Scenario,
+    ) -> None:
+        """Latency of a healthy site, alone and beside a site whose endpoint hangs."""
+        database = self.scratch / "bench-noisy.db"
+        healthy = prepare(self.children, f"sqlite:///{database}", sink.webhook_url)
+        neighbour = add_site(self.children, healthy.database_url, sink.hanging_url, "neighbour")
+        api = await start_api(self.children, healthy, session, worker=True)
+        watch = (api.child,)
+        quiet = await self._latency(
+            scenario, sink, api, healthy, with_prefix(latency_samples, "Nq"), watch
+        )
+        backlog = with_prefix(samples[: max(2, len(samples) // NOISY_BACKLOG_DIVISOR)], "Nb")
+        await sink.release()
+        log(f"(noisy-neighbour) {len(backlog)} transcripts queued for the hanging endpoint")
+        run = await post_all(
+            api.transcripts_url(neighbour),
+            [sample.json_body() for sample in backlog],
+            concurrency=INGEST_CONCURRENCY,
+            content_type=INGEST_CONTENT_TYPE,
+            headers={"Authorization": f"Bearer {neighbour.api_key}"},
+            expect=202,
+        )
+        if run.failed:
+            raise BenchFailed(f"the API refused {run.failed} of {run.sent}: {run.first_error}")
+        held = await self._wait_for_held(sink, min(len(backlog), NOISY_HELD_AT_LEAST), watch)
+        log(f"(noisy-neighbour) the hanging endpoint holds {held} requests; offering load")
+        try:
+            scenario.latency = await self._latency(
+                scenario,
+                sink,
+                api,
+                healthy,
+                with_prefix(latency_samples, "Nn"),
+                watch,
+                settle_seconds=NOISY_SETTLE_SECONDS,
+            )
+            held_at_end = (await sink.stats()).held
+        finally:
+            await sink.release()  # so serve can stop without waiting on them
+            self.children.stop(api.child)
+        noisy_p99, quiet_p99 = scenario.latency.p99_ms, quiet.p99_ms
+        scenario.ratio = noisy_p99 / quiet_p99 if noisy_p99 and quiet_p99 else None
+        scenario.details = {
+            "backlog": len(backlog),
+            "held_when_load_started": held,
+            "held_when_load_ended": held_at_end,
+            "settle_seconds": NOISY_SETTLE_SECONDS,
+            "without_hanging_endpoint": asdict(quiet),
+        }
+        if noisy_p99 is None:
+            scenario.notes.append(
+                f"with the hanging endpoint, more than 1% of the healthy site's transcripts "
+                f"took longer than {NOISY_SETTLE_SECONDS:.0f} s: p99 and the ratio are unknown, "
+                "and far beyond the target"
+            )
+        log(
+            f"(noisy-neighbour) p99 {_ms(quiet_p99)} alone, {_ms(noisy_p99)} beside the hanging "
+            "endpoint"
+        )
+
+    async def _wait_for_held(self, sink: Sink, count: int, watch: tuple[Child, ...]) -> int:
+        """Until the hanging endpoint holds ``count`` requests (or a while has passed)."""
+        deadline = time.monotonic() + NOISY_HOLD_WAIT_SECONDS
+        held = 0
+        while time.monotonic() < deadline:
+            for child in watch:
+                child.check_alive()
+            held = (await sink.stats()).held
+            if held >= count:
+                break
+            await asyncio.sleep(0.1)
+        return held
+
     # -- (c) -------------------------------------------------------------------------
     async def _postgres(
         self,
@@ -325,8 +700,9 @@ class Benchmark:
                         for n in range(1, workers + 1)
                     ]
                     watch = (api.child, *running)
+                    database = PostgresBackends(self.databases.admin_url, url.rsplit("/", 1)[1])
                     scenario.throughput = await self._drain(
-                        scenario, sink, len(batch), started, tuple(running), watch
+                        scenario, sink, len(batch), started, tuple(running), watch, [database]
                     )
                     log(f"({scenario.key}) {scenario.throughput.rate:,.0f} deliveries/s")
                     if workers == 2:
@@ -396,52 +772,25 @@ class Benchmark:
         started: float,
         delivering: tuple[Child, ...],
         watch: tuple[Child, ...],
+        broker: Sequence[CpuMeter] = (),
     ) -> Throughput:
         """Wait until the sink has every transcript; the drain rate it saw.
 
         CPU is counted from the first arrival on, so the ``delivering``
         processes' start-up (imports, schema check) is not charged to deliveries.
         """
-        pids = [child.pid for child in delivering]
         with self.profiler.recording(f"{scenario.key}-drain", delivering):
-            first = await sink.wait_for(1, timeout=STALL_SECONDS, watch=watch)
-            cpu_before, sink_before = total_cpu_seconds(pids), sink.cpu_seconds()
-            stats = await sink.wait_for(expected, timeout=STALL_SECONDS, watch=watch)
-            cpu_after, sink_after = total_cpu_seconds(pids), sink.cpu_seconds()
-        if stats.distinct < expected:
-            raise BenchFailed(
-                f"only {stats.distinct} of {expected} transcripts arrived; nothing new for "
-                f"{STALL_SECONDS:.0f} s"
-            )
-        counted = stats.distinct - first.distinct
-        return self._throughput(
-            expected,
-            stats,
-            started,
-            cpu_ms=per_item_ms(cpu_before, cpu_after, counted),
-            sink_cpu_ms=per_item_ms(sink_before, sink_after, counted),
-        )
-
-    def _throughput(
-        self,
-        expected: int,
-        stats: SinkStats,
-        started: float,
-        *,
-        cpu_ms: float | None,
-        sink_cpu_ms: float | None,
-    ) -> Throughput:
-        first, last = stats.first_at or started, stats.last_at or started
-        return Throughput(
-            expected=expected,
-            delivered=stats.distinct,
-            duplicates=stats.requests - stats.distinct - stats.unreadable,
-            drain_seconds=last - first,
-            rate=stats.drain_rate(),
-            start_to_last_seconds=last - started,
-            cpu_ms_per_delivery=cpu_ms,
-            sink_cpu_ms_per_delivery=sink_cpu_ms,
-        )
+            try:
+                return await measure_drain(
+                    sink,
+                    expected,
+                    started,
+                    delivering=[ProcessTree(child.pid for child in delivering)],
+                    broker=broker,
+                    watch=watch,
+                )
+            except DrainIncomplete as exc:
+                raise BenchFailed(str(exc)) from exc
 
     async def _latency(
         self,
@@ -451,7 +800,16 @@ class Benchmark:
         deployment: Deployment,
         samples: list[Sample],
         watch: tuple[Child, ...],
+        *,
+        settle_seconds: float | None = None,
     ) -> Latency:
+        """Offer ``samples`` at the set rate; enqueue-to-arrival latency at the sink.
+
+        With ``settle_seconds`` the arrivals are awaited at most that long after
+        the last request, and transcripts still missing then count as late (the
+        noisy-neighbour phase, where they may be stuck behind a hanging endpoint);
+        without it, a missing transcript is a failure of the run.
+        """
         rate = self.args.offered_rate
         await sink.reset()
         log(f"({scenario.key}) latency: {len(samples)} enqueued at {rate:g}/s through the API")
@@ -463,7 +821,8 @@ class Benchmark:
             content_type=INGEST_CONTENT_TYPE,
             expect=202,
         )
-        await sink.wait_for(load.accepted, timeout=30, watch=watch)
+        deadline = None if settle_seconds is None else time.monotonic() + settle_seconds
+        await sink.wait_for(load.accepted, timeout=30, watch=watch, deadline=deadline)
         latency = Latency.measure(
             target_rate=rate,
             achieved_rate=load.achieved_rate,
@@ -473,6 +832,7 @@ class Benchmark:
             arrivals=await sink.arrivals(),
             response_seconds=load.response_seconds,
             first_error=load.first_error,
+            missing_are_late=settle_seconds is not None,
         )
         if latency.accepted_rate < 0.95 * rate:
             scenario.notes.append(
@@ -486,8 +846,14 @@ class Benchmark:
             self.failed = True
         if latency.received < latency.accepted:
             missing = latency.accepted - latency.received
-            scenario.notes.append(f"{missing} accepted transcripts never reached the sink")
-            self.failed = True
+            if settle_seconds is None:
+                scenario.notes.append(f"{missing} accepted transcripts never reached the sink")
+                self.failed = True
+            else:
+                scenario.notes.append(
+                    f"{missing} accepted transcripts had not reached the sink "
+                    f"{settle_seconds:.0f} s after the last request; they count as later than that"
+                )
         log(
             f"({scenario.key}) latency p50 {latency.p50_ms or 0:.1f} ms, "
             f"p99 {latency.p99_ms or 0:.1f} ms ({latency.received}/{latency.sent} arrived)"
@@ -568,6 +934,10 @@ async def _main(
                 f"profiled with py-spy ({len(profiler.written)} flame graphs in {args.profile})"
             )
         return report
+
+
+def _ms(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.1f} ms"
 
 
 def warn_if_busy() -> None:

@@ -13,6 +13,48 @@ TARGET_P99_MS = 100.0
 #: The offered load the p99 target is defined at (enqueue requests per second).
 TARGET_OFFERED_RATE = 500.0
 
+#: The performance issue's targets, all ratios or costs measured in one run.
+CPU_VS_BARE_AT_MOST = 1.6
+RATE_VS_BARE_AT_LEAST = 0.6
+INGEST_CPU_MS_AT_MOST = 0.30
+CALL_CPU_MS_AT_MOST = 0.30
+PEER_CPU_SHARE_AT_MOST = 0.10
+HISTORY_RATIO_AT_MOST = 1.2
+SERVE_P99_MS_BELOW = 50.0
+NOISY_RATIO_AT_MOST = 1.5
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target: what is compared, the figure measured, the bound, and whether it holds."""
+
+    number: int
+    what: str
+    value: float | None
+    target: str
+    met: bool | None
+
+    def line(self) -> str:
+        verdict = "not measured" if self.met is None else "met" if self.met else "MISSED"
+        shown = "-" if self.value is None else f"{self.value:,.3g}"
+        return f"target {self.number}: {self.what}: {shown} (target {self.target}): {verdict}"
+
+
+def _check(
+    number: int,
+    what: str,
+    value: float | None,
+    target: str,
+    bound: float,
+    *,
+    at_most: bool = True,
+    strict: bool = False,
+) -> Check:
+    if value is None:
+        return Check(number, what, None, target, None)
+    met = (value < bound if strict else value <= bound) if at_most else value >= bound
+    return Check(number, what, value, target, met)
+
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
     """Nearest-rank percentile (``fraction`` in 0..1) of ``values``; None when empty."""
@@ -38,6 +80,12 @@ class Throughput:
     cpu_ms_per_delivery: float | None = None
     #: CPU of the sink per delivery (what receiving costs, for comparison).
     sink_cpu_ms_per_delivery: float | None = None
+    #: CPU of the broker or database server the delivering processes rely on (Redis for
+    #: Celery, the PostgreSQL backends for procrastinate and chathooks on PostgreSQL); None
+    #: where there is no such process (SQLite is inside the delivering process).
+    broker_cpu_ms_per_delivery: float | None = None
+    #: Transcripts that never arrived (only a peer's drain is allowed to lose some).
+    missing: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,8 +118,14 @@ class Latency:
         arrivals: dict[str, float],
         response_seconds: Sequence[float],
         first_error: str | None,
+        missing_are_late: bool = False,
     ) -> Latency:
+        """With ``missing_are_late`` an accepted transcript that never arrived counts as
+        infinitely late: a percentile that falls among them is None (unknown, beyond the
+        wait), never a figure computed over the lucky ones alone."""
         waits = [(arrivals[tid] - sent) * 1000 for tid, sent in sent_at.items() if tid in arrivals]
+        received = len(waits)
+        ranked = waits + [math.inf] * (max(0, accepted - received) if missing_are_late else 0)
         api_ms = [seconds * 1000 for seconds in response_seconds]
         return cls(
             target_rate=target_rate,
@@ -79,10 +133,10 @@ class Latency:
             accepted_rate=accepted_rate,
             sent=len(sent_at),
             accepted=accepted,
-            received=len(waits),
-            p50_ms=percentile(waits, 0.50),
-            p99_ms=percentile(waits, 0.99),
-            max_ms=max(waits) if waits else None,
+            received=received,
+            p50_ms=_finite(percentile(ranked, 0.50)),
+            p99_ms=_finite(percentile(ranked, 0.99)),
+            max_ms=_finite(max(ranked)) if ranked else None,
             api_p50_ms=percentile(api_ms, 0.50),
             api_p99_ms=percentile(api_ms, 0.99),
             first_error=first_error,
@@ -102,6 +156,16 @@ class Scenario:
     ingest_cpu_ms: float | None = None
     latency: Latency | None = None
     notes: list[str] = field(default_factory=list)
+    #: Conversation API calls answered per second, and the API process's CPU per call.
+    calls_rate: float | None = None
+    cpu_ms_per_call: float | None = None
+    #: The phase's headline ratio (history: cost at 1,000,000 finished rows over 1,000;
+    #: noisy-neighbour: p99 with the hanging endpoint over p99 without it).
+    ratio: float | None = None
+    #: Figures particular to the phase (each history size, each /metrics scrape...).
+    details: dict[str, Any] = field(default_factory=dict)
+    #: Other configurations of the same system measured in the run (a peer's other pools).
+    variants: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -137,7 +201,121 @@ class Report:
             "b_p99_ms_below": TARGET_P99_MS,
             "b_p99_ms": p99,
             "b_p99_met": p99 is not None and p99 < TARGET_P99_MS,
+            "checks": [asdict(check) for check in self.checks()],
         }
+
+    def _throughput(self, key: str) -> Throughput | None:
+        scenario = self.scenario(key)
+        return scenario.throughput if scenario else None
+
+    def _cpu(self, key: str) -> float | None:
+        throughput = self._throughput(key)
+        return throughput.cpu_ms_per_delivery if throughput else None
+
+    def _total_cpu(self, key: str) -> float | None:
+        """CPU per delivery of the delivering processes plus their broker or database."""
+        throughput = self._throughput(key)
+        if throughput is None or throughput.cpu_ms_per_delivery is None:
+            return None
+        return throughput.cpu_ms_per_delivery + (throughput.broker_cpu_ms_per_delivery or 0.0)
+
+    def checks(self) -> list[Check]:
+        """The issue's targets 1-6 against this run's figures."""
+        bare, serve = self._cpu("a"), self._cpu("b")
+        cpu_ratio = serve / bare if serve and bare else None
+        b = self.scenario("b")
+        rate_ratio = self.ratio_to_baseline(b) if b else None
+        one, two = self._total_cpu("c1"), self._total_cpu("c2")
+        workers_ratio = two / one if one and two else None
+        chat = self.scenario("conversations")
+        chat_cpu = chat.cpu_ms_per_call if chat else None
+        peers = [
+            cost for cost in (self._total_cpu("celery"), self._total_cpu("procrastinate")) if cost
+        ]
+        serve_total = self._total_cpu("b")
+        peer_share = serve_total / min(peers) if peers and serve_total else None
+        history = self.scenario("history")
+        noisy = self.scenario("noisy-neighbour")
+        p99 = b.latency.p99_ms if b and b.latency else None
+        if self.config.get("offered_rate") != TARGET_OFFERED_RATE:
+            p99 = None
+        noisy_ratio = noisy.ratio if noisy and noisy.latency else None
+        noisy_unknown = bool(noisy and noisy.latency and noisy.latency.p99_ms is None)
+        return [
+            _check(
+                1,
+                "(b) CPU ms per delivery / (a)'s",
+                cpu_ratio,
+                f"<= {CPU_VS_BARE_AT_MOST}",
+                CPU_VS_BARE_AT_MOST,
+            ),
+            _check(
+                1,
+                "(b) deliveries/s / (a)'s",
+                rate_ratio,
+                f">= {RATE_VS_BARE_AT_LEAST}",
+                RATE_VS_BARE_AT_LEAST,
+                at_most=False,
+            ),
+            _check(
+                1,
+                "(c2) CPU ms per delivery / (c1)'s, database included",
+                workers_ratio,
+                "<= 1.0",
+                1.0,
+            ),
+            _check(
+                2,
+                "(b) CPU ms per POST .../transcripts",
+                b.ingest_cpu_ms if b else None,
+                f"<= {INGEST_CPU_MS_AT_MOST}",
+                INGEST_CPU_MS_AT_MOST,
+            ),
+            _check(
+                3,
+                "chat API CPU ms per call",
+                chat_cpu,
+                f"<= {CALL_CPU_MS_AT_MOST}",
+                CALL_CPU_MS_AT_MOST,
+            ),
+            _check(
+                4,
+                "(b) CPU per delivery / the leanest peer's (its broker included)",
+                peer_share,
+                f"<= {PEER_CPU_SHARE_AT_MOST}",
+                PEER_CPU_SHARE_AT_MOST,
+            ),
+            _check(
+                5,
+                "CPU per delivery with many finished rows / with 1,000",
+                history.ratio if history else None,
+                f"<= {HISTORY_RATIO_AT_MOST}",
+                HISTORY_RATIO_AT_MOST,
+            ),
+            _check(
+                6,
+                f"(b) p99 ms at {TARGET_OFFERED_RATE:.0f}/s",
+                p99,
+                f"< {SERVE_P99_MS_BELOW:.0f}",
+                SERVE_P99_MS_BELOW,
+                strict=True,
+            ),
+            Check(
+                6,
+                "p99 beside a hanging endpoint / p99 without it",
+                None,
+                f"<= {NOISY_RATIO_AT_MOST}",
+                False,
+            )
+            if noisy_unknown
+            else _check(
+                6,
+                "p99 beside a hanging endpoint / p99 without it",
+                noisy_ratio,
+                f"<= {NOISY_RATIO_AT_MOST}",
+                NOISY_RATIO_AT_MOST,
+            ),
+        ]
 
     def to_json(self) -> dict[str, Any]:
         scenarios = []
@@ -159,6 +337,7 @@ class Report:
             "deliveries/s",
             "vs (a)",
             "CPU ms/delivery",
+            "+broker",
             "ingest/s",
             "CPU ms/ingest",
             "lat. p50 ms",
@@ -176,6 +355,7 @@ class Report:
                     _number(throughput.rate if throughput else None),
                     "-" if ratio is None else f"{ratio:.2f}",
                     _number(throughput.cpu_ms_per_delivery if throughput else None, 2),
+                    _number(throughput.broker_cpu_ms_per_delivery if throughput else None, 2),
                     _number(scenario.ingest_rate),
                     _number(scenario.ingest_cpu_ms, 2),
                     _number(latency.p50_ms if latency else None, 1),
@@ -240,7 +420,21 @@ class Report:
                     f"p99 {_number(latency.api_p99_ms, 1)} ms"
                     + (f"; first error: {latency.first_error}" if latency.first_error else "")
                 )
+            if scenario.calls_rate is not None:
+                lines.append(
+                    f"({scenario.key}) {scenario.calls_rate:,.0f} API calls/s, "
+                    f"{_number(scenario.cpu_ms_per_call, 3)} CPU ms per call"
+                )
+            if scenario.ratio is not None:
+                lines.append(f"({scenario.key}) ratio {scenario.ratio:.2f}")
+            if throughput and (throughput.missing or throughput.duplicates):
+                lines.append(
+                    f"({scenario.key}) {throughput.duplicates} duplicates, "
+                    f"{throughput.missing} missing at the sink"
+                )
             lines.extend(f"({scenario.key}) {note}" for note in scenario.notes)
+        lines.append("")
+        lines.extend(check.line() for check in self.checks())
         targets = self.targets()
         if targets["b_rate"] is not None or targets["b_p99_ms"] is not None:
             lines.append(
@@ -255,6 +449,10 @@ class Report:
         lines.append("method:")
         lines.extend(f"  - {line}" for line in self.method)
         return lines
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isinf(value) else value
 
 
 def _number(value: float | None, decimals: int = 0) -> str:

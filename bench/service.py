@@ -57,9 +57,19 @@ def prepare(children: Children, database_url: str, webhook_url: str) -> Deployme
     db = ["--database-url", database_url]
     env = {"CHATHOOKS_DATABASE_URL": database_url}
     children.run("chathooks migrate", [*cli, "migrate", *db], env=env)
+    return add_site(children, database_url, webhook_url)
+
+
+def add_site(
+    children: Children, database_url: str, webhook_url: str, name: str = "bench"
+) -> Deployment:
+    """Another site, with one endpoint posting to ``webhook_url``, in a migrated database."""
+    cli = chathooks_command()
+    db = ["--database-url", database_url]
+    env = {"CHATHOOKS_DATABASE_URL": database_url}
     site = _json_output(
         children.run(
-            "chathooks site create", [*cli, "site", "create", "bench", "--json", *db], env=env
+            "chathooks site create", [*cli, "site", "create", name, "--json", *db], env=env
         )
     )
     endpoint = _json_output(

@@ -7,7 +7,11 @@ of whatever is being measured. The benchmark reads its notes over loopback:
 
 * ``GET /stats`` → ``{"requests", "distinct", "unreadable", "first_at", "last_at"}``
 * ``GET /arrivals`` → ``{"<id>": <epoch seconds of first arrival>, ...}``
-* ``POST /reset`` → forget everything (between benchmark phases)
+* ``POST /reset`` → forget the arrivals (between benchmark phases)
+* ``POST /hang`` → a hanging endpoint: the request is held until ``POST /release`` (or
+  :data:`HANG_SECONDS`), far past any sender's timeout; held requests are counted in
+  ``stats`` as ``held`` and are not arrivals
+* ``POST /release`` → let go of every held request and zero ``held``
 
 Run ``python -m bench.sink --port 0``: it prints ``listening <port>`` once it accepts.
 """
@@ -28,6 +32,9 @@ from yarl import URL
 from bench.loop import run
 
 WEBHOOK_PATH = "/webhook"
+HANG_PATH = "/hang"
+#: Longest a request to :data:`HANG_PATH` is held when no reset comes.
+HANG_SECONDS = 300.0
 READY_PREFIX = "listening "
 _QUERY_BASE = "http://sink/?"
 _INTEGRATION_REPLY = json.dumps({"integrationUrl": "https://crm.example/leads/bench"})
@@ -82,6 +89,21 @@ def transcript_id(body: bytes) -> str | None:
 def make_app() -> web.Application:
     """The sink's routes; each app keeps its own :class:`Arrivals`."""
     current = [Arrivals()]
+    #: Set to let held requests go; ``held[0]`` counts requests held since the last release.
+    release = [asyncio.Event()]
+    held = [0]
+
+    async def hang(request: web.Request) -> web.Response:
+        held[0] += 1
+        with suppress(TimeoutError):
+            await asyncio.wait_for(release[0].wait(), timeout=HANG_SECONDS)
+        return web.Response(text=_INTEGRATION_REPLY, content_type="application/json")
+
+    async def let_go(_request: web.Request) -> web.Response:
+        release[0].set()
+        release[0] = asyncio.Event()
+        held[0] = 0
+        return web.json_response({"held": 0})
 
     async def webhook(request: web.Request) -> web.Response:
         body = await request.read()
@@ -89,7 +111,7 @@ def make_app() -> web.Application:
         return web.Response(text=_INTEGRATION_REPLY, content_type="application/json")
 
     async def stats(_request: web.Request) -> web.Response:
-        return web.json_response(current[0].stats())
+        return web.json_response({**current[0].stats(), "held": held[0]})
 
     async def listing(_request: web.Request) -> web.Response:
         return web.json_response(current[0].by_id)
@@ -100,6 +122,8 @@ def make_app() -> web.Application:
 
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app.router.add_post(WEBHOOK_PATH, webhook)
+    app.router.add_post(HANG_PATH, hang)
+    app.router.add_post("/release", let_go)
     app.router.add_get("/stats", stats)
     app.router.add_get("/arrivals", listing)
     app.router.add_post("/reset", reset)

@@ -10,7 +10,7 @@ import aiohttp
 
 from bench.cpu import process_cpu_seconds
 from bench.processes import Child, Children, python_module
-from bench.sink import READY_PREFIX, WEBHOOK_PATH
+from bench.sink import HANG_PATH, READY_PREFIX, WEBHOOK_PATH
 
 
 @dataclass(frozen=True)
@@ -20,15 +20,18 @@ class SinkStats:
     requests: int
     distinct: int
     unreadable: int
+    #: Requests the hanging endpoint is holding (or held) since the last release.
+    held: int
     first_at: float | None
     last_at: float | None
 
-    def drain_rate(self) -> float:
+    def drain_rate(self, *, requests: bool = False) -> float:
         """Deliveries per second from the first arrival to the last one."""
-        if self.first_at is None or self.last_at is None or self.distinct < 2:
+        count = self.requests if requests else self.distinct
+        if self.first_at is None or self.last_at is None or count < 2:
             return 0.0
         span = self.last_at - self.first_at
-        return (self.distinct - 1) / span if span > 0 else 0.0
+        return (count - 1) / span if span > 0 else 0.0
 
 
 class Sink:
@@ -55,8 +58,18 @@ class Sink:
     def webhook_url(self) -> str:
         return f"{self.base}{WEBHOOK_PATH}"
 
+    @property
+    def hanging_url(self) -> str:
+        """An endpoint that holds every request until :meth:`release`."""
+        return f"{self.base}{HANG_PATH}"
+
     async def reset(self) -> None:
         async with self._session.post(f"{self.base}/reset") as response:
+            response.raise_for_status()
+
+    async def release(self) -> None:
+        """Let the hanging endpoint answer every request it holds."""
+        async with self._session.post(f"{self.base}/release") as response:
             response.raise_for_status()
 
     async def stats(self) -> SinkStats:
@@ -67,6 +80,7 @@ class Sink:
             requests=int(data["requests"]),
             distinct=int(data["distinct"]),
             unreadable=int(data["unreadable"]),
+            held=int(data.get("held", 0)),
             first_at=data["first_at"],
             last_at=data["last_at"],
         )
@@ -79,22 +93,37 @@ class Sink:
         return data
 
     async def wait_for(
-        self, count: int, *, timeout: float, watch: tuple[Child, ...] = ()
+        self,
+        count: int,
+        *,
+        timeout: float,
+        watch: tuple[Child, ...] = (),
+        requests: bool = False,
+        deadline: float | None = None,
     ) -> SinkStats:
         """Poll until ``count`` distinct transcripts arrived or nothing arrives for ``timeout`` s.
 
         ``timeout`` is a stall limit, not a total: a slow but moving delivery
         keeps waiting. ``watch`` are processes whose death ends the wait early.
+        With ``requests`` every POST counts, not only the first of each
+        transcript id (a chat is posted after ``!lead`` and again when it closes).
+        ``deadline`` (a ``time.monotonic()`` value) ends the wait regardless.
         """
+
+        def counted(stats: SinkStats) -> int:
+            return stats.requests if requests else stats.distinct
+
         stats = await self.stats()
-        progress_at, seen = time.monotonic(), stats.distinct
-        while stats.distinct < count:
+        progress_at, seen = time.monotonic(), counted(stats)
+        while counted(stats) < count:
             for child in (self.child, *watch):
                 child.check_alive()
             if time.monotonic() - progress_at > timeout:
                 break
+            if deadline is not None and time.monotonic() > deadline:
+                break
             await asyncio.sleep(0.1)
             stats = await self.stats()
-            if stats.distinct != seen:
-                progress_at, seen = time.monotonic(), stats.distinct
+            if counted(stats) != seen:
+                progress_at, seen = time.monotonic(), counted(stats)
         return stats

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from chathooks import __version__
-from chathooks.commands import receiver, service, simulate
+from chathooks.commands import operations, receiver, service, simulate
 
 app = typer.Typer(
     name="chathooks",
@@ -34,6 +34,7 @@ def _root(
 service.register(app)
 receiver.register(app)
 simulate.register(app)
+operations.register(app)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -86,8 +86,23 @@ class Settings(BaseSettings):
     lease_seconds: float = 120.0
     #: How often an idle worker polls for due work (seconds).
     poll_interval: float = 0.5
+    #: How often each worker writes its heartbeat (seconds).
+    heartbeat_interval: float = Field(default=5.0, gt=0)
+    #: A worker not heard from for this long is dead: another worker releases its claims.
+    worker_timeout: float = Field(default=20.0, gt=0)
+    #: Finished deliveries (with payloads and attempts) and closed conversations older than
+    #: this many days are deleted; fractions allowed.
+    retention_days: float = Field(default=30.0, gt=0)
+    #: How often each worker runs the retention job (seconds).
+    retention_interval: float = Field(default=30.0, gt=0)
+    #: Rows deleted per transaction by the retention job.
+    retention_batch_size: int = Field(default=500, ge=1)
     #: Largest request body the API accepts.
     max_body_bytes: int = 5 * 1024 * 1024
+    #: When set, ``GET /metrics`` answers only ``Authorization: Bearer <metrics_key>``.
+    metrics_key: str | None = None
+    #: SQLite's ``synchronous``: ``normal`` survives a crash of the process, ``full`` a power cut.
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
 
     @field_validator("allowed_destinations", "egress_cidrs", mode="before")
     @classmethod

@@ -28,8 +28,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chathooks.outcomes import OutcomeWriter
 from chathooks.queue import (
     ENDPOINT_DISABLED,
     FAILED,
@@ -44,7 +45,6 @@ from chathooks.queue import (
     learn_from,
     listening,
     queue_alerts,
-    record_outcomes,
     release,
     when_due_here,
     write_transaction,
@@ -71,6 +71,8 @@ PeriodicJob = tuple[float, Callable[[], Awaitable[None]]]
 GONE_REASON = "the receiver answered 410 Gone"
 #: How often a worker checks that its PostgreSQL listener's connection is still open.
 LISTENER_CHECK_SECONDS = 5.0
+#: How often outcomes held through a database outage are offered to the database again.
+HELD_RETRY_SECONDS = 1.0
 
 
 async def _set_within(event: asyncio.Event, seconds: float) -> bool:
@@ -221,6 +223,9 @@ class Worker:
             disable_after=settings.disable_after,
             disable_min_failures=settings.disable_min_failures,
         )
+        #: Records outcomes (and what they say of their endpoints); holds them
+        #: while the database is away.
+        self._writer = OutcomeWriter(engine, self.worker_id, follow_up=self._learn)
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next poll (e.g. right after enqueue)."""
@@ -332,11 +337,18 @@ class Worker:
         """Write outcomes as they come; all that arrive during one write go in the next."""
         while True:
             if not self._outcomes:
-                if self._closing:
+                if self._writer.held and not self._closing:
+                    # The database was away: offer what is held again shortly.
+                    await _set_within(self._outcomes_waiting, HELD_RETRY_SECONDS)
+                    self._outcomes_waiting.clear()
+                elif self._closing:
+                    if self._writer.held:
+                        await self._record([])  # one last try; the rest is left to the leases
                     return
-                await self._outcomes_waiting.wait()
-                self._outcomes_waiting.clear()
-                continue
+                else:
+                    await self._outcomes_waiting.wait()
+                    self._outcomes_waiting.clear()
+                    continue
             batch, self._outcomes = self._outcomes, []
             await self._record(batch)
             self.wake()  # finished deliveries may release the next of their conversations
@@ -382,19 +394,18 @@ class Worker:
             log.exception("claiming deliveries failed")
             return []
 
+    async def _learn(
+        self, connection: AsyncConnection, outcomes: list[Outcome]
+    ) -> list[Transition]:
+        transitions = await learn_from(connection, outcomes, policy=self._health)
+        await queue_alerts(connection, transitions, min_interval=self.settings.alert_interval)
+        return transitions
+
     async def _record(self, outcomes: list[Outcome]) -> None:
-        try:
-            async with write_transaction(self.engine) as connection:
-                outcomes = await record_outcomes(connection, outcomes, owner=self.worker_id)
-                transitions = await learn_from(connection, outcomes, policy=self._health)
-                await queue_alerts(
-                    connection, transitions, min_interval=self.settings.alert_interval
-                )
-        except Exception:
-            # Unrecorded deliveries come back when their leases expire and are sent again.
-            log.exception("recording %d outcomes failed", len(outcomes))
-            return
-        for transition in transitions:
+        # Never raises: a refused outcome is recorded as failed, and through a database
+        # outage outcomes are held and written with the next call (see OutcomeWriter).
+        outcomes = await self._writer.write(outcomes)
+        for transition in self._writer.take_followed_up():
             _log_transition(transition)
         if self.on_outcome is not None and outcomes:
             try:

@@ -283,7 +283,7 @@ def _printed_admin_key(process: Process) -> str:
 
 def test_serve_uses_chathooks_db_in_the_current_directory_by_default(tmp_path: Path) -> None:
     with serving(tmp_path, "sqlite:///./chathooks.db") as (base, _):
-        assert httpx.get(f"{base}/healthz").json()["database"] == "ok"
+        assert httpx.get(f"{base}/readyz").json()["database"] == "ok"
     assert (tmp_path / "chathooks.db").is_file()
 
 

@@ -532,15 +532,8 @@ async def test_queue_stats_count_by_status_and_measure_the_oldest_wait(
 
     async with engine.connect() as connection:
         stats = await queue_stats(connection, now=T0 + 60)
-    assert stats["by_status"] == {
-        "pending": 2,
-        "delivering": 0,
-        "retrying": 0,
-        "succeeded": 1,
-        "failed": 0,
-        "held": 0,
-        "superseded": 0,
-    }
+    # Work not finished only: finished deliveries are history, and counting them costs a scan.
+    assert stats["by_status"] == {"pending": 2, "delivering": 0, "retrying": 0, "held": 0}
     assert stats["oldest_pending_age_seconds"] == pytest.approx(60.0)
 
 

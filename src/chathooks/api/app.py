@@ -18,18 +18,31 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks import __version__
-from chathooks.api.auth import Authenticator
+from chathooks.api.auth import Authenticator, key_gate
 from chathooks.api.errors import install_error_handlers
 from chathooks.api.metrics import ServiceMetrics
-from chathooks.api.routes import conversations, deliveries, endpoints, meta, sites, transcripts
+from chathooks.api.routes import (
+    conversations,
+    deliveries,
+    endpoints,
+    erasures,
+    meta,
+    sites,
+    transcripts,
+)
 from chathooks.api.state import Services
+from chathooks.attempt_log import logging_outcomes
 from chathooks.conversations import OutcomeSignal, idle_check
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import current_revision_async, head_revision
 from chathooks.heap import freeze_startup_objects
+from chathooks.http_limits.body import RequestLimits
+from chathooks.idempotency.middleware import IdempotencyMiddleware
 from chathooks.ingest import Ingestor
+from chathooks.liveness import Heartbeat, run_worker
 from chathooks.queue import Outcome, write_transaction
 from chathooks.repository.sites import create_admin_key, has_admin_key
+from chathooks.retention import retention_job
 from chathooks.sender import Sender
 from chathooks.settings import Settings
 from chathooks.ui import routes as ui
@@ -60,7 +73,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current_schema(config.database_url)
-        engine = create_engine(config.database_url, inline=True)
+        engine = create_engine(
+            config.database_url, inline=True, synchronous=config.sqlite_synchronous
+        )
         try:
             if config.admin_key is None:
                 await _ensure_admin_key(engine)
@@ -71,8 +86,14 @@ def create_app(
                 if run_worker
                 else None
             )
+            heartbeat = (
+                None
+                if worker is None
+                else Heartbeat(engine, config, worker.worker_id, kind="serve")
+            )
             async with Sender.from_settings(config) as sender:
                 app.state.conversation_outcomes = outcomes
+                app.state.heartbeat = heartbeat
                 app.state.services = Services(
                     settings=config,
                     engine=engine,
@@ -84,7 +105,7 @@ def create_app(
                 )
                 if freeze_startup:
                     freeze_startup_objects()
-                async with _running(worker):
+                async with _running(worker, heartbeat):
                     yield
         finally:
             await engine.dispose()
@@ -96,9 +117,28 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (sites, endpoints, transcripts, deliveries, conversations, meta, ui):
+    # The last added runs first: bodies are capped and keys checked before a repeated
+    # request is looked up (and its body hashed) by its Idempotency-Key.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestLimits, limit_for=body_limits(config), gate=key_gate)
+    for module in (sites, endpoints, transcripts, deliveries, conversations, erasures, meta, ui):
         app.include_router(module.router)
     return app
+
+
+#: The body limit of requests that change settings (sites, endpoints): they are small.
+MAX_SETTINGS_BODY_BYTES = 64 * 1024
+
+
+def body_limits(settings: Settings) -> Callable[[str], int]:
+    """The body limit of each path: chats and transcripts ``max_body_bytes``, settings 64 KiB."""
+
+    def limit_for(path: str) -> int:
+        if path.rstrip("/") == "/api/v1/sites" or "/endpoints" in path:
+            return MAX_SETTINGS_BODY_BYTES
+        return settings.max_body_bytes
+
+    return limit_for
 
 
 def new_worker(
@@ -107,8 +147,14 @@ def new_worker(
     *,
     on_outcome: Callable[[list[Outcome]], Awaitable[None]] | None = None,
 ) -> Worker:
-    """A delivery worker that also completes idle conversations, as every worker should."""
-    return Worker(engine, settings, periodic=[idle_check(engine, settings)], on_outcome=on_outcome)
+    """A delivery worker that also completes idle conversations and deletes what is past
+    retention, as every worker should; it logs every failed attempt."""
+    return Worker(
+        engine,
+        settings,
+        periodic=[idle_check(engine, settings), retention_job(engine, settings)],
+        on_outcome=logging_outcomes(on_outcome),
+    )
 
 
 async def require_current_schema(database_url: str) -> None:
@@ -149,13 +195,15 @@ def _listeners(
 
 
 @contextlib.asynccontextmanager
-async def _running(worker: Worker | None) -> AsyncIterator[None]:
-    """Run ``worker`` for the life of the block; stop it gracefully afterwards."""
+async def _running(worker: Worker | None, heartbeat: Heartbeat | None) -> AsyncIterator[None]:
+    """Run ``worker`` (with its heartbeat) for the life of the block; stop it gracefully after."""
     if worker is None:
         yield
         return
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop), name="chathooks-worker")
+    task = asyncio.create_task(
+        run_worker(worker, stop, kind="serve", heartbeat=heartbeat), name="chathooks-worker"
+    )
     task.add_done_callback(_report_worker_exit)
     try:
         yield

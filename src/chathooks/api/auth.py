@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import Match
 
 from chathooks.api.errors import ApiError, not_found, unauthorized
+from chathooks.http_limits.body import Refusal
 from chathooks.repository.ids import hash_key
 from chathooks.repository.sites import KeyOwner, get_site, key_owner
 
-__all__ = ["AdminOnly", "Authenticator", "SiteId", "authenticate", "site_scope"]
+__all__ = ["AdminOnly", "Authenticator", "SiteId", "authenticate", "key_gate", "site_scope"]
 
 #: How long a looked-up key (or a site an admin opened) is trusted without asking the database.
 CACHE_SECONDS = 5.0
@@ -76,18 +78,58 @@ class Authenticator:
         return exists
 
 
+_NO_KEY = "send the API key as 'Authorization: Bearer <key>'"
+_BAD_KEY = "the API key is not valid"
+
+
 async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> KeyOwner:
     """The owner of the request's bearer key, or 401."""
     if credentials is None or not credentials.credentials.strip():
-        raise unauthorized("send the API key as 'Authorization: Bearer <key>'")
+        raise unauthorized(_NO_KEY)
     authenticator: Authenticator = request.app.state.services.auth
     owner = await authenticator.owner(credentials.credentials.strip())
     if owner is None:
-        raise unauthorized("the API key is not valid")
+        raise unauthorized(_BAD_KEY)
     return owner
+
+
+def _bearer_key(scope: dict[str, Any]) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, key = bytes(value).decode("latin-1").partition(" ")
+            return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+    return None
+
+
+def _routed(scope: dict[str, Any]) -> bool:
+    routes = scope["app"].router.routes
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+
+async def key_gate(scope: dict[str, Any]) -> Refusal | None:
+    """The API's key check, before a request's body is read (see :mod:`chathooks.http_limits`).
+
+    Only whether the key is valid at all: which site it opens is the route's
+    check. Without a key, or with an unknown one, the 401 goes out before a
+    byte of the body is read. When the database cannot answer, the request
+    goes on, and the route answers as it does for any request then.
+    """
+    if not scope.get("path", "").startswith("/api/") or not _routed(scope):
+        return None  # a wrong path or method keeps its 404 or 405
+    key = _bearer_key(scope)
+    message = _NO_KEY
+    if key is not None:
+        try:
+            authenticator: Authenticator = scope["app"].state.services.auth
+            if await authenticator.owner(key) is not None:
+                return None
+        except Exception:
+            return None
+        message = _BAD_KEY
+    return Refusal(401, "unauthorized", "authorization", message, {"www-authenticate": "Bearer"})
 
 
 async def require_admin(owner: Annotated[KeyOwner, Depends(authenticate)]) -> KeyOwner:

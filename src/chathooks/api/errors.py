@@ -16,11 +16,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from chathooks.conversations.store import InvalidCursor
+from chathooks.db.outage import database_refused_value, database_unavailable
 from chathooks.errors import FieldError
 from chathooks.queue import InvalidQueueQuery
 
@@ -146,16 +147,32 @@ async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     return _json(exc.status_code, code, message, None, dict(exc.headers or {}) or None)
 
 
-async def _on_database_error(_request: Request, exc: Exception) -> JSONResponse:
-    """The database is unreachable or overloaded: nothing was stored, the caller should retry."""
-    log.error("database error: %s", exc)
-    return _json(
-        503,
-        "unavailable",
-        "the database is not available right now; nothing was stored, try again shortly",
-        "database",
-        {"retry-after": "5"},
-    )
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database is unreachable, starting, stopping or overloaded: 503, the caller retries.
+
+    A value the database refuses (SQLSTATE class 22) is the caller's to fix: 422.
+    Anything else the database raised is a bug: 500, with the traceback logged.
+    """
+    if database_unavailable(exc):
+        log.error("database unavailable: %s", exc)
+        return _json(
+            503,
+            "unavailable",
+            "the database is not available right now; nothing was stored, try again shortly",
+            "database",
+            {"retry-after": "5"},
+        )
+    if database_refused_value(exc):
+        log.warning("the database refused a value: %s", exc)
+        return _json(
+            422,
+            "validation_error",
+            "the request holds a value the database cannot store (a NUL character, a number "
+            "out of range); nothing was stored",
+            "body",
+        )
+    log.error("database error", exc_info=exc)
+    return await _on_unexpected_error(request, exc)
 
 
 async def _on_unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -166,8 +183,9 @@ async def _on_unexpected_error(_request: Request, exc: Exception) -> JSONRespons
 def install_error_handlers(app: FastAPI) -> None:
     """Replace FastAPI's default error bodies with :class:`ErrorBody`."""
     app.add_exception_handler(Exception, _on_unexpected_error)
-    app.add_exception_handler(OperationalError, _on_database_error)
-    app.add_exception_handler(InterfaceError, _on_database_error)
+    # Outages (connection lost or refused, starting up, shutting down) arrive as any of
+    # these, depending on the driver and on where the connection broke.
+    app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(PoolTimeout, _on_database_error)  # every connection busy
     app.add_exception_handler(OSError, _on_database_error)  # e.g. PostgreSQL refusing connections
     app.add_exception_handler(RequestValidationError, _on_validation_error)

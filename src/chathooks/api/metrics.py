@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from chathooks.queue import STATUSES, Outcome
+from chathooks.queue import WAITING, Outcome
 
 __all__ = ["CONTENT_TYPE", "ServiceMetrics"]
 
@@ -47,7 +47,7 @@ class ServiceMetrics:
         )
         self.queue_depth = Gauge(
             "chathooks_queue_depth",
-            "Deliveries in the queue, by status.",
+            "Deliveries not finished, by status (pending, retrying, delivering, held).",
             ["status"],
             registry=self.registry,
         )
@@ -69,7 +69,7 @@ class ServiceMetrics:
     def set_queue(
         self, depth_by_status: Mapping[str, int], oldest_pending_age: float | None
     ) -> None:
-        for status in {*STATUSES, *depth_by_status}:
+        for status in {*WAITING, *depth_by_status}:
             self.queue_depth.labels(status=status).set(depth_by_status.get(status, 0))
         self.oldest_pending_age.set(oldest_pending_age or 0.0)
 

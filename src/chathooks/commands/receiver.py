@@ -10,20 +10,23 @@ space-separated), which keeps secrets out of the process list.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 from urllib.parse import urlsplit
 
 import typer
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
+from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
 from chathooks.db.engine import normalize_url, shown_url
+from chathooks.erasure import InvalidErasure, check_subject
+from chathooks.http_limits.head import GuardedHttpToolsProtocol
 from chathooks.receiver.app import DEFAULT_HOST, DEFAULT_PORT, ReceiverConfig, create_app
 from chathooks.receiver.export import ExportFormat, export
+from chathooks.receiver.retention import erase_received
 from chathooks.receiver.sendtest import (
     DEFAULT_TIMEOUT_SECONDS,
     OutgoingPost,
@@ -57,6 +60,7 @@ def register(app: typer.Typer) -> None:
     )
     receive.callback()(receive_command)
     receive.command("export")(export_command)
+    receive.command("erase")(erase_command)
     app.add_typer(receive)
 
 
@@ -170,10 +174,20 @@ def receive_command(
         envvar=_ENV + "PUBLIC_URL",
         help="Base of the integrationUrl answered to Olark; default http://HOST:PORT.",
     ),
+    retention_days: float | None = typer.Option(
+        None,
+        "--retention-days",
+        envvar=_ENV + "RETENTION_DAYS",
+        help="Delete conversations last received longer ago than this (fractions allowed); "
+        "default: keep forever.",
+    ),
+    log_format: str = LOG_FORMAT,
+    log_level: str = LOG_LEVEL,
 ) -> None:
     """Store every transcript POSTed to /webhook; browse them at / and /api/transcripts."""
     if ctx.invoked_subcommand is not None:
         return
+    setup_logging(log_format, log_level)
     config = ReceiverConfig(
         database_url=database_url,
         host=host,
@@ -182,8 +196,11 @@ def receive_command(
         trusted_proxies=_split(trust_proxy),
         secrets=_split(secret),
         public_url=public_url.rstrip("/") if public_url else None,
+        retention_days=retention_days,
     )
     _check_database_url(database_url)
+    if retention_days is not None and not retention_days > 0:
+        raise typer.BadParameter("must be a number of days above 0", param_hint="--retention-days")
     if public_url is not None and not _is_http_url(public_url):
         raise typer.BadParameter(
             f"{public_url!r} is not an absolute http(s) URL such as https://hooks.example.com",
@@ -219,22 +236,15 @@ async def _serve(config: ReceiverConfig) -> int:
                 # The toolkit decides which X-Forwarded-For to believe (--trust-proxy);
                 # uvicorn must not rewrite the peer address before it looks.
                 proxy_headers=False,
+                http=GuardedHttpToolsProtocol,  # request line and headers capped (431)
                 server_header=False,
-                log_level="info",
-                log_config=_log_config(),
+                log_config=None,  # configured by setup_logging: one shape for every line
             )
         )
         await server.serve()
         return 0 if server.started else 1
     finally:
         await store.close()
-
-
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, with the receiver's own lines (stored, repeated) shown too."""
-    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["chathooks"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config
 
 
 # -- receive export ----------------------------------------------------------------------
@@ -289,6 +299,49 @@ async def _export(url: str, output: TextIO, format: ExportFormat, all_versions: 
         return await export(store, output, format=format, all_versions=all_versions)
     finally:
         await store.close()
+
+
+# -- receive erase -----------------------------------------------------------------------
+
+
+def erase_command(
+    conversation: str | None = typer.Option(
+        None, "--conversation", help="Erase this conversation (its id) and every version of it."
+    ),
+    email: str | None = typer.Option(
+        None, "--email", help="Erase every conversation of the visitor with this email address."
+    ),
+    database_url: str = typer.Option(
+        DEFAULT_DATABASE_URL, envvar=_ENV + "DATABASE_URL", help="The receiver's database."
+    ),
+) -> None:
+    """Erase received conversations of one visitor (or one conversation) from the database."""
+    try:
+        check_subject(conversation, email)
+    except InvalidErasure as exc:
+        hint = "--email" if exc.field == "email" else "--conversation / --email"
+        raise typer.BadParameter(exc.message, param_hint=hint) from exc
+    _check_database_url(database_url)
+
+    async def run() -> tuple[int, int]:
+        if not sqlite_file_exists(database_url):
+            raise FileNotFoundError(f"there is no receiver database at {shown_url(database_url)}")
+        store = ReceivedStore.open(database_url)
+        try:
+            await store.require_schema()
+            return await erase_received(store, conversation_id=conversation, email=email)
+        finally:
+            await store.close()
+
+    try:
+        conversations, versions = asyncio.run(run())
+    except (MissingSchema, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except (SQLAlchemyError, OSError) as exc:
+        typer.echo(f"error: cannot use {shown_url(database_url)}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"erased {conversations} conversation(s) and {versions} stored version(s)")
 
 
 # -- helpers -----------------------------------------------------------------------------

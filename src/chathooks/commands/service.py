@@ -10,7 +10,6 @@ from flags or ``CHATHOOKS_*`` environment variables.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -31,9 +30,12 @@ from chathooks.api.schemas import (
     SiteCreated,
     SiteOut,
 )
+from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
 from chathooks.db.engine import create_engine, shown_url
 from chathooks.db.migrate import head_revision, upgrade
 from chathooks.heap import freeze_startup_objects
+from chathooks.http_limits.head import GuardedHttpToolsProtocol
+from chathooks.liveness import run_worker
 from chathooks.queue import (
     STATUSES,
     list_deliveries,
@@ -100,8 +102,11 @@ def serve(
     access_log: bool = typer.Option(
         False, "--access-log/--no-access-log", help="Log every HTTP request (busy: off)."
     ),
+    log_format: str = LOG_FORMAT,
+    log_level: str = LOG_LEVEL,
 ) -> None:
     """Migrate the database, then serve the API and deliver in this one process."""
+    setup_logging(log_format, log_level)
     settings = _settings(database_url=database_url)
     _migrate(settings.database_url)
     app = create_app(settings, run_worker=not no_worker, freeze_startup=True)
@@ -109,9 +114,12 @@ def serve(
         app,
         host=host,
         port=port,
-        log_level="info",
+        # Logging is configured above, one shape for uvicorn's lines and ours.
+        log_config=None,
+        log_level=log_level.lower(),
         access_log=access_log,
         proxy_headers=False,
+        http=GuardedHttpToolsProtocol,  # request line and headers capped (431)
         # An open operator console keeps an event stream open; do not wait on it forever.
         timeout_graceful_shutdown=5,
     )
@@ -125,21 +133,23 @@ def worker(
         min=1,
         help="Deliveries in flight at once [env: CHATHOOKS_WORKER_CONCURRENCY; default: 64].",
     ),
+    log_format: str = LOG_FORMAT,
+    log_level: str = LOG_LEVEL,
 ) -> None:
     """Deliver queued payloads (add these next to 'serve', on any number of machines).
 
     SIGTERM or SIGINT stops it gracefully: no new claims, in-flight attempts finish.
     """
+    setup_logging(log_format, log_level)
     settings = _settings(database_url=database_url, worker_concurrency=concurrency)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     _run(_work(settings), settings)
 
 
 async def _work(settings: Settings) -> None:
     await require_current_schema(settings.database_url)
-    engine = create_engine(settings.database_url, inline=True)
+    engine = create_engine(
+        settings.database_url, inline=True, synchronous=settings.sqlite_synchronous
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -147,7 +157,7 @@ async def _work(settings: Settings) -> None:
     try:
         worker = new_worker(engine, settings)
         freeze_startup_objects()
-        await worker.run(stop)
+        await run_worker(worker, stop, kind="worker")
     finally:
         await engine.dispose()
 
@@ -360,7 +370,7 @@ async def _read(settings: Settings, work: Callable[[AsyncConnection], Awaitable[
 
 
 async def _write(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
         async with write_transaction(engine) as connection:
             return await work(connection)

@@ -71,16 +71,27 @@ def is_sqlite(url: str) -> bool:
 BUSY_TIMEOUT_SECONDS = 30.0
 
 
-def create_engine(url: str, *, inline: bool = False, **kwargs: Any) -> AsyncEngine:
+#: SQLite's ``synchronous`` settings chathooks offers (``CHATHOOKS_SQLITE_SYNCHRONOUS``).
+SQLITE_SYNCHRONOUS = ("normal", "full")
+
+
+def create_engine(
+    url: str, *, inline: bool = False, synchronous: str = "normal", **kwargs: Any
+) -> AsyncEngine:
     """An engine for ``url``, tuned for the backend.
 
     SQLite gets WAL (readers never wait for the writer), ``synchronous=NORMAL``
-    (durable across a process crash, which is the failure a queue must survive),
-    a busy timeout so several processes can share the file, and foreign keys.
+    by default (a commit survives the process crashing, which is the failure a
+    queue must survive, but the last commits before a power cut or an OS crash
+    may be lost) or ``FULL`` with ``synchronous="full"`` (every commit is on
+    disk before it returns, at the price of an fsync per commit), a busy
+    timeout so several processes can share the file, and foreign keys.
     With ``inline`` the statements of a transaction run on the event loop's
     thread (see the module's docstring). PostgreSQL ignores ``inline``.
     """
     async_url = normalize_url(url)
+    if synchronous not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
     if is_sqlite(async_url):
         parsed = make_url(async_url)
         if inline and not parsed.query:
@@ -89,7 +100,7 @@ def create_engine(url: str, *, inline: bool = False, **kwargs: Any) -> AsyncEngi
         else:
             kwargs.setdefault("connect_args", {"timeout": BUSY_TIMEOUT_SECONDS})
         engine = create_async_engine(async_url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, synchronous))
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
@@ -97,12 +108,14 @@ def create_engine(url: str, *, inline: bool = False, **kwargs: Any) -> AsyncEngi
     return create_async_engine(async_url, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     _use_wal(cursor)
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted content is overwritten, not left in free pages: an erasure leaves no trace.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

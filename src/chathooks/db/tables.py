@@ -155,6 +155,8 @@ deliveries = Table(
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_order", "endpoint_id", "conversation_id", "seq"),
     Index("ix_deliveries_site", "site_id", "seq"),
+    #: Retention: finished deliveries oldest first.
+    Index("ix_deliveries_finished", "finished_at"),
 )
 
 #: A delivery in one of these states will still be sent; partial indexes hold only these rows.
@@ -187,10 +189,13 @@ Index(
     postgresql_where=unfinished(deliveries),
 )
 # The per-endpoint claim: "what is due at this endpoint", and "how many are in flight there".
+# ``seq`` breaks ties in due order, so a claim stops after its first rows even when a whole
+# batch was queued with one due time.
 Index(
     "ix_deliveries_unfinished_endpoint_due",
     deliveries.c.endpoint_id,
     deliveries.c.next_attempt_at,
+    deliveries.c.seq,
     sqlite_where=unfinished(deliveries),
     postgresql_where=unfinished(deliveries),
 )
@@ -274,6 +279,8 @@ conversations = Table(
     Index("ix_conversations_idle", "state", "last_activity_at"),
     #: Listing a site's conversations, newest first.
     Index("ix_conversations_site_created", "site_id", "created_at", "id"),
+    #: Retention: closed conversations oldest first.
+    Index("ix_conversations_closed", "state", "closed_at"),
 )
 
 conversation_posts = Table(
@@ -300,6 +307,53 @@ conversation_posts = Table(
     UniqueConstraint("delivery_id"),
 )
 
+#: One row per running worker (``serve``'s or ``chathooks worker``), rewritten every few
+#: seconds: who holds claims, and whether it is still alive to finish them.
+workers = Table(
+    "workers",
+    metadata,
+    #: The ``lease_owner`` its claims carry.
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    #: ``serve`` or ``worker``.
+    Column("kind", String(10), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+)
+
+#: Who erased what kind of data when, and how much: never the erased data itself.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("site_id", String(40), nullable=False),
+    #: ``conversation`` or ``email``: what the request named (not its value).
+    Column("subject", String(20), nullable=False),
+    #: ``api`` (the site's key), ``admin`` or ``cli``.
+    Column("requested_by", String(20), nullable=False),
+    Column("requested_at", Float, nullable=False),
+    #: Rows removed, by kind: ``{"conversations": 1, "deliveries": 2, ...}``.
+    Column("counts", JSON, nullable=False),
+    Index("ix_erasures_site", "site_id", "id"),
+)
+
+#: ``Idempotency-Key``s seen in the last 24 hours, per site, with the answer given.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("site_id", String(40), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    #: SHA-256 of method, path and body: the same key with another request is refused.
+    Column("request_hash", String(64), nullable=False),
+    #: NULL while the first request is still running.
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("response_type", String(100), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_idempotency_keys_created", "created_at"),
+)
+
 __all__ = [
     "NAMING_CONVENTION",
     "UNFINISHED_STATUSES",
@@ -312,7 +366,10 @@ __all__ = [
     "delivery_payloads",
     "endpoint_health",
     "endpoints",
+    "erasures",
+    "idempotency_keys",
     "metadata",
     "sites",
     "unfinished",
+    "workers",
 ]

@@ -37,7 +37,7 @@ from chathooks.queue.reads import (
     queue_stats,
     site_of_delivery,
 )
-from chathooks.queue.record import Outcome, record_outcomes
+from chathooks.queue.record import Outcome, record_outcomes, unstorable
 from chathooks.queue.redeliver import recover, redeliver
 from chathooks.queue.statuses import (
     DELIVERING,
@@ -51,6 +51,7 @@ from chathooks.queue.statuses import (
     SUCCEEDED,
     SUPERSEDED,
     UNFINISHED,
+    WAITING,
 )
 from chathooks.queue.writer import write_gate, write_transaction
 
@@ -68,6 +69,7 @@ __all__ = [
     "SUCCEEDED",
     "SUPERSEDED",
     "UNFINISHED",
+    "WAITING",
     "ClaimedDelivery",
     "DeliveryRef",
     "Destination",
@@ -97,6 +99,7 @@ __all__ = [
     "release",
     "release_held",
     "site_of_delivery",
+    "unstorable",
     "when_due_here",
     "write_gate",
     "write_transaction",

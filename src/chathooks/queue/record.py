@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Text, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,10 +20,17 @@ from chathooks.db.tables import attempts, deliveries, unfinished
 from chathooks.queue.claim import COMMAND_TRIGGER
 from chathooks.queue.statuses import (
     DELIVERING,
+    FAILED,
     FINISHED,
     SUCCEEDED,
     SUPERSEDED,
     SUPERSEDED_REASON,
+)
+from chathooks.queue.storable import (
+    MAX_ERROR_CHARS,
+    MAX_RESPONSE_BODY_CHARS,
+    link_or_none,
+    storable_text,
 )
 
 
@@ -71,6 +78,35 @@ class Outcome:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+
+def storable(outcome: Outcome) -> Outcome:
+    """``outcome`` with what the receiver sent cleaned for storing (see :mod:`.storable`)."""
+    body = storable_text(outcome.response_body, MAX_RESPONSE_BODY_CHARS)
+    error = storable_text(outcome.error, MAX_ERROR_CHARS)
+    link = link_or_none(outcome.integration_url)
+    if (body, error, link) == (outcome.response_body, outcome.error, outcome.integration_url):
+        return outcome
+    return replace(outcome, response_body=body, error=error, integration_url=link)
+
+
+def unstorable(outcome: Outcome, reason: str) -> Outcome:
+    """What is recorded when the database refused ``outcome`` itself: a failure with the reason.
+
+    Nothing the receiver sent is kept, so this much always stores; the
+    delivery is settled (``failed``, redeliverable) instead of coming back
+    with every lease.
+    """
+    return replace(
+        outcome,
+        status=FAILED,
+        next_attempt_at=None,
+        response_body=None,
+        integration_url=None,
+        disable_endpoint=None,
+        status_code=outcome.status_code if 100 <= (outcome.status_code or 0) <= 999 else None,
+        error=storable_text(f"the outcome could not be stored: {reason}", MAX_ERROR_CHARS),
+    )
 
 
 _UPDATE_DELIVERY = (
@@ -154,9 +190,10 @@ async def record_outcomes(
     Only outcomes of claims ``owner`` still holds are stored (and returned): a
     claim whose lease ran out may have been claimed again, even by this same
     worker, and its newer result must not be overwritten; a delivery deleted
-    with its endpoint has nothing left to settle.
+    with its endpoint has nothing left to settle. What the receiver sent is
+    stored cleaned (:func:`storable`), and the cleaned outcomes are returned.
     """
-    outcomes = await _still_held(connection, outcomes, owner)
+    outcomes = await _still_held(connection, [storable(o) for o in outcomes], owner)
     if not outcomes:
         return []
     at = time.time() if now is None else now

@@ -25,6 +25,8 @@ SUPERSEDED = "superseded"
 STATUSES = (PENDING, DELIVERING, RETRYING, SUCCEEDED, FAILED, HELD, SUPERSEDED)
 #: Still to be sent: these hold back later deliveries of the same conversation.
 UNFINISHED = UNFINISHED_STATUSES
+#: Not finished: still to be sent, or held until their endpoint is enabled (queue gauges).
+WAITING = (*UNFINISHED_STATUSES, HELD)
 #: Done with: nothing more happens to these unless redelivered by hand.
 FINISHED = (SUCCEEDED, FAILED, SUPERSEDED)
 

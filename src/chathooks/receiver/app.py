@@ -10,6 +10,7 @@ arrived; everything a visitor typed is untrusted and is escaped on output.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -29,9 +30,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import SQLAlchemyError
 
 from chathooks import __version__
+from chathooks.db.outage import database_refused_value, database_unavailable
+from chathooks.http_limits.body import RequestLimits
 from chathooks.receiver.adapters.starlette import error_response, receive_webhook
 from chathooks.receiver.core import WebhookReceiver, WebhookRejected, header_value
 from chathooks.receiver.ipcheck import ForbiddenSource, SourceFilter
+from chathooks.receiver.retention import purge_received
 from chathooks.receiver.store import (
     DEFAULT_DATABASE_URL,
     ConversationDetail,
@@ -47,8 +51,7 @@ from chathooks.wire import (
     Payload,
     Transcript,
     WireError,
-    is_wire_timestamp,
-    parse_timestamp,
+    readable_timestamp,
     validate_document,
 )
 
@@ -79,6 +82,8 @@ class ReceiverConfig:
     #: Base of the ``integrationUrl`` answered; default ``http://host:port``.
     public_url: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Conversations last received longer ago than this many days are deleted; None keeps all.
+    retention_days: float | None = None
 
     def webhook_receiver(self) -> WebhookReceiver:
         """The toolkit's checks for these settings (raises ValueError for bad ones)."""
@@ -118,6 +123,33 @@ def _is_unspecified(host: str) -> bool:
         return False
 
 
+#: Sent with every page. The pages show what any sender posted (names, messages, links),
+#: so the browser is told to run no script at all and to load only this receiver's styles.
+PAGE_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+#: How often the receiver deletes what is past ``retention_days`` (seconds).
+RETENTION_INTERVAL_SECONDS = 60.0
+
+
+async def _keep_for(store: ReceivedStore, days: float) -> None:
+    """Delete conversations older than ``days``, now and every minute, until cancelled."""
+    while True:
+        try:
+            removed, _ = await purge_received(store, older_than_days=days)
+            if removed:
+                _log.info("retention: removed %d conversation(s)", removed)
+        except Exception:
+            _log.exception("the retention job failed; trying again in a minute")
+        await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
+
+
 def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> FastAPI:
     """The receiver app; without ``store``, it opens and migrates ``config.database_url``."""
     receiver = config.webhook_receiver()
@@ -131,9 +163,17 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
         app.state.store = store or ReceivedStore.open(config.database_url)
         if owned:
             await app.state.store.migrate()
+        retention = (
+            None
+            if config.retention_days is None
+            else asyncio.create_task(_keep_for(app.state.store, config.retention_days))
+        )
         try:
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
+                await asyncio.gather(retention, return_exceptions=True)
             if owned:
                 await app.state.store.close()
 
@@ -145,9 +185,12 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
         redoc_url=None,
         openapi_url=None,
     )
+    app.add_middleware(RequestLimits, limit_for=lambda _path: receiver.max_body_bytes)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(InvalidCursor, _invalid_cursor)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
 
     def stored(request: Request) -> ReceivedStore:
         result: ReceivedStore = request.app.state.store
@@ -155,7 +198,7 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = templates.get_template(name).render(request=request, **context)
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
     @app.post("/webhook")
     async def webhook(request: Request) -> Response:
@@ -171,16 +214,19 @@ def create_app(config: ReceiverConfig, store: ReceivedStore | None = None) -> Fa
             return error_response(exc)
         except WireError as exc:
             return JSONResponse(exc.to_dict(), status_code=400)
-        except SQLAlchemyError:
+        except SQLAlchemyError as exc:
+            if database_refused_value(exc):
+                _log.warning("the database refused a value of a webhook: %s", exc)
+                return JSONResponse(
+                    {
+                        "error": "unstorable_payload",
+                        "field": "data",
+                        "message": "the payload holds a value the database cannot store",
+                    },
+                    status_code=422,
+                )
             _log.exception("could not store a webhook")
-            return JSONResponse(
-                {
-                    "error": "storage_unavailable",
-                    "field": "database",
-                    "message": "the receiver could not store the payload; retry later",
-                },
-                status_code=503,
-            )
+            return _storage_unavailable()
         if recorded.duplicate:
             _log.info("repeated webhook-id %s: already stored", received.webhook_id)
         else:
@@ -270,6 +316,30 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
             "message": str(first.get("msg", "invalid request")),
         },
         status_code=400,
+    )
+
+
+def _storage_unavailable() -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": "storage_unavailable",
+            "field": "database",
+            "message": "the receiver's database is not available; retry later",
+        },
+        status_code=503,
+        headers={"retry-after": "5"},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """The database is away (starting, stopping, unreachable): 503 with Retry-After, not 500."""
+    if database_unavailable(exc):
+        _log.error("database unavailable: %s", exc)
+        return _storage_unavailable()
+    _log.error("database error", exc_info=exc)
+    return JSONResponse(
+        {"error": "internal_error", "field": None, "message": "the receiver failed; see its log"},
+        status_code=500,
     )
 
 
@@ -413,9 +483,9 @@ def _date(value: float | str | None) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, str):
-        if not is_wire_timestamp(value):
-            return value
-        moment = parse_timestamp(value)
+        moment = readable_timestamp(value)
+        if moment is None:
+            return value  # shown as it came
     else:
         moment = datetime.fromtimestamp(value, tz=UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -423,12 +493,14 @@ def _date(value: float | str | None) -> str:
 
 def _iso(value: float | str | None) -> str:
     """The same moment as ISO-8601, for ``<time datetime=...>``."""
-    if value is None or (isinstance(value, str) and not is_wire_timestamp(value)):
+    if value is None:
         return ""
     moment = (
-        parse_timestamp(value) if isinstance(value, str) else datetime.fromtimestamp(value, tz=UTC)
+        readable_timestamp(value)
+        if isinstance(value, str)
+        else datetime.fromtimestamp(value, tz=UTC)
     )
-    return moment.isoformat()
+    return moment.isoformat() if moment is not None else ""
 
 
 def _yes_no(value: bool | None) -> str:

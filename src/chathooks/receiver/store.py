@@ -59,8 +59,7 @@ from chathooks.wire import (
     Payload,
     StartEvent,
     WireError,
-    is_wire_timestamp,
-    parse_timestamp,
+    readable_timestamp,
 )
 
 __all__ = [
@@ -213,10 +212,9 @@ class _Summary:
         name = _clean(visitor.full_name) if visitor else None
         email = _clean(visitor.email_address) if visitor else None
         stamps = [
-            parse_timestamp(stamp).timestamp()
+            moment.timestamp()
             for item in payload.items
-            if isinstance(stamp := getattr(item, "timestamp", None), str)
-            and is_wire_timestamp(stamp)
+            if (moment := readable_timestamp(getattr(item, "timestamp", None))) is not None
         ]
         bodies = [
             body for item in payload.items if isinstance(body := getattr(item, "body", None), str)

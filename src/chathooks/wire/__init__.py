@@ -46,7 +46,12 @@ from chathooks.wire.models import (
     WireModel,
     payload_from_dict,
 )
-from chathooks.wire.timestamps import format_timestamp, is_wire_timestamp, parse_timestamp
+from chathooks.wire.timestamps import (
+    format_timestamp,
+    is_wire_timestamp,
+    parse_timestamp,
+    readable_timestamp,
+)
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -87,6 +92,7 @@ __all__ = [
     "media_type",
     "parse_timestamp",
     "payload_from_dict",
+    "readable_timestamp",
     "send_test_transcript",
     "validate_document",
 ]

@@ -23,6 +23,7 @@ from chathooks.wire.errors import (
     UnsupportedContentType,
 )
 from chathooks.wire.models import Payload, WireModel, payload_from_dict
+from chathooks.wire.numbers import loads_checked
 from chathooks.wire.quoting import form_quote
 
 #: The content type Olark sends, exactly: strict consumers compare the whole string.
@@ -143,7 +144,7 @@ def _form_data_field(raw: bytes) -> str:
 
 def _parse_object(text: str) -> dict[str, Any]:
     try:
-        document = json.loads(text)
+        document = loads_checked(text)
     except json.JSONDecodeError as exc:
         raise InvalidJSON(exc.msg, position=exc.pos, line=exc.lineno, column=exc.colno) from exc
     except RecursionError as exc:  # nesting deeper than any real payload

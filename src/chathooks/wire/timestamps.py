@@ -50,3 +50,17 @@ def parse_timestamp(value: str) -> datetime:
 def is_wire_timestamp(value: object) -> bool:
     """Whether ``value`` has the shape strict consumers accept."""
     return isinstance(value, str) and _WIRE_SHAPE.fullmatch(value) is not None
+
+
+def readable_timestamp(value: object) -> datetime | None:
+    """The moment of a wire timestamp, or None when it has another shape or is out of range.
+
+    For showing and sorting what was received: a sender may send a time after
+    year 5138 (``"100000000000.5"``) and the payload is still kept as it came.
+    """
+    if not is_wire_timestamp(value):
+        return None
+    try:
+        return parse_timestamp(str(value))
+    except (ValueError, OverflowError):
+        return None

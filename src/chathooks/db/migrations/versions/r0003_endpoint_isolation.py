@@ -53,7 +53,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_deliveries_unfinished_endpoint_due",
         "deliveries",
-        ["endpoint_id", "next_attempt_at"],
+        ["endpoint_id", "next_attempt_at", "seq"],
         sqlite_where=_UNFINISHED,
         postgresql_where=_UNFINISHED,
     )
