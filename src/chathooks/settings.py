@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from chathooks.queue.claim import MAX_IN_FLIGHT
+
 DEFAULT_DATABASE_URL = "sqlite:///./chathooks.db"
 #: Olark documents "a few retries with back off"; ours: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -65,7 +67,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = 64
     #: Requests in flight at once to one endpoint, across all workers (an endpoint's
     #: ``max_in_flight`` overrides it): one slow receiver cannot take every slot.
-    endpoint_concurrency: int = Field(8, ge=1, le=64)
+    endpoint_concurrency: int = Field(8, ge=1, le=MAX_IN_FLIGHT)
     #: Consecutive failed attempts after which an endpoint's circuit breaker opens.
     breaker_threshold: int = Field(5, ge=1)
     #: Seconds between probes of a failing endpoint at first; doubled per failed probe.

@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chathooks.queue.claim import MAX_IN_FLIGHT
 from chathooks.repository.endpoints import Endpoint
 from chathooks.repository.sites import Site
 from chathooks.repository.validation import (
@@ -50,7 +51,7 @@ T = TypeVar("T")
 
 MAX_DESCRIPTION = 1000
 #: The range of an endpoint's own cap on requests in flight.
-MIN_IN_FLIGHT, MAX_IN_FLIGHT = 1, 64
+MIN_IN_FLIGHT = 1
 
 
 def utc(epoch_seconds: float | None) -> datetime | None:

@@ -23,8 +23,9 @@ and the next one sees what it took. SQLite has one writer at a time anyway.
 
 Conversations stay in order: a delivery is taken only when no earlier
 delivery of the same (endpoint, conversation) is unfinished, unless it is an
-operator's command (``!lead``, ``!case``, ``!webhook``), which must reach the
-receiver now rather than wait behind a retrying start event.
+operator's command (``!lead``, ``!case``, ``!webhook``) and the earlier one
+is waiting for a retry: the command must reach the receiver now rather than
+wait behind a start event the receiver refused.
 
 Every lookup runs on partial indexes of unfinished deliveries: finished
 deliveries, however many, are never read by a claim.
@@ -107,7 +108,9 @@ class ClaimedDelivery:
 #: Bound parameters of the claim statements.
 NOW, LIMIT, OWNER, LEASE_UNTIL = "claim_now", "claim_limit", "claim_owner", "claim_lease_until"
 #: The service's default cap per endpoint, and the endpoints the claim may take from.
-CAP, OPEN, OPEN_AGAIN = "claim_cap", "claim_open", "claim_open_again"
+CAP, OPEN = "claim_cap", "claim_open"
+#: The largest cap on requests in flight an endpoint (or the service default) may set.
+MAX_IN_FLIGHT = 64
 
 
 def _now() -> ColumnElement[float]:
@@ -174,13 +177,15 @@ def _in_order(candidate: FromClause) -> ColumnElement[bool]:
     """``candidate`` may go now as far as its conversation at its endpoint is concerned.
 
     It must be the earliest unfinished delivery of its (endpoint, conversation),
-    unless it is an operator's command: that is the operator asking for the
-    conversation to be posted now, and it is a newer state than anything
-    waiting for a retry. And nothing overtakes a delivery in flight (a
-    redelivered earlier delivery waits for a later one being posted right now),
-    commands included.
+    unless it is an operator's command and its conversation is stuck behind a
+    delivery waiting for a retry: the command is the operator asking for the
+    chat to be posted now, and it is a newer state of the chat than anything
+    waiting. With nothing retrying, a command too waits for what is about to be
+    sent, so the usual order holds. And nothing overtakes a delivery in flight
+    (a redelivered earlier delivery waits for a later one being posted right
+    now), commands included.
 
-    Both checks are correlated *scalar* subqueries on purpose. Written as
+    The checks are correlated *scalar* subqueries on purpose. Written as
     ``NOT EXISTS``, PostgreSQL turns them into an anti-join, and on a table
     without statistics (a fresh queue, before autovacuum's first ANALYZE) it
     then matched each candidate against every unfinished delivery of the
@@ -195,23 +200,33 @@ def _in_order(candidate: FromClause) -> ColumnElement[bool]:
         unfinished(earlier),
     )
     first_unfinished = select(func.min(earlier.c.seq)).where(same_conversation).scalar_subquery()
-    other_in_flight = (
-        select(literal_column("1"))
-        .where(
-            same_conversation,
-            earlier.c.seq != candidate.c.seq,
-            earlier.c.status == literal_column(f"'{DELIVERING}'"),
-            earlier.c.lease_expires_at > now,
+
+    def one_earlier(*conditions: ColumnElement[bool]) -> ColumnElement[Any]:
+        return (
+            select(literal_column("1"))
+            .where(same_conversation, *conditions)
+            .limit(1)
+            .scalar_subquery()
         )
-        .limit(1)
-        .scalar_subquery()
+
+    other_in_flight = one_earlier(
+        earlier.c.seq != candidate.c.seq,
+        earlier.c.status == literal_column(f"'{DELIVERING}'"),
+        earlier.c.lease_expires_at > now,
+    )
+    retrying_before = one_earlier(
+        earlier.c.seq < candidate.c.seq,
+        earlier.c.status == literal_column(f"'{RETRYING}'"),
     )
     return and_(
         or_(
-            candidate.c.trigger == literal_column(f"'{COMMAND_TRIGGER}'"),
             # Deliveries without a conversation have no order to keep.
             candidate.c.conversation_id.is_(None),
             candidate.c.seq == first_unfinished,
+            and_(
+                candidate.c.trigger == literal_column(f"'{COMMAND_TRIGGER}'"),
+                retrying_before.is_not(None),
+            ),
         ),
         other_in_flight.is_(None),
     )
@@ -227,9 +242,9 @@ def due_deliveries(dialect_name: str) -> Select[tuple[int]]:
     At most each endpoint's room, oldest due first within an endpoint, ranked
     across endpoints. PostgreSQL reads each endpoint's first ``room`` due
     deliveries straight off the index (``LATERAL ... LIMIT room``); SQLite has
-    no LATERAL, so there a window function numbers the due deliveries of the
-    open endpoints (an endpoint with no room is not open, so a stalled
-    endpoint's backlog is never read).
+    no LATERAL, so it reads each open endpoint's first :data:`MAX_IN_FLIGHT`
+    and numbers those. Either way a claim reads a bounded number of rows per
+    endpoint, however deep its backlog, and none of an endpoint with no room.
     """
     candidate = deliveries.alias("candidate")
     order = (candidate.c.next_attempt_at, candidate.c.seq)
@@ -262,25 +277,33 @@ def due_deliveries(dialect_name: str) -> Select[tuple[int]]:
     room = (
         select(endpoints.c.id, _room(endpoints, endpoint_health).label("room"))
         .select_from(_with_health(endpoints))
-        .where(endpoints.c.id.in_(bindparam(OPEN_AGAIN, expanding=True)))
+        .where(endpoints.c.id.in_(bindparam(OPEN, expanding=True)))
         .subquery("room")
+    )
+    # SQLite cannot LIMIT by a column of the outer query; no room exceeds the largest
+    # cap, so read that many of each endpoint off the index, and rank those.
+    first = deliveries.alias("first")
+    firsts = (
+        select(first.c.seq)
+        .where(first.c.endpoint_id == room.c.id, _due_at(first))
+        .order_by(first.c.next_attempt_at, first.c.seq)
+        .limit(MAX_IN_FLIGHT)
     )
     ranked = (
         select(
             candidate.c.seq,
-            candidate.c.endpoint_id,
             candidate.c.next_attempt_at,
+            room.c.room,
             func.row_number()
             .over(partition_by=candidate.c.endpoint_id, order_by=order)
             .label("rank"),
         )
-        .where(candidate.c.endpoint_id.in_(bindparam(OPEN, expanding=True)), _due_at(candidate))
+        .select_from(room.join(candidate, candidate.c.seq.in_(firsts)))
         .subquery("ranked")
     )
     return (
         select(ranked.c.seq)
-        .select_from(ranked.join(room, room.c.id == ranked.c.endpoint_id))
-        .where(ranked.c.rank <= room.c.room)
+        .where(ranked.c.rank <= ranked.c.room)
         .order_by(ranked.c.rank, ranked.c.next_attempt_at)
         .limit(limit)
     )
@@ -291,8 +314,7 @@ def claim_statement(dialect_name: str) -> Update:
     """The claiming ``UPDATE ... RETURNING`` for a backend, built once.
 
     Its parameters are :data:`NOW`, :data:`LIMIT`, :data:`OWNER`,
-    :data:`LEASE_UNTIL`, :data:`CAP` and :data:`OPEN` (and :data:`OPEN_AGAIN`
-    on SQLite, the same list). Building and compiling this statement cost
+    :data:`LEASE_UNTIL`, :data:`CAP` and :data:`OPEN`. Building and compiling this statement cost
     more than running it on a small queue, so it is made once per backend.
     """
     due = due_deliveries(dialect_name).cte("due")
@@ -364,7 +386,6 @@ async def claim(
         LEASE_UNTIL: lease_until,
         CAP: endpoint_concurrency,
         OPEN: opened,
-        OPEN_AGAIN: opened,
     }
     statement = claim_statement(connection.dialect.name)
     claimed = (await connection.execute(statement, parameters)).all()
