@@ -51,6 +51,7 @@ from chathooks.wire import dumps, send_test_transcript
 
 __all__ = [
     "NotFound",
+    "change_endpoint",
     "create_endpoint",
     "create_site",
     "delete_endpoint",
@@ -117,15 +118,24 @@ async def update_endpoint(
 
     Enabling an endpoint sends what was held while it was disabled, in order.
     """
+    changed, _ = await change_endpoint(engine, site, endpoint, body)
+    return changed
+
+
+async def change_endpoint(
+    engine: AsyncEngine, site: str, endpoint: str, body: EndpointUpdate
+) -> tuple[EndpointOut, int]:
+    """:func:`update_endpoint`, also telling how many held deliveries were sent again."""
     changes = body.changes()
+    released = 0
     async with write_transaction(engine) as connection:
         updated = await endpoint_rows.update_endpoint(connection, site, endpoint, changes)
         if updated is not None and changes.get("enabled") is True:
-            await release_held(connection, updated.id)
+            released = await release_held(connection, updated.id)
         health = {} if updated is None else await health_of(connection, [updated.id])
     if updated is None:
         raise NotFound("endpoint", endpoint)
-    return EndpointOut.of(updated, health[updated.id])
+    return EndpointOut.of(updated, health[updated.id]), released
 
 
 async def delete_endpoint(engine: AsyncEngine, site: str, endpoint: str) -> None:

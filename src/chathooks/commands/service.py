@@ -398,15 +398,17 @@ def _change_endpoint(
     body = _checked(EndpointUpdate, fields)
     settings = _settings(database_url=database_url)
 
-    async def change(engine: AsyncEngine) -> EndpointOut:
+    async def change(engine: AsyncEngine) -> tuple[EndpointOut, int]:
         await _require_site(engine, site)
-        return await manage.update_endpoint(engine, site, endpoint, body)
+        return await manage.change_endpoint(engine, site, endpoint, body)
 
-    changed = _run(_with_engine(settings, change), settings)
+    changed, released = _run(_with_engine(settings, change), settings)
     if as_json:
         _print_json(changed)
         return
     typer.echo(_endpoint_line(changed))
+    if released:
+        typer.echo(f"sending {released} held deliveries again, in order")
     if secret is not None:
         typer.echo(f"signing secret: {secret}")
 
