@@ -19,6 +19,7 @@ from chathooks.db.engine import create_engine
 from chathooks.db.migrate import current_revision_async, head_revision
 from chathooks.queue import Outcome
 from chathooks.retention import retention_job
+from chathooks.sealing import bind_keyring
 from chathooks.settings import Settings
 from chathooks.worker import Worker
 
@@ -35,9 +36,11 @@ def open_engine(settings: Settings, *, inline: bool = False) -> AsyncEngine:
     service and worker want (see :mod:`chathooks.db.engine`); a short CLI
     command does not need it.
     """
-    return create_engine(
+    engine = create_engine(
         settings.database_url, inline=inline, synchronous=settings.sqlite_synchronous
     )
+    bind_keyring(engine, settings.keyring())
+    return engine
 
 
 def new_worker(

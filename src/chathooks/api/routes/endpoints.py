@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from chathooks import manage
 from chathooks.api.auth import SiteId
 from chathooks.api.errors import not_found
 from chathooks.api.schemas import (
     EndpointCreate,
     EndpointOut,
+    EndpointSecret,
     EndpointUpdate,
     EndpointWithSecret,
     Page,
+    RotateSecretRequest,
     TestRequest,
     TestResult,
     UnsavedTestRequest,
@@ -83,6 +86,24 @@ async def remove(endpoint: str, site: SiteId, services: ServicesDep) -> Response
     if not deleted:
         raise not_found(f"endpoint {endpoint!r}", field="endpoint")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{endpoint}/secret", response_model=EndpointSecret)
+async def reveal_secret(endpoint: str, site: SiteId, services: ServicesDep) -> EndpointSecret:
+    """The signing secret again; during a rotation's grace also the one it replaced."""
+    return await manage.reveal_secret(services.engine, site, endpoint)
+
+
+@router.post("/{endpoint}/rotate-secret", response_model=EndpointSecret)
+async def rotate_secret(
+    endpoint: str, site: SiteId, services: ServicesDep, body: RotateSecretRequest | None = None
+) -> EndpointSecret:
+    """A new signing secret. For ``grace_seconds`` (default one day) every attempt, retries
+    and redeliveries included, carries two ``v1`` signatures, by the new secret and the old
+    one, so receivers can switch at their pace; then only the new one."""
+    return await manage.rotate_secret(
+        services.engine, site, endpoint, body or RotateSecretRequest()
+    )
 
 
 @router.post("/test", response_model=TestResult)
