@@ -51,6 +51,16 @@ def _run_admin(sql: str) -> None:
         pool.submit(asyncio.run, _admin(sql)).result()
 
 
+def environment_without_settings() -> dict[str, str]:
+    """This process's environment without its CHATHOOKS_* settings, for a chathooks process
+    a test starts; except the service key a PostgreSQL test database needs (see below)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("CHATHOOKS_") or name == "CHATHOOKS_SECRET_KEY"
+    }
+
+
 #: The service key of test databases on PostgreSQL, which needs one (CHATHOOKS_SECRET_KEY).
 POSTGRES_SECRET_KEY = "dGVzdHMtb2YtY2hhdGhvb2tzLW9uLXBvc3RncmVzcWw="
 

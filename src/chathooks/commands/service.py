@@ -46,7 +46,12 @@ from chathooks.errors import FieldError
 from chathooks.heap import freeze_startup_objects
 from chathooks.liveness import run_worker
 from chathooks.queue import STATUSES
-from chathooks.runtime import build_app, new_worker, open_engine, require_current_schema
+from chathooks.runtime import (
+    build_app,
+    new_worker,
+    open_engine,
+    open_service_engine,
+)
 from chathooks.sender import Sender
 from chathooks.settings import Settings
 
@@ -180,8 +185,7 @@ def _explain_destinations(settings: Settings) -> None:
 
 
 async def _work(settings: Settings) -> None:
-    await require_current_schema(settings.database_url)
-    engine = open_engine(settings, inline=True)
+    engine = await open_service_engine(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
