@@ -346,7 +346,9 @@ def endpoint_update(
     body_format: str | None = typer.Option(None, "--format", help="form or json."),
     description: str | None = typer.Option(None, "--description", help="A note for people."),
     new_secret: bool = typer.Option(
-        False, "--new-secret", help="Sign with a new secret (printed once) from now on."
+        False,
+        "--new-secret",
+        help="Sign with a new secret from now on (printed; 'endpoint secret' shows it again).",
     ),
     no_secret: bool = typer.Option(False, "--no-secret", help="Stop signing requests."),
     database_url: str | None = _DATABASE_URL,
