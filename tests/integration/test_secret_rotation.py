@@ -189,3 +189,22 @@ def test_a_repeated_rotation_with_one_idempotency_key_rotates_once(
     revealed = service.client.get(f"{base}/secret", headers=auth).json()
     assert revealed["secret"] == first.json()["secret"]
     assert revealed["previous_secret"] == endpoint["secret"]
+
+
+def test_setting_a_secret_by_hand_ends_a_rotations_grace(
+    service: RunningService, receiver: RecordingReceiver, transcript: dict[str, Any]
+) -> None:
+    site, auth = service.create_site()
+    endpoint = service.create_endpoint(site, auth, receiver.url)
+    base = f"/api/v1/sites/{site}/endpoints/{endpoint['id']}"
+    service.client.post(f"{base}/rotate-secret", headers=auth)
+    chosen = "whsec_" + "c2V0IGJ5IGhhbmQgaW4gdGhlIEFQSQ=="
+
+    changed = service.client.patch(base, json={"secret": chosen}, headers=auth)
+    assert changed.status_code == 200, changed.text
+
+    revealed = service.client.get(f"{base}/secret", headers=auth).json()
+    assert revealed["secret"] == chosen and revealed["previous_secret"] is None
+    post(service, site, auth, transcript)
+    [received] = receiver.wait_for(1)
+    assert len(signatures(received)) == 1 and verifies(chosen, received)

@@ -115,3 +115,20 @@ def test_migrating_seals_the_plaintext_secrets_an_older_version_stored(database_
     assert is_sealed(stored) and PLAIN_SECRET not in stored
     assert is_sealed(answer) and PLAIN_SECRET not in answer
     assert opened == PLAIN_SECRET
+
+    # Going back to r0006 gives the older version its plain secrets again.
+    command.downgrade(alembic_config(database_url), "r0006")
+
+    async def read_plain() -> tuple[Any, Any]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                secret = (await connection.execute(text("SELECT secret FROM endpoints"))).scalar()
+                body = (
+                    await connection.execute(text("SELECT response_body FROM idempotency_keys"))
+                ).scalar()
+            return secret, body
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(read_plain()) == (PLAIN_SECRET, f'{{"secret": "{PLAIN_SECRET}"}}')
