@@ -72,6 +72,7 @@ def test_after_a_rotation_every_attempt_carries_both_signatures_until_the_grace_
 
     rotated = service.client.post(f"{base}/rotate-secret", headers=auth)
     assert rotated.status_code == 200, rotated.text
+    assert rotated.headers["cache-control"] == "no-store"
     new = rotated.json()["secret"]
     assert new.startswith("whsec_") and new != old
     assert rotated.json()["previous_secret"] == old
@@ -133,6 +134,7 @@ def test_the_secret_is_revealed_only_by_its_own_route(
 
     revealed = service.client.get(f"{base}/secret", headers=auth)
     assert revealed.status_code == 200
+    assert revealed.headers["cache-control"] == "no-store"
     assert revealed.json() == {
         "endpoint_id": endpoint["id"],
         "secret": endpoint["secret"],
