@@ -20,9 +20,9 @@ def test_reveal_copy_and_rotate_the_secret(
     created = ui_site.post("endpoints", {"url": receiver.url})
     old = created["secret"]
     ui_site.sign_in(page, f"/ui/settings?endpoint={created['id']}")
-    panel = page.get_by_role("region", name="Signing secret")
+    panel = page.get_by_role("region", name="Request signing")
     expect(panel).to_be_visible()
-    shown = panel.get_by_label("Current signing secret")
+    shown = panel.get_by_label("Current secret")
     expect(shown).to_be_hidden()
     assert old not in page.content()  # not on the page until asked for
 
@@ -75,7 +75,7 @@ def test_the_page_with_a_rotated_secret_passes_at_1280_and_400_px(
     axe_source()  # skip (fail in CI) up front when axe-core is missing
     created = ui_site.post("endpoints", {"url": receiver.url})
     ui_site.sign_in(page, f"/ui/settings?endpoint={created['id']}")
-    panel = page.get_by_role("region", name="Signing secret")
+    panel = page.get_by_role("region", name="Request signing")
     panel.get_by_role("button", name="Rotate secret").click()
     problems = check_page(page, "sender-settings-rotate")
     panel.get_by_role("button", name="Rotate now").click()
