@@ -12,11 +12,11 @@ from sqlalchemy import select, text
 
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import alembic_config, upgrade_async
-from chathooks.db.tables import endpoints, idempotency_keys
+from chathooks.db.tables import endpoints, idempotency_keys, metadata
 from chathooks.repository.endpoints import get_endpoint
 from chathooks.sealing import is_sealed
 from support.receiver import RecordingReceiver
-from support.service import ADMIN_KEY, running_service
+from support.service import ADMIN_KEY, RunningService, running_service
 
 PLAIN_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -36,38 +36,78 @@ def database_bytes(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in beside if p.exists())
 
 
+def use_every_secret(
+    service: RunningService, receiver: RecordingReceiver, transcript: dict[str, Any]
+) -> tuple[str, list[str], list[str]]:
+    """Make every kind of secret and key the service keeps, the way users do; the id of the
+    endpoint, the secrets, and the keys."""
+    site, auth = service.create_site()
+    once = {**auth, "Idempotency-Key": "create-1"}
+    created = service.client.post(
+        f"/api/v1/sites/{site}/endpoints", json={"url": receiver.url}, headers=once
+    )
+    assert created.status_code == 201
+    endpoint = created.json()
+    rotated = service.client.post(
+        f"/api/v1/sites/{site}/endpoints/{endpoint['id']}/rotate-secret",
+        headers={**auth, "Idempotency-Key": "rotate-1"},
+    ).json()
+    alerts = service.client.patch(
+        f"/api/v1/sites/{site}", json={"alert_url": receiver.url + "/alerts"}, headers=auth
+    ).json()
+    [delivery] = service.post_transcript(site, auth, transcript)
+    service.wait_for_status(site, auth, delivery, "succeeded")
+    secrets = [endpoint["secret"], rotated["secret"], alerts["alert_secret"]]
+    assert all(s and s.startswith("whsec_") for s in secrets)
+    return endpoint["id"], secrets, [auth["Authorization"].removeprefix("Bearer "), ADMIN_KEY]
+
+
+def assert_nothing_plain(stored: bytes, secrets: list[str], keys: list[str]) -> None:
+    for secret in secrets:
+        for form in forms_of(secret):
+            assert form not in stored, f"a form of {secret} is stored"
+    for key in keys:
+        assert key.encode() not in stored
+
+
 def test_no_secret_or_key_is_in_the_sqlite_file_in_plain_text(
     tmp_path: Path, receiver: RecordingReceiver, transcript: dict[str, Any]
 ) -> None:
     path = tmp_path / "chathooks.db"
     with running_service(f"sqlite:///{path}") as service:
-        site, auth = service.create_site()
-        api_key = auth["Authorization"].removeprefix("Bearer ")
-        once = {**auth, "Idempotency-Key": "create-1"}
-        created = service.client.post(
-            f"/api/v1/sites/{site}/endpoints", json={"url": receiver.url}, headers=once
-        )
-        assert created.status_code == 201
-        endpoint = created.json()
-        rotated = service.client.post(
-            f"/api/v1/sites/{site}/endpoints/{endpoint['id']}/rotate-secret",
-            headers={**auth, "Idempotency-Key": "rotate-1"},
-        ).json()
-        alerts = service.client.patch(
-            f"/api/v1/sites/{site}", json={"alert_url": receiver.url + "/alerts"}, headers=auth
-        ).json()
-        [delivery] = service.post_transcript(site, auth, transcript)
-        service.wait_for_status(site, auth, delivery, "succeeded")
-        secrets = [endpoint["secret"], rotated["secret"], alerts["alert_secret"]]
-        assert all(s and s.startswith("whsec_") for s in secrets)
+        endpoint_id, secrets, keys = use_every_secret(service, receiver, transcript)
 
     stored = database_bytes(path)
-    assert endpoint["id"].encode() in stored  # the file is the one the service wrote
-    for secret in secrets:
-        for form in forms_of(secret):
-            assert form not in stored, f"a form of {secret} is in the database file"
-    for key in (api_key, ADMIN_KEY):
-        assert key.encode() not in stored
+    assert endpoint_id.encode() in stored  # the file is the one the service wrote
+    assert_nothing_plain(stored, secrets, keys)
+
+
+def test_no_secret_or_key_is_in_any_postgresql_row_in_plain_text(
+    postgres_url: str, receiver: RecordingReceiver, transcript: dict[str, Any]
+) -> None:
+    with running_service(postgres_url) as service:
+        endpoint_id, secrets, keys = use_every_secret(service, receiver, transcript)
+
+    async def every_row() -> bytes:
+        engine = create_engine(postgres_url)
+        try:
+            async with engine.connect() as connection:
+                rows = [
+                    text_of_row
+                    for table in metadata.sorted_tables
+                    for text_of_row in (
+                        await connection.execute(
+                            text(f'SELECT CAST(t AS TEXT) FROM "{table.name}" AS t')
+                        )
+                    ).scalars()
+                ]
+        finally:
+            await engine.dispose()
+        return "\n".join(rows).encode()
+
+    stored = asyncio.run(every_row())
+    assert endpoint_id.encode() in stored
+    assert_nothing_plain(stored, secrets, keys)
 
 
 def test_migrating_seals_the_plaintext_secrets_an_older_version_stored(database_url: str) -> None:
