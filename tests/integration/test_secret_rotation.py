@@ -32,6 +32,16 @@ def post(service: RunningService, site: str, auth: dict[str, str], document: Any
     return delivery
 
 
+def signed_endpoint(
+    service: RunningService, receiver: RecordingReceiver
+) -> tuple[str, dict[str, str], dict[str, Any], str]:
+    """A new site with one signed endpoint: the site, its auth headers, the endpoint (with its
+    secret) and the endpoint's path."""
+    site, auth = service.create_site()
+    endpoint = service.create_endpoint(site, auth, receiver.url)
+    return site, auth, endpoint, f"/api/v1/sites/{site}/endpoints/{endpoint['id']}"
+
+
 def verifies(secret: str, received: Received) -> bool:
     try:
         Webhook(secret).verify(received.body, received.headers, json_parse=False)
@@ -65,10 +75,8 @@ def expire_previous_secret(database_url: str, endpoint_id: str) -> None:
 def test_after_a_rotation_every_attempt_carries_both_signatures_until_the_grace_ends(
     service: RunningService, receiver: RecordingReceiver, transcript: dict[str, Any]
 ) -> None:
-    site, auth = service.create_site()
-    endpoint = service.create_endpoint(site, auth, receiver.url)
+    site, auth, endpoint, base = signed_endpoint(service, receiver)
     old = endpoint["secret"]
-    base = f"/api/v1/sites/{site}/endpoints/{endpoint['id']}"
 
     rotated = service.client.post(f"{base}/rotate-secret", headers=auth)
     assert rotated.status_code == 200, rotated.text
@@ -110,9 +118,7 @@ def test_after_a_rotation_every_attempt_carries_both_signatures_until_the_grace_
 def test_a_rotation_without_grace_drops_the_old_secret_at_once(
     service: RunningService, receiver: RecordingReceiver, transcript: dict[str, Any]
 ) -> None:
-    site, auth = service.create_site()
-    endpoint = service.create_endpoint(site, auth, receiver.url)
-    base = f"/api/v1/sites/{site}/endpoints/{endpoint['id']}"
+    site, auth, endpoint, base = signed_endpoint(service, receiver)
     rotated = service.client.post(
         f"{base}/rotate-secret", json={"grace_seconds": 0}, headers=auth
     ).json()
@@ -128,9 +134,7 @@ def test_a_rotation_without_grace_drops_the_old_secret_at_once(
 def test_the_secret_is_revealed_only_by_its_own_route(
     service: RunningService, receiver: RecordingReceiver
 ) -> None:
-    site, auth = service.create_site()
-    endpoint = service.create_endpoint(site, auth, receiver.url)
-    base = f"/api/v1/sites/{site}/endpoints/{endpoint['id']}"
+    site, auth, endpoint, base = signed_endpoint(service, receiver)
 
     revealed = service.client.get(f"{base}/secret", headers=auth)
     assert revealed.status_code == 200
@@ -160,9 +164,7 @@ def test_the_secret_is_revealed_only_by_its_own_route(
 def test_a_bad_grace_is_refused_naming_the_field(
     service: RunningService, receiver: RecordingReceiver, grace: Any
 ) -> None:
-    site, auth = service.create_site()
-    endpoint = service.create_endpoint(site, auth, receiver.url)
-    base = f"/api/v1/sites/{site}/endpoints/{endpoint['id']}"
+    _site, auth, endpoint, base = signed_endpoint(service, receiver)
 
     refused = service.client.post(
         f"{base}/rotate-secret", json={"grace_seconds": grace}, headers=auth
@@ -175,9 +177,7 @@ def test_a_bad_grace_is_refused_naming_the_field(
 def test_a_repeated_rotation_with_one_idempotency_key_rotates_once(
     service: RunningService, receiver: RecordingReceiver
 ) -> None:
-    site, auth = service.create_site()
-    endpoint = service.create_endpoint(site, auth, receiver.url)
-    base = f"/api/v1/sites/{site}/endpoints/{endpoint['id']}"
+    _site, auth, endpoint, base = signed_endpoint(service, receiver)
     headers = {**auth, "Idempotency-Key": "rotate-1"}
 
     first = service.client.post(
@@ -196,9 +196,7 @@ def test_a_repeated_rotation_with_one_idempotency_key_rotates_once(
 def test_setting_a_secret_by_hand_ends_a_rotations_grace(
     service: RunningService, receiver: RecordingReceiver, transcript: dict[str, Any]
 ) -> None:
-    site, auth = service.create_site()
-    endpoint = service.create_endpoint(site, auth, receiver.url)
-    base = f"/api/v1/sites/{site}/endpoints/{endpoint['id']}"
+    site, auth, _endpoint, base = signed_endpoint(service, receiver)
     service.client.post(f"{base}/rotate-secret", headers=auth)
     chosen = "whsec_" + "c2V0IGJ5IGhhbmQgaW4gdGhlIEFQSQ=="
 
