@@ -26,6 +26,7 @@ import binascii
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 import secrets as _random
 import weakref
@@ -64,6 +65,8 @@ SECRET_KEY_SETTING = "CHATHOOKS_SECRET_KEY"
 KEY_FILE_SUFFIX = ".key"
 #: Opened values kept in memory, per keyring.
 CACHE_SIZE = 4096
+
+log = logging.getLogger(__name__)
 
 _FORMAT = "chs1"
 _KEY_BYTES = 32
@@ -196,6 +199,11 @@ def _key_from_file(path: Path) -> Keyring:
                 os.fsync(file.fileno())
             with contextlib.suppress(FileExistsError):  # another process made it first
                 os.link(temporary, path)
+                log.warning(
+                    "made the service key %s (mode 0600) for the signing secrets of this "
+                    "database; back it up with the database: without it they cannot be read",
+                    path,
+                )
         finally:
             temporary.unlink(missing_ok=True)
     try:

@@ -18,7 +18,12 @@ def run_json(*args: str, cwd: Path, **env: str) -> Any:
 
 
 def site_and_endpoint(tmp_path: Path, **env: str) -> tuple[str, dict[str, Any]]:
-    assert run("migrate", cwd=tmp_path, **env).returncode == 0
+    migrated = run("migrate", cwd=tmp_path, **env)
+    assert migrated.returncode == 0, migrated.stderr
+    made = f"made the service key {tmp_path / 'chathooks.db.key'} (mode 0600)"
+    assert (made in migrated.stderr) == ("CHATHOOKS_SECRET_KEY" not in env)
+    again = run("migrate", cwd=tmp_path, **env)
+    assert again.returncode == 0 and "service key" not in again.stderr
     site = run_json("site", "create", "example.com", cwd=tmp_path, **env)["id"]
     endpoint = run_json("endpoint", "add", site, "http://127.0.0.1:9/hook", cwd=tmp_path, **env)
     return site, endpoint
