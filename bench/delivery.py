@@ -55,6 +55,7 @@ from bench.results import Latency, Report, Scenario, Throughput, percentile
 from bench.service import Api, Deployment, add_site, prepare, start_api, start_worker
 from bench.sink_control import Sink
 from chathooks.heap import freeze_startup_objects
+from chathooks.sealing import new_key
 
 DEFAULT_COUNT = 20_000
 QUICK_COUNT = 1_000
@@ -89,7 +90,12 @@ INGEST_CONTENT_TYPE = "application/json"
 
 #: Environment the benchmark sets or that may hold secrets: not echoed in the results.
 _PRIVATE_ENV = frozenset(
-    {"CHATHOOKS_ADMIN_KEY", "CHATHOOKS_DATABASE_URL", "CHATHOOKS_TEST_POSTGRES_URL"}
+    {
+        "CHATHOOKS_ADMIN_KEY",
+        "CHATHOOKS_DATABASE_URL",
+        "CHATHOOKS_SECRET_KEY",
+        "CHATHOOKS_TEST_POSTGRES_URL",
+    }
 )
 
 _started = time.monotonic()
@@ -1038,6 +1044,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="chathooks-bench-") as scratch:
         env = {**os.environ, "CHATHOOKS_ALLOWED_DESTINATIONS": "127.0.0.0/8"}
+        # The fresh PostgreSQL databases need a service key; one for the run serves all of them.
+        env.setdefault("CHATHOOKS_SECRET_KEY", new_key())
         children = Children(log_dir, env)
         try:
             report = loop.run(_main(args, workload, children, databases, Path(scratch), profiler))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,15 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.fail(f"the Olark fixtures are missing: {FIXTURES}")
     return FIXTURES
+
+
+@pytest.fixture
+def transcript(fixtures_dir: Path) -> dict[str, Any]:
+    """A real transcript as Olark posts it (conversation id ``'kzrL...'``)."""
+    document: dict[str, Any] = json.loads(
+        (fixtures_dir / "php-consumer-real-transcript-1.json").read_text()
+    )
+    return document
 
 
 @pytest.fixture

@@ -23,11 +23,13 @@ from chathooks.api.schemas import (
     DeliveryRef,
     EndpointCreate,
     EndpointOut,
+    EndpointSecret,
     EndpointUpdate,
     EndpointWithSecret,
     IngestAccepted,
     Page,
     RecoverRequest,
+    RotateSecretRequest,
     SiteCreated,
     SiteOut,
     TestResult,
@@ -46,6 +48,7 @@ from chathooks.queue import (
 )
 from chathooks.repository import endpoints as endpoint_rows
 from chathooks.repository import sites as site_rows
+from chathooks.repository.endpoints import Endpoint
 from chathooks.sender import Sender, build_request
 from chathooks.wire import dumps, send_test_transcript
 
@@ -60,6 +63,8 @@ __all__ = [
     "endpoint_page",
     "recover_failed",
     "redeliver_delivery",
+    "reveal_secret",
+    "rotate_secret",
     "site_page",
     "test_endpoint",
     "update_endpoint",
@@ -146,14 +151,38 @@ async def delete_endpoint(engine: AsyncEngine, site: str, endpoint: str) -> None
         raise NotFound("endpoint", endpoint)
 
 
-async def test_endpoint(
-    engine: AsyncEngine, sender: Sender, site: str, endpoint: str
-) -> TestResult:
-    """Olark's **Send test**: post the test transcript now, through the destination guard."""
+async def _existing_endpoint(engine: AsyncEngine, site: str, endpoint: str) -> Endpoint:
+    """The site's endpoint, or :class:`NotFound`."""
     async with engine.connect() as connection:
         found = await endpoint_rows.get_endpoint(connection, site, endpoint)
     if found is None:
         raise NotFound("endpoint", endpoint)
+    return found
+
+
+async def reveal_secret(engine: AsyncEngine, site: str, endpoint: str) -> EndpointSecret:
+    """The endpoint's signing secret again (and the one it replaced, during a rotation's grace)."""
+    return EndpointSecret.of(await _existing_endpoint(engine, site, endpoint))
+
+
+async def rotate_secret(
+    engine: AsyncEngine, site: str, endpoint: str, body: RotateSecretRequest
+) -> EndpointSecret:
+    """A new signing secret; the old one signs too for ``body.grace_seconds``, then no more."""
+    async with write_transaction(engine) as connection:
+        rotated = await endpoint_rows.rotate_secret(
+            connection, site, endpoint, grace_seconds=body.grace_seconds
+        )
+    if rotated is None:
+        raise NotFound("endpoint", endpoint)
+    return EndpointSecret.of(rotated)
+
+
+async def test_endpoint(
+    engine: AsyncEngine, sender: Sender, site: str, endpoint: str
+) -> TestResult:
+    """Olark's **Send test**: post the test transcript now, through the destination guard."""
+    found = await _existing_endpoint(engine, site, endpoint)
     request = build_request(
         delivery_id=new_delivery_id(),
         url=found.url,

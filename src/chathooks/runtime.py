@@ -19,13 +19,20 @@ from chathooks.db.engine import create_engine
 from chathooks.db.migrate import current_revision_async, head_revision
 from chathooks.queue import Outcome
 from chathooks.retention import retention_job
+from chathooks.sealing import bind_keyring, check_keyring
 from chathooks.settings import Settings
 from chathooks.worker import Worker
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["build_app", "new_worker", "open_engine", "require_current_schema"]
+__all__ = [
+    "build_app",
+    "new_worker",
+    "open_engine",
+    "open_service_engine",
+    "require_current_schema",
+]
 
 
 def open_engine(settings: Settings, *, inline: bool = False) -> AsyncEngine:
@@ -35,9 +42,25 @@ def open_engine(settings: Settings, *, inline: bool = False) -> AsyncEngine:
     service and worker want (see :mod:`chathooks.db.engine`); a short CLI
     command does not need it.
     """
-    return create_engine(
+    engine = create_engine(
         settings.database_url, inline=inline, synchronous=settings.sqlite_synchronous
     )
+    bind_keyring(engine, settings.keyring())
+    return engine
+
+
+async def open_service_engine(settings: Settings) -> AsyncEngine:
+    """:func:`open_engine` for a long-running service or worker, once the schema is current
+    and the service key opens the secrets stored (a wrong key stops it here)."""
+    await require_current_schema(settings.database_url)
+    engine = open_engine(settings, inline=True)
+    try:
+        async with engine.connect() as connection:
+            await check_keyring(connection)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
 
 
 def new_worker(

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chathooks.queue.claim import MAX_IN_FLIGHT
+from chathooks.sealing import SECRET_KEY_SETTING, Keyring, SecretKeyError, keyring_for
 
 DEFAULT_DATABASE_URL = "sqlite:///./chathooks.db"
 #: Olark documents "a few retries with back off"; ours: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -49,6 +50,10 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     #: Creates sites. Generated and printed on first start when unset.
     admin_key: str | None = None
+    #: Seals the signing secrets in the database: base64 of 32 bytes, or several keys
+    #: comma-separated (the first seals, all open). Unset on SQLite: a key file beside
+    #: the database (see chathooks.sealing); PostgreSQL needs it.
+    secret_key: str | None = Field(default=None, repr=False)
     #: CIDRs that outgoing deliveries may reach although they are private or loopback.
     allowed_destinations: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: The sender's public egress ranges, published at /api/v1/meta for receivers to allow-list.
@@ -111,6 +116,20 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             parse_cidrs([str(v) for v in value])  # reject bad input at start-up
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            try:
+                Keyring.from_text(value)
+            except SecretKeyError as exc:  # a malformed key stops the start, naming the setting
+                raise ValueError(str(exc).removeprefix(f"{SECRET_KEY_SETTING} ")) from exc
+        return value
+
+    def keyring(self) -> Keyring:
+        """The keys the signing secrets are sealed with (see :func:`keyring_for`)."""
+        return keyring_for(self.database_url, self.secret_key)
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

@@ -153,17 +153,20 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 
 def signature_headers(
-    secret: str | None, msg_id: str, body: bytes, timestamp: int | None = None
+    secret: str | Sequence[str] | None, msg_id: str, body: bytes, timestamp: int | None = None
 ) -> dict[str, str]:
     """The headers a sender adds to a POST; without a secret, only the id and timestamp.
 
     The id and timestamp are useful on their own (dedupe, latency), so an
-    endpoint without a secret still gets them.
+    endpoint without a secret still gets them. Several secrets (a new one and
+    the one it replaces, during a rotation) give one ``v1,`` entry each, in
+    their order, space-separated: a receiver holding either secret verifies.
     """
     ts = int(time.time()) if timestamp is None else int(timestamp)
     headers = {ID_HEADER: msg_id, TIMESTAMP_HEADER: str(ts)}
-    if secret is not None:
-        headers[SIGNATURE_HEADER] = sign(secret, msg_id, ts, body)
+    keys = [secret] if isinstance(secret, str) else list(secret or ())
+    if keys:
+        headers[SIGNATURE_HEADER] = " ".join(sign(key, msg_id, ts, body) for key in keys)
     return headers
 
 

@@ -370,7 +370,7 @@ class Worker:
                 url=destination.url,
                 document_json=claimed.payload,
                 fmt=destination.format,
-                secret=destination.secret,
+                secret=destination.signing_secrets,
                 extra_headers=destination.headers,
             )
         except ValueError as exc:

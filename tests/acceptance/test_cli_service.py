@@ -9,7 +9,6 @@ processes; the admin key printed on first start; bad input refused clearly.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sqlite3
@@ -29,6 +28,7 @@ from typer.testing import CliRunner, Result
 from chathooks import cli
 from chathooks.wire import FORM_CONTENT_TYPE, TEST_TRANSCRIPT_ID
 from support.receiver import RecordingReceiver
+from support.services import environment_without_settings
 
 CHATHOOKS = str(Path(sys.executable).with_name("chathooks"))
 TRANSCRIPT = "snowplow-enrich-common-e1-transcript-HEAD"
@@ -41,7 +41,7 @@ SERVICE_ENV = {
 
 
 def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATHOOKS_")}
+    env = environment_without_settings()
     env.update(SERVICE_ENV)
     env.pop("CHATHOOKS_REQUIRE_SERVICES", None)
     return {**env, **(extra or {})}

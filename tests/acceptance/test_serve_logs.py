@@ -9,7 +9,6 @@ payload, the endpoint's secret nor any key appears anywhere in the log.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from typer.testing import CliRunner
 from chathooks import cli
 from chathooks.db.migrate import upgrade
 from support.receiver import RecordingReceiver
+from support.services import environment_without_settings
 
 CHATHOOKS = str(Path(sys.executable).with_name("chathooks"))
 ADMIN_KEY = "chadm_log-test-admin-key"
@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 
 def _environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATHOOKS_")}
+    env = environment_without_settings()
     env.update(
         CHATHOOKS_ALLOWED_DESTINATIONS="127.0.0.0/8",
         CHATHOOKS_POLL_INTERVAL="0.05",

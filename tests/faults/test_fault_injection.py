@@ -20,7 +20,6 @@ Run it alone with ``make faults``; ``make test`` runs it too.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from chathooks.db.tables import deliveries
 from support.faulty_receiver import FaultyReceiver
 from support.private_postgres import private_postgres
 from support.service import ADMIN_KEY
+from support.services import environment_without_settings
 
 CHATHOOKS = str(Path(sys.executable).with_name("chathooks"))
 CONCURRENCY = 16
@@ -53,7 +53,7 @@ OUTAGE_SECONDS = 15.0
 
 
 def _environment(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATHOOKS_")}
+    env = environment_without_settings()
     env.update(
         {
             "CHATHOOKS_DATABASE_URL": database_url,

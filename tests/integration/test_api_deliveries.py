@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,14 +19,6 @@ from support.service import RunningService, running_service
 def service(database_url: str) -> Iterator[RunningService]:
     with running_service(database_url) as running:
         yield running
-
-
-@pytest.fixture
-def transcript(fixtures_dir: Path) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(
-        (fixtures_dir / "php-consumer-real-transcript-1.json").read_text()
-    )
-    return document
 
 
 def post(service: RunningService, site: str, auth: dict[str, str], document: Any) -> list[str]:

@@ -138,7 +138,7 @@ def test_an_expired_key_runs_again_and_keys_are_per_site(database_url: str) -> N
                 key="old-key",
                 request_hash="0" * 64,
                 status_code=201,
-                response_body="{}",
+                response_body=service.settings.keyring().seal("{}"),
                 created_at=time.time() - 86400 - 5,
             ),
         )

@@ -49,6 +49,7 @@ from chathooks.queue import (
     write_transaction,
 )
 from chathooks.repository.endpoints import set_alert_url
+from chathooks.sealing import keyring_of
 
 T0 = 1_700_000_000.0
 SITE = "site_q"
@@ -72,7 +73,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
                     id=endpoint_id,
                     site_id=site_id,
                     url=f"https://{endpoint_id}.example/hook?token=t",
-                    secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                    secret=keyring_of(connection).seal("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
                     format="json",
                     headers={"X-Token": "abc"},
                     created_at=T0,

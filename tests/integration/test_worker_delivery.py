@@ -23,6 +23,7 @@ from chathooks.db.engine import create_engine
 from chathooks.db.migrate import upgrade_async
 from chathooks.db.tables import endpoints, sites
 from chathooks.queue import NewDelivery, Outcome, claim, enqueue, get_delivery, recover, redeliver
+from chathooks.sealing import keyring_of
 from chathooks.settings import Settings
 from chathooks.signing import Verifier, generate_secret
 from chathooks.worker import Worker
@@ -58,6 +59,8 @@ def settings_for(engine: AsyncEngine, **overrides: Any) -> Settings:
 async def add_endpoint(engine: AsyncEngine, endpoint_id: str, url: str, **fields: Any) -> str:
     now = time.time()
     async with engine.begin() as connection:
+        if fields.get("secret") is not None:  # stored sealed, as the service stores it
+            fields["secret"] = keyring_of(connection).seal(fields["secret"])
         await connection.execute(
             insert(endpoints).values(
                 id=endpoint_id, site_id=SITE, url=url, created_at=now, updated_at=now, **fields

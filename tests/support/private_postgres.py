@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from support.services import unavailable
+from support.services import postgres_secret_key, unavailable
 
 
 def _bin(name: str) -> str | None:
@@ -111,7 +111,8 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     server = PrivatePostgres()
     try:
         server.initialise()
-        yield server
+        with postgres_secret_key():
+            yield server
     finally:
         server._run(
             str(_bin("pg_ctl")), "-D", str(server.data), "-m", "immediate", "stop", check=False

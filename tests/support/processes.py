@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -17,13 +16,15 @@ from typing import Any
 
 import httpx
 
+from support.services import environment_without_settings
+
 CHATHOOKS = str(Path(sys.executable).with_name("chathooks"))
 ADMIN_KEY = "chadm_process-test-admin-key"
 
 
 def environment(**extra: str) -> dict[str, str]:
     """This environment without any CHATHOOKS_* of the caller's, plus quick test settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATHOOKS_")}
+    env = environment_without_settings()
     env.update(
         CHATHOOKS_ALLOWED_DESTINATIONS="127.0.0.0/8",
         CHATHOOKS_POLL_INTERVAL="0.05",

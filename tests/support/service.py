@@ -51,6 +51,14 @@ class RunningService:
         endpoint: dict[str, Any] = response.json()
         return endpoint
 
+    def post_transcript(self, site_id: str, auth: dict[str, str], document: Any) -> list[str]:
+        """``POST .../transcripts``; the ids of the deliveries it queued."""
+        response = self.client.post(
+            f"/api/v1/sites/{site_id}/transcripts", json=document, headers=auth
+        )
+        assert response.status_code == 202, response.text
+        return [delivery["id"] for delivery in response.json()["deliveries"]]
+
     def wait_for_status(
         self,
         site_id: str,
@@ -112,7 +120,7 @@ def running_service(
     database_url: str, *, run_worker: bool = True, **overrides: Any
 ) -> Iterator[RunningService]:
     settings = test_settings(database_url, **overrides)
-    upgrade(database_url)
+    upgrade(database_url, settings.keyring())
     with (
         serving(create_app(settings, run_worker=run_worker)) as url,
         httpx.Client(base_url=url, timeout=30) as client,

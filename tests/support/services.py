@@ -51,15 +51,43 @@ def _run_admin(sql: str) -> None:
         pool.submit(asyncio.run, _admin(sql)).result()
 
 
+def environment_without_settings() -> dict[str, str]:
+    """This process's environment without its CHATHOOKS_* settings, for a chathooks process
+    a test starts; except the service key a PostgreSQL test database needs (see below)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("CHATHOOKS_") or name == "CHATHOOKS_SECRET_KEY"
+    }
+
+
+#: The service key of test databases on PostgreSQL, which needs one (CHATHOOKS_SECRET_KEY).
+POSTGRES_SECRET_KEY = "dGVzdHMtb2YtY2hhdGhvb2tzLW9uLXBvc3RncmVzcWw="
+
+
+@contextmanager
+def postgres_secret_key() -> Iterator[None]:
+    """``CHATHOOKS_SECRET_KEY`` set (for this process and the ones it starts) unless it is."""
+    before = os.environ.get("CHATHOOKS_SECRET_KEY")
+    os.environ.setdefault("CHATHOOKS_SECRET_KEY", POSTGRES_SECRET_KEY)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CHATHOOKS_SECRET_KEY", None)
+
+
 @contextmanager
 def fresh_postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test; dropped afterwards."""
+    """A new, empty PostgreSQL database for one test, with the service key it needs; dropped
+    afterwards."""
     name = "chathooks_test_" + secrets.token_hex(6)
     try:
         _run_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         unavailable(f"PostgreSQL at {ADMIN_URL} is not reachable: {exc}")
     try:
-        yield _with_database(ADMIN_URL, name)
+        with postgres_secret_key():
+            yield _with_database(ADMIN_URL, name)
     finally:
         _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

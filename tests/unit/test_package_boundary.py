@@ -19,6 +19,7 @@ BLOCKED = (
     "alembic",
     "asyncpg",
     "click",
+    "cryptography",
     "django",
     "fastapi",
     "flask",

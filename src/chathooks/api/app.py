@@ -42,7 +42,7 @@ from chathooks.ingest import Ingestor
 from chathooks.liveness import Heartbeat, run_worker
 from chathooks.queue import Outcome, write_transaction
 from chathooks.repository.sites import create_admin_key, has_admin_key
-from chathooks.runtime import new_worker, open_engine, require_current_schema
+from chathooks.runtime import new_worker, open_service_engine, require_current_schema
 from chathooks.sender import Sender
 from chathooks.settings import Settings
 from chathooks.ui import routes as ui
@@ -72,8 +72,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await require_current_schema(config.database_url)
-        engine = open_engine(config, inline=True)
+        engine = await open_service_engine(config)
         try:
             if config.admin_key is None:
                 await _ensure_admin_key(engine)

@@ -34,12 +34,14 @@ __all__ = [
     "DeliveryStatus",
     "EndpointCreate",
     "EndpointOut",
+    "EndpointSecret",
     "EndpointUpdate",
     "EndpointWithSecret",
     "IngestAccepted",
     "Meta",
     "Page",
     "RecoverRequest",
+    "RotateSecretRequest",
     "SiteCreate",
     "SiteCreated",
     "SiteOut",
@@ -281,6 +283,45 @@ class EndpointWithSecret(EndpointOut):
     @classmethod
     def of(cls, endpoint: Endpoint, health: Mapping[str, Any] | None = None) -> EndpointWithSecret:
         return cls(**_endpoint_fields(endpoint, health), secret=endpoint.secret)
+
+
+#: The longest grace a secret rotation allows: 30 days.
+MAX_GRACE_SECONDS = 30 * 86400
+#: How long the replaced secret signs too, unless the rotation says otherwise.
+DEFAULT_GRACE_SECONDS = 86400
+
+
+class RotateSecretRequest(_Request):
+    grace_seconds: int = Field(
+        DEFAULT_GRACE_SECONDS,
+        ge=0,
+        le=MAX_GRACE_SECONDS,
+        description="How long the replaced secret still signs every attempt, next to the new "
+        "one (0 to 30 days, in seconds); 0 drops it at once.",
+    )
+
+
+class EndpointSecret(BaseModel):
+    """An endpoint's signing secret(s): what a receiver must accept."""
+
+    endpoint_id: str
+    secret: str | None = Field(description="The signing secret; null for an unsigned endpoint.")
+    previous_secret: str | None = Field(
+        description="The secret a rotation replaced, while it still signs too; null otherwise."
+    )
+    previous_secret_expires_at: datetime | None = Field(
+        description="When the previous secret stops signing; every attempt until then carries "
+        "two v1 signatures, one per secret."
+    )
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointSecret:
+        return cls(
+            endpoint_id=endpoint.id,
+            secret=endpoint.secret,
+            previous_secret=endpoint.previous_secret,
+            previous_secret_expires_at=utc(endpoint.previous_secret_until),
+        )
 
 
 def _endpoint_fields(endpoint: Endpoint, health: Mapping[str, Any] | None) -> dict[str, Any]:

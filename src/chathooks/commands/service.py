@@ -24,15 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks import manage
 from chathooks.api.schemas import (
+    DEFAULT_GRACE_SECONDS,
     DeliveryOut,
     DeliveryRef,
     EndpointCreate,
     EndpointOut,
+    EndpointSecret,
     EndpointUpdate,
     EndpointWithSecret,
     IngestAccepted,
     Page,
     RecoverRequest,
+    RotateSecretRequest,
     SiteCreate,
     TestResult,
 )
@@ -43,7 +46,12 @@ from chathooks.errors import FieldError
 from chathooks.heap import freeze_startup_objects
 from chathooks.liveness import run_worker
 from chathooks.queue import STATUSES
-from chathooks.runtime import build_app, new_worker, open_engine, require_current_schema
+from chathooks.runtime import (
+    build_app,
+    new_worker,
+    open_engine,
+    open_service_engine,
+)
 from chathooks.sender import Sender
 from chathooks.settings import Settings
 
@@ -95,6 +103,8 @@ def register(app: typer.Typer) -> None:
     endpoint.command("enable")(endpoint_enable)
     endpoint.command("test")(endpoint_test)
     endpoint.command("delete")(endpoint_delete)
+    endpoint.command("secret")(endpoint_secret)
+    endpoint.command("rotate-secret")(endpoint_rotate_secret)
     app.add_typer(endpoint)
 
     deliveries = typer.Typer(
@@ -129,7 +139,7 @@ def serve(
 
     setup_logging(log_format, log_level)
     settings = _settings(database_url=database_url)
-    _migrate(settings.database_url)
+    _migrate(settings)
     _explain_destinations(settings)
     app = build_app(settings, run_worker=not no_worker, freeze_startup=True)
     uvicorn.run(
@@ -175,8 +185,7 @@ def _explain_destinations(settings: Settings) -> None:
 
 
 async def _work(settings: Settings) -> None:
-    await require_current_schema(settings.database_url)
-    engine = open_engine(settings, inline=True)
+    engine = await open_service_engine(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -192,13 +201,14 @@ async def _work(settings: Settings) -> None:
 def migrate(database_url: str | None = _DATABASE_URL) -> None:
     """Create or upgrade the database schema (safe to run any number of times)."""
     settings = _settings(database_url=database_url)
-    _migrate(settings.database_url)
+    _migrate(settings)
     typer.echo(f"{shown_url(settings.database_url)} is at schema revision {head_revision()}")
 
 
-def _migrate(database_url: str) -> None:
+def _migrate(settings: Settings) -> None:
+    database_url = settings.database_url
     try:
-        upgrade(database_url)
+        upgrade(database_url, settings.keyring())
     except (SQLAlchemyError, OSError, ValueError) as exc:
         _fail(f"cannot migrate {shown_url(database_url)}: {_reason(exc)}")
 
@@ -336,7 +346,9 @@ def endpoint_update(
     body_format: str | None = typer.Option(None, "--format", help="form or json."),
     description: str | None = typer.Option(None, "--description", help="A note for people."),
     new_secret: bool = typer.Option(
-        False, "--new-secret", help="Sign with a new secret (printed once) from now on."
+        False,
+        "--new-secret",
+        help="Sign with a new secret from now on (printed; 'endpoint secret' shows it again).",
     ),
     no_secret: bool = typer.Option(False, "--no-secret", help="Stop signing requests."),
     database_url: str | None = _DATABASE_URL,
@@ -427,6 +439,54 @@ def endpoint_delete(
 
     _run(_with_engine(settings, delete), settings)
     typer.echo(f"deleted {endpoint} and its deliveries")
+
+
+def endpoint_secret(
+    site: str = _SITE,
+    endpoint: str = _ENDPOINT,
+    database_url: str | None = _DATABASE_URL,
+    as_json: bool = _JSON,
+) -> None:
+    """Print an endpoint's signing secret (and, during a rotation, the previous one)."""
+    settings = _settings(database_url=database_url)
+
+    async def reveal(engine: AsyncEngine) -> EndpointSecret:
+        await _require_site(engine, site)
+        return await manage.reveal_secret(engine, site, endpoint)
+
+    _print_secret(_run(_with_engine(settings, reveal), settings), as_json=as_json)
+
+
+def endpoint_rotate_secret(
+    site: str = _SITE,
+    endpoint: str = _ENDPOINT,
+    grace_seconds: int = typer.Option(
+        DEFAULT_GRACE_SECONDS,
+        "--grace-seconds",
+        help="How long the old secret signs too, next to the new one (0 to 30 days).",
+    ),
+    database_url: str | None = _DATABASE_URL,
+    as_json: bool = _JSON,
+) -> None:
+    """Give an endpoint a new signing secret; the old one also signs for a grace period."""
+    body = _checked(RotateSecretRequest, {"grace_seconds": grace_seconds})
+    settings = _settings(database_url=database_url)
+
+    async def rotate(engine: AsyncEngine) -> EndpointSecret:
+        await _require_site(engine, site)
+        return await manage.rotate_secret(engine, site, endpoint, body)
+
+    _print_secret(_run(_with_engine(settings, rotate), settings), as_json=as_json)
+
+
+def _print_secret(secret: EndpointSecret, *, as_json: bool) -> None:
+    if as_json:
+        _print_json(secret)
+        return
+    typer.echo(f"signing secret: {secret.secret}" if secret.secret else "unsigned")
+    if secret.previous_secret is not None and secret.previous_secret_expires_at is not None:
+        until = secret.previous_secret_expires_at.isoformat(timespec="seconds")
+        typer.echo(f"previous secret (also signs until {until}): {secret.previous_secret}")
 
 
 def endpoint_test(

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks.db.engine import create_engine, is_sqlite, normalize_url
+from chathooks.sealing import Keyring, bind_keyring, check_keyring, configured_keyring
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -70,9 +71,26 @@ def head_revision() -> str:
     return head
 
 
-async def upgrade_async(database_url: str) -> None:
-    """Upgrade the database at ``database_url`` to the newest schema; a no-op when current."""
-    await run_upgrade(database_url, alembic_config(), lock_key=_PG_MIGRATION_LOCK)
+async def upgrade_async(database_url: str, keyring: Keyring | None = None) -> None:
+    """Upgrade the database at ``database_url`` to the newest schema; a no-op when current.
+
+    ``keyring`` seals the secrets a migration stores (default: the one
+    ``CHATHOOKS_SECRET_KEY`` or the SQLite key file gives, see
+    :func:`chathooks.sealing.keyring_for`); once current, one stored secret is
+    opened with it, so a wrong key stops here rather than at the first delivery.
+    """
+    if keyring is None:
+        keyring = configured_keyring(database_url)
+    config = alembic_config()
+    config.attributes["keyring"] = keyring
+    await run_upgrade(database_url, config, lock_key=_PG_MIGRATION_LOCK)
+    engine = create_engine(database_url)
+    bind_keyring(engine, keyring)
+    try:
+        async with engine.connect() as connection:
+            await check_keyring(connection)
+    finally:
+        await engine.dispose()
 
 
 async def run_upgrade(database_url: str, config: Config, *, lock_key: int) -> None:
@@ -98,9 +116,9 @@ async def run_upgrade(database_url: str, config: Config, *, lock_key: int) -> No
         await engine.dispose()
 
 
-def upgrade(database_url: str) -> None:
+def upgrade(database_url: str, keyring: Keyring | None = None) -> None:
     """Blocking :func:`upgrade_async`, callable from plain code and from inside an event loop."""
-    _run_blocking(upgrade_async(database_url))
+    _run_blocking(upgrade_async(database_url, keyring))
 
 
 async def current_revision_async(database_url: str) -> str | None:

@@ -71,8 +71,11 @@ endpoints = Table(
     Column("send_offline", Boolean, nullable=False, default=True),
     #: Olark's "Send all events" (start events).
     Column("send_events", Boolean, nullable=False, default=False),
-    #: ``whsec_...``; NULL for an unsigned endpoint.
-    Column("secret", String(100), nullable=True),
+    #: ``whsec_...`` sealed with the service key (chathooks.sealing); NULL: unsigned.
+    Column("secret", Text, nullable=True),
+    #: The secret a rotation replaced (sealed), which also signs until ``previous_secret_until``.
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_secret_until", Float, nullable=True),
     #: ``form`` (Olark's wire form) or ``json``.
     Column("format", String(10), nullable=False, default="form"),
     #: Extra request headers, e.g. a receiver's token.
@@ -352,6 +355,7 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     #: NULL while the first request is still running.
     Column("status_code", Integer, nullable=True),
+    #: The answer, sealed like endpoint secrets (it may hold one).
     Column("response_body", Text, nullable=True),
     Column("response_type", String(100), nullable=True),
     Column("created_at", Float, nullable=False),

@@ -7,12 +7,13 @@ finds the row, and whether its answer is there yet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import idempotency_keys
+from chathooks.sealing import keyring_of
 
 __all__ = [
     "KEEP_SECONDS",
@@ -61,7 +62,14 @@ async def find_key(connection: AsyncConnection, site_id: str, key: str) -> Store
             ).where(idempotency_keys.c.site_id == site_id, idempotency_keys.c.key == key)
         )
     ).first()
-    return None if row is None else StoredKey(**row._mapping)
+    if row is None:
+        return None
+    stored = StoredKey(**row._mapping)
+    if stored.response_body is None:
+        return stored
+    # Answers are kept sealed: one may hold a new endpoint's secret.
+    body = keyring_of(connection).open(stored.response_body, cached=False)
+    return replace(stored, response_body=body)
 
 
 async def store_answer(
@@ -76,7 +84,11 @@ async def store_answer(
     await connection.execute(
         update(idempotency_keys)
         .where(idempotency_keys.c.site_id == site_id, idempotency_keys.c.key == key)
-        .values(status_code=status_code, response_body=body, response_type=content_type)
+        .values(
+            status_code=status_code,
+            response_body=keyring_of(connection).seal(body),
+            response_type=content_type,
+        )
     )
 
 

@@ -67,6 +67,7 @@ from chathooks.db.tables import (
 )
 from chathooks.queue.notify import announce_due
 from chathooks.queue.statuses import DELIVERING, FAILING, PENDING, RETRYING
+from chathooks.sealing import keyring_of, still_signs
 
 #: The trigger of an operator's command POST: it is not held back by its conversation.
 COMMAND_TRIGGER = "command"
@@ -82,6 +83,13 @@ class Destination:
     format: str
     headers: dict[str, str]
     enabled: bool
+    #: The secret a rotation replaced, while it still signs too (see :attr:`signing_secrets`).
+    previous_secret: str | None = None
+
+    @property
+    def signing_secrets(self) -> tuple[str, ...]:
+        """What each attempt is signed with: the secret, then the one it replaced, if any."""
+        return tuple(s for s in (self.secret, self.previous_secret) if s is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +399,7 @@ async def claim(
     claimed = (await connection.execute(statement, parameters)).all()
     if not claimed:
         return []
-    destinations = await _destinations(connection, {row.endpoint_id for row in claimed})
+    destinations = await _destinations(connection, {row.endpoint_id for row in claimed}, at)
     payloads = await _payloads(connection, [row.id for row in claimed])
     # RETURNING order is unspecified; hand them out in queue order.
     return [
@@ -423,12 +431,18 @@ async def _payloads(connection: AsyncConnection, ids: list[str]) -> dict[str, st
     return {row.delivery_id: row.payload for row in rows}
 
 
-async def _destinations(connection: AsyncConnection, ids: set[str]) -> dict[str, Destination]:
+async def _destinations(
+    connection: AsyncConnection, ids: set[str], at: float
+) -> dict[str, Destination]:
+    """The endpoints' settings, their secrets opened (from the keyring's cache, usually)."""
+    keyring = keyring_of(connection)
     rows = await connection.execute(
         select(
             endpoints.c.id,
             endpoints.c.url,
             endpoints.c.secret,
+            endpoints.c.previous_secret,
+            endpoints.c.previous_secret_until,
             endpoints.c.format,
             endpoints.c.headers,
             endpoints.c.enabled,
@@ -438,10 +452,13 @@ async def _destinations(connection: AsyncConnection, ids: set[str]) -> dict[str,
         row.id: Destination(
             endpoint_id=row.id,
             url=row.url,
-            secret=row.secret,
+            secret=keyring.open_optional(row.secret),
             format=row.format,
             headers=_string_headers(row.headers),
             enabled=bool(row.enabled),
+            previous_secret=keyring.open_optional(
+                row.previous_secret if still_signs(row.previous_secret_until, at) else None
+            ),
         )
         for row in rows
     }

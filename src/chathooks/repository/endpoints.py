@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Row, delete, insert, or_, select, update
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chathooks.db.tables import endpoints
 from chathooks.repository.ids import new_id
 from chathooks.repository.validation import EndpointFormat, check_format
+from chathooks.sealing import Keyring, keyring_of, still_signs
 from chathooks.signing import generate_secret
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "enabled_endpoints_of_sites",
     "get_endpoint",
     "list_endpoints",
+    "rotate_secret",
     "set_alert_url",
     "update_endpoint",
 ]
@@ -80,9 +82,14 @@ class Endpoint:
     max_in_flight: int | None = None
     #: ``delivery``, or ``alerts`` for the site's alert endpoint (see :func:`set_alert_url`).
     role: str = "delivery"
+    #: The secret :func:`rotate_secret` replaced, and until when it signs as well.
+    previous_secret: str | None = None
+    previous_secret_until: float | None = None
 
 
-def _endpoint(row: Row[Any]) -> Endpoint:
+def _endpoint(row: Row[Any], keyring: Keyring) -> Endpoint:
+    """The endpoint of a row, its secrets opened (an expired previous secret is left out)."""
+    previous = still_signs(row.previous_secret_until, time.time())
     return Endpoint(
         id=row.id,
         site_id=row.site_id,
@@ -92,7 +99,7 @@ def _endpoint(row: Row[Any]) -> Endpoint:
         auto_send=row.auto_send,
         send_offline=row.send_offline,
         send_events=row.send_events,
-        secret=row.secret,
+        secret=keyring.open_optional(row.secret),
         format=check_format(row.format),
         headers=dict(row.headers or {}),
         disabled_reason=row.disabled_reason,
@@ -100,7 +107,18 @@ def _endpoint(row: Row[Any]) -> Endpoint:
         updated_at=row.updated_at,
         max_in_flight=row.max_in_flight,
         role=row.role,
+        previous_secret=keyring.open_optional(row.previous_secret) if previous else None,
+        previous_secret_until=row.previous_secret_until if previous else None,
     )
+
+
+async def _insert(connection: AsyncConnection, endpoint: Endpoint) -> None:
+    """Store ``endpoint`` as a new row, its secrets sealed."""
+    keyring = keyring_of(connection)
+    values = {column.name: getattr(endpoint, column.name) for column in endpoints.columns}
+    values["secret"] = keyring.seal_optional(endpoint.secret)
+    values["previous_secret"] = keyring.seal_optional(endpoint.previous_secret)
+    await connection.execute(insert(endpoints).values(values))
 
 
 async def create_endpoint(
@@ -136,11 +154,7 @@ async def create_endpoint(
         updated_at=now,
         max_in_flight=max_in_flight,
     )
-    await connection.execute(
-        insert(endpoints).values(
-            {column.name: getattr(endpoint, column.name) for column in endpoints.columns}
-        )
-    )
+    await _insert(connection, endpoint)
     return endpoint
 
 
@@ -151,7 +165,7 @@ async def get_endpoint(
         endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id, _WEBHOOKS
     )
     row = (await connection.execute(query)).first()
-    return None if row is None else _endpoint(row)
+    return None if row is None else _endpoint(row, keyring_of(connection))
 
 
 async def list_endpoints(
@@ -164,7 +178,8 @@ async def list_endpoints(
     if cursor:
         query = query.where(endpoints.c.id > cursor)
     rows = (await connection.execute(query.limit(limit + 1))).all()
-    items = [_endpoint(row) for row in rows[:limit]]
+    keyring = keyring_of(connection)
+    items = [_endpoint(row, keyring) for row in rows[:limit]]
     return items, (items[-1].id if len(rows) > limit else None)
 
 
@@ -192,8 +207,9 @@ async def enabled_endpoints_of_sites(
         )
         .order_by(endpoints.c.id)
     )
+    keyring = keyring_of(connection)
     for row in (await connection.execute(query)).all():
-        endpoint = _endpoint(row)
+        endpoint = _endpoint(row, keyring)
         found[endpoint.site_id].append(endpoint)
     return found
 
@@ -204,7 +220,8 @@ async def update_endpoint(
     """Apply ``changes`` (validated values of :data:`UPDATABLE_FIELDS`); None when not found.
 
     Switching an endpoint on or off by hand clears the reason chathooks
-    switched it off: it is its owner's choice now.
+    switched it off: it is its owner's choice now. A secret set here replaces
+    the old one at once (no grace: that is :func:`rotate_secret`).
     """
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
@@ -212,6 +229,9 @@ async def update_endpoint(
     values: dict[str, Any] = dict(changes)
     if "enabled" in values:
         values["disabled_reason"] = None
+    if "secret" in values:
+        values["secret"] = keyring_of(connection).seal_optional(values["secret"])
+        values["previous_secret"] = values["previous_secret_until"] = None
     values["updated_at"] = time.time()
     result = await connection.execute(
         update(endpoints)
@@ -237,7 +257,46 @@ async def alert_endpoint(connection: AsyncConnection, site_id: str) -> Endpoint 
     """The endpoint a site's operational alerts are posted to; None if it set no alert_url."""
     query = select(endpoints).where(endpoints.c.site_id == site_id, endpoints.c.role == ALERTS)
     row = (await connection.execute(query)).first()
-    return None if row is None else _endpoint(row)
+    return None if row is None else _endpoint(row, keyring_of(connection))
+
+
+async def rotate_secret(
+    connection: AsyncConnection,
+    site_id: str,
+    endpoint_id: str,
+    *,
+    grace_seconds: float,
+    now: float | None = None,
+) -> Endpoint | None:
+    """Give the endpoint a new secret; the current one also signs for ``grace_seconds``.
+
+    Only one previous secret is kept: rotating again during a grace ends the
+    older one's. An unsigned endpoint becomes signed. None when not found.
+    """
+    found = await get_endpoint(connection, site_id, endpoint_id)
+    if found is None:
+        return None
+    at = time.time() if now is None else now
+    keep = found.secret if grace_seconds > 0 else None
+    keyring = keyring_of(connection)
+    new_secret = generate_secret()
+    await connection.execute(
+        update(endpoints)
+        .where(endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id, _WEBHOOKS)
+        .values(
+            secret=keyring.seal(new_secret),
+            previous_secret=keyring.seal_optional(keep),
+            previous_secret_until=None if keep is None else at + grace_seconds,
+            updated_at=at,
+        )
+    )
+    return replace(
+        found,
+        secret=new_secret,
+        previous_secret=keep,
+        previous_secret_until=None if keep is None else at + grace_seconds,
+        updated_at=at,
+    )
 
 
 async def set_alert_url(
@@ -268,9 +327,5 @@ async def set_alert_url(
         updated_at=now,
         role=ALERTS,
     )
-    await connection.execute(
-        insert(endpoints).values(
-            {column.name: getattr(endpoint, column.name) for column in endpoints.columns}
-        )
-    )
+    await _insert(connection, endpoint)
     return endpoint

@@ -10,7 +10,7 @@ the document breaks strict consumers.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chathooks import __version__
@@ -92,7 +92,7 @@ def build_request(
     url: str,
     document_json: str,
     fmt: str = "form",
-    secret: str | None = None,
+    secret: str | Sequence[str] | None = None,
     extra_headers: Mapping[str, str] | None = None,
     timestamp: int | None = None,
 ) -> OutgoingRequest:
@@ -101,7 +101,8 @@ def build_request(
     ``fmt="form"`` gives Olark's body, ``data=`` + the URL-encoded JSON, with a
     Content-Type of exactly ``application/x-www-form-urlencoded`` (strict
     consumers compare the whole string); ``fmt="json"`` gives the JSON as UTF-8.
-    With a ``secret`` the body is signed (Standard Webhooks ``webhook-signature``);
+    With a ``secret`` the body is signed (Standard Webhooks ``webhook-signature``;
+    several secrets, one signature each);
     ``webhook-id`` and ``webhook-timestamp`` are always sent. ``extra_headers``
     are added, except reserved names, which are skipped so a bad endpoint setting
     cannot forge the signature headers or misdescribe the body. Raises

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from chathooks import manage
 from chathooks.api.auth import SiteId
 from chathooks.api.errors import not_found
 from chathooks.api.schemas import (
     EndpointCreate,
     EndpointOut,
+    EndpointSecret,
     EndpointUpdate,
     EndpointWithSecret,
     Page,
+    RotateSecretRequest,
     TestRequest,
     TestResult,
     UnsavedTestRequest,
@@ -83,6 +86,36 @@ async def remove(endpoint: str, site: SiteId, services: ServicesDep) -> Response
     if not deleted:
         raise not_found(f"endpoint {endpoint!r}", field="endpoint")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+#: An answer holding a secret is kept by no cache on the way.
+_NOT_STORED = {"Cache-Control": "no-store"}
+
+
+@router.get("/{endpoint}/secret", response_model=EndpointSecret)
+async def reveal_secret(
+    endpoint: str, site: SiteId, services: ServicesDep, response: Response
+) -> EndpointSecret:
+    """The signing secret again; during a rotation's grace also the one it replaced."""
+    response.headers.update(_NOT_STORED)
+    return await manage.reveal_secret(services.engine, site, endpoint)
+
+
+@router.post("/{endpoint}/rotate-secret", response_model=EndpointSecret)
+async def rotate_secret(
+    endpoint: str,
+    site: SiteId,
+    services: ServicesDep,
+    response: Response,
+    body: RotateSecretRequest | None = None,
+) -> EndpointSecret:
+    """A new signing secret. For ``grace_seconds`` (default one day) every attempt, retries
+    and redeliveries included, carries two ``v1`` signatures, by the new secret and the old
+    one, so receivers can switch at their pace; then only the new one."""
+    response.headers.update(_NOT_STORED)
+    return await manage.rotate_secret(
+        services.engine, site, endpoint, body or RotateSecretRequest()
+    )
 
 
 @router.post("/test", response_model=TestResult)

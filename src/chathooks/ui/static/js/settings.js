@@ -6,6 +6,7 @@ import { api, itemsOf, sitePath } from "./api.js";
 import { byId, externalLink, fill, h, say } from "./dom.js";
 import { formatDuration, formatTime, prettyBody } from "./format.js";
 import { clearFieldErrors, guarded, showFieldError, startPage } from "./shell.js";
+import { copyInput, showSigning, startSigning } from "./signing.js";
 
 const NEW = "new";
 const DEFAULTS = {
@@ -206,11 +207,12 @@ function select(id) {
     : "Not saved yet.";
   byId("delete-endpoint").hidden = id === NEW;
   renderHealth(endpoint);
+  showSigning(endpoint);
   say(byId("disabled-reason"), endpoint && endpoint.disabled_reason
     ? `chathooks switched this endpoint off: ${endpoint.disabled_reason}. Fix the receiver, then tick Enabled and Save.`
     : "");
   say(byId("signed-note"), endpoint && !endpoint.signed
-    ? "Ticking this makes a new secret, shown once after Save."
+    ? "Ticking this makes a new secret, shown after Save."
     : endpoint ? "Unticking this removes the secret; a new one is made if you sign again." : "");
   if (id === NEW) byId("advanced").open = true;
   renderList();
@@ -345,15 +347,8 @@ function revealSecret(secret) {
   byId("secret-box").hidden = false;
 }
 
-async function copySecret() {
-  const input = byId("secret-value");
-  try {
-    await navigator.clipboard.writeText(input.value);
-  } catch {
-    input.select();
-    document.execCommand("copy");
-  }
-  say(byId("copy-status"), "Copied.");
+function copySecret() {
+  return copyInput(byId("secret-value"), byId("copy-status"));
 }
 
 // -- Send test -----------------------------------------------------------------------
@@ -460,6 +455,7 @@ async function main() {
   byId("add-endpoint").addEventListener("click", () => select(NEW));
   byId("copy-secret").addEventListener("click", copySecret);
   byId("reenable").addEventListener("click", reenable);
+  startSigning();
   byId("add-header").addEventListener("click", () => {
     addHeader();
     updateDirty();
