@@ -122,8 +122,7 @@ async def learn_from(
     query = _HEALTH_FOR_UPDATE if connection.dialect.name == "postgresql" else _HEALTH
     rows = {row.endpoint_id: dict(row._mapping) for row in await connection.execute(query, ids)}
     enabled = {
-        row.id: (row.site_id, bool(row.enabled))
-        for row in await connection.execute(_ENABLED, ids)
+        row.id: (row.site_id, bool(row.enabled)) for row in await connection.execute(_ENABLED, ids)
     }
     transitions: list[Transition] = []
     changed: list[dict[str, Any]] = []
