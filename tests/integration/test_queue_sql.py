@@ -7,9 +7,11 @@ without waiting.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import re
 import sqlite3
+import warnings
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -631,6 +633,29 @@ async def test_a_write_transaction_rolls_back_when_its_block_raises(engine: Asyn
         async with write_transaction(engine) as connection:
             await enqueue(connection, [new("c1")], now=T0)
             raise RuntimeError("the API failed after queueing")
+    async with engine.connect() as connection:
+        assert (await list_deliveries(connection, SITE))[0] == []
+
+
+async def test_a_write_transaction_on_a_broken_connection_opens_no_new_one(
+    engine: AsyncEngine,
+) -> None:
+    """Its clean-up after a cancelled statement never tries to connect again.
+
+    The check for work it made due once read the dead connection's ``info``,
+    which made SQLAlchemy open a fresh database connection outside its
+    greenlet ("coroutine 'connect' was never awaited"), in the middle of a
+    cancelled worker's shutdown.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError):
+            async with write_transaction(engine) as connection:
+                await enqueue(connection, [new("c1")], now=T0)
+                await connection.invalidate()
+                raise RuntimeError("the statement was cancelled")
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
     async with engine.connect() as connection:
         assert (await list_deliveries(connection, SITE))[0] == []
 
