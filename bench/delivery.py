@@ -226,6 +226,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "to DIR (needs py-spy installed; figures of a profiled run are a little lower)",
     )
     parser.add_argument(
+        "--profile-format",
+        choices=("flamegraph", "speedscope", "raw"),
+        default="flamegraph",
+        help="py-spy's output format for --profile: SVG flame graphs, speedscope JSON, or raw "
+        "collapsed stacks to read or diff as text (default: %(default)s)",
+    )
+    parser.add_argument(
         "--log-dir",
         type=Path,
         default=None,
@@ -992,7 +999,7 @@ async def _main(
         if profiler.written:
             report.config["profiles"] = [str(path) for path in profiler.written]
             report.method.append(
-                f"profiled with py-spy ({len(profiler.written)} flame graphs in {args.profile})"
+                f"profiled with py-spy ({len(profiler.written)} profiles in {args.profile})"
             )
         return report
 
@@ -1019,7 +1026,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --postgres-url: {exc}", file=sys.stderr)
         return 2
     try:
-        profiler = Profiler(args.profile)
+        profiler = Profiler(args.profile, fmt=args.profile_format)
     except ProfilerMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

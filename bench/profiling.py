@@ -42,8 +42,10 @@ def find_py_spy() -> str:
 class Profiler:
     """Records flame graphs into ``directory``; does nothing when it is None."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, *, fmt: str = "flamegraph") -> None:
         self.directory = directory
+        #: py-spy's output: ``flamegraph`` (SVG), ``speedscope`` or ``raw`` (collapsed stacks).
+        self.format = fmt
         self.written: list[Path] = []
         self._py_spy = find_py_spy() if directory is not None else ""
         if directory is not None:
@@ -57,7 +59,8 @@ class Profiler:
             return
         spies: list[tuple[subprocess.Popen[bytes], Path]] = []
         for child in processes:
-            output = self.directory / f"{label}-{child.name}.svg"
+            suffix = {"flamegraph": "svg", "speedscope": "json"}.get(self.format, "txt")
+            output = self.directory / f"{label}-{child.name}.{suffix}"
             argv = [
                 self._py_spy,
                 "record",
@@ -66,6 +69,8 @@ class Profiler:
                 "--rate",
                 str(SAMPLES_PER_SECOND),
                 "--nonblocking",
+                "--format",
+                self.format,
                 "--output",
                 str(output),
             ]

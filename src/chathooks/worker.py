@@ -4,8 +4,9 @@
 
     claim a batch ──► post up to worker_concurrency at once ──► record outcomes in batches
          ▲                                                              │
-         └──────── refill before the batch runs dry; a recorded ◄───────┘
-                   delivery may release the next of its conversation
+         └──── the transaction that records a batch claims the next ◄───┘
+               work with it: what finished freed room at its endpoint,
+               and may release the next delivery of its conversation
 
 Everything that touches the database is in :mod:`chathooks.queue`; the HTTP
 is :class:`chathooks.sender.Sender`. What is left here is the loop and the
@@ -72,6 +73,8 @@ PeriodicJob = tuple[float, Callable[[], Awaitable[None]]]
 GONE_REASON = "the receiver answered 410 Gone"
 #: How often a worker checks that its PostgreSQL listener's connection is still open.
 LISTENER_CHECK_SECONDS = 5.0
+#: Seconds a worker claims only on its own after a claim failed inside a recording transaction.
+CLAIM_WITH_OUTCOMES_PAUSE = 30.0
 #: How often outcomes held through a database outage are offered to the database again.
 HELD_RETRY_SECONDS = 1.0
 
@@ -220,6 +223,10 @@ class Worker:
         self._outcomes: list[Outcome] = []
         self._outcomes_waiting = asyncio.Event()
         self._closing = False
+        #: Claims may be made (the claimer loop runs); cleared when the worker stops.
+        self._claiming = False
+        #: Recording transactions claim too, from this moment (``time.monotonic()``) on.
+        self._claim_with_outcomes_after = 0.0
         self._health = HealthPolicy(
             breaker_threshold=settings.breaker_threshold,
             probe_seconds=settings.breaker_probe_seconds,
@@ -229,7 +236,7 @@ class Worker:
         )
         #: Records outcomes (and what they say of their endpoints); holds them
         #: while the database is away.
-        self._writer = OutcomeWriter(engine, self.worker_id, follow_up=self._learn)
+        self._writer = OutcomeWriter(engine, self.worker_id, follow_up=self._settle)
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next poll (e.g. right after enqueue)."""
@@ -277,6 +284,8 @@ class Worker:
             self._closing = True
             self._outcomes_waiting.set()
             await recorder
+            # A recording transaction that was claiming as the worker stopped.
+            await self._release(self._empty_backlog())
         finally:
             for task in tasks:
                 task.cancel()
@@ -292,7 +301,11 @@ class Worker:
                     asyncio.create_task(self._send_continuously(sender))
                     for _ in range(self.settings.worker_concurrency)
                 ]
-                await self._claim_continuously(stop)
+                self._claiming = True
+                try:
+                    await self._claim_continuously(stop)
+                finally:
+                    self._claiming = False
                 unsent = self._empty_backlog()
                 for _ in senders:
                     self._backlog.put_nowait(None)
@@ -355,7 +368,6 @@ class Worker:
                     continue
             batch, self._outcomes = self._outcomes, []
             await self._record(batch)
-            self.wake()  # finished deliveries may release the next of their conversations
 
     async def _attempt(self, sender: Sender, claimed: ClaimedDelivery) -> Outcome:
         """Post one claimed delivery; never raises, whatever the receiver does."""
@@ -391,34 +403,70 @@ class Worker:
         )
 
     # -- the database side -----------------------------------------------------------
+    async def _claim_in(self, connection: AsyncConnection) -> list[ClaimedDelivery]:
+        return await claim(
+            connection,
+            owner=self.worker_id,
+            limit=self.settings.claim_batch_size,
+            lease_seconds=self.settings.lease_seconds,
+            endpoint_concurrency=self.settings.endpoint_concurrency,
+        )
+
     async def _claim(self) -> list[ClaimedDelivery]:
         try:
             async with write_transaction(self.engine) as connection:
-                return await claim(
-                    connection,
-                    owner=self.worker_id,
-                    limit=self.settings.claim_batch_size,
-                    lease_seconds=self.settings.lease_seconds,
-                    endpoint_concurrency=self.settings.endpoint_concurrency,
-                )
+                return await self._claim_in(connection)
         except Exception:
             # The database may be restarting; the next poll tries again.
             log.exception("claiming deliveries failed")
             return []
 
-    async def _learn(
+    async def _settle(
         self, connection: AsyncConnection, outcomes: list[Outcome]
-    ) -> list[Transition]:
+    ) -> list[Transition | ClaimedDelivery]:
+        """In the transaction recording ``outcomes``: endpoint health, alerts, the next claim.
+
+        Claiming here rather than in a transaction of its own halves the
+        commits of a busy worker: what just finished freed room at its
+        endpoint (and may have released the next delivery of its
+        conversation), and this claim takes that at once. What is claimed
+        reaches the backlog only once the transaction committed.
+
+        A claim that fails here fails the recording transaction with it; the
+        outcomes are then written again (see :class:`OutcomeWriter`) without a
+        claim for a while, so a fault of the claim can never cost an outcome.
+        """
         transitions = await learn_from(connection, outcomes, policy=self._health)
         await queue_alerts(connection, transitions, min_interval=self.settings.alert_interval)
-        return transitions
+        settled: list[Transition | ClaimedDelivery] = list(transitions)
+        if (
+            self._claiming
+            and self._backlog.qsize() < self._refill_below
+            and time.monotonic() >= self._claim_with_outcomes_after
+        ):
+            try:
+                settled.extend(await self._claim_in(connection))
+            except Exception:
+                self._claim_with_outcomes_after = time.monotonic() + CLAIM_WITH_OUTCOMES_PAUSE
+                log.exception("claiming with recorded outcomes failed; claiming on its own")
+                raise
+        return settled
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         # Never raises: a refused outcome is recorded as failed, and through a database
         # outage outcomes are held and written with the next call (see OutcomeWriter).
         outcomes = await self._writer.write(outcomes)
-        for transition in self._writer.take_followed_up():
-            _log_transition(transition)
+        claimed = 0
+        for item in self._writer.take_followed_up():
+            if isinstance(item, ClaimedDelivery):
+                self._backlog.put_nowait(item)
+                claimed += 1
+            else:
+                _log_transition(item)
+        if outcomes and (claimed == 0 or claimed >= self.settings.claim_batch_size):
+            # Nothing was claimed with them (the backlog was full, or the write was
+            # row by row), or a full batch was: the claimer looks again.
+            self.wake()
         if self.on_outcome is not None and outcomes:
             try:
                 await self.on_outcome(outcomes)

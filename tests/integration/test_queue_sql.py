@@ -7,8 +7,11 @@ without waiting.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
+import re
 import sqlite3
+import warnings
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -48,6 +51,7 @@ from chathooks.queue import (
     release,
     write_transaction,
 )
+from chathooks.queue.claim import claim_statement
 from chathooks.repository.endpoints import set_alert_url
 from chathooks.sealing import keyring_of
 
@@ -557,6 +561,44 @@ async def test_the_claim_queries_run_on_the_partial_indexes(engine: AsyncEngine)
         assert "ix_deliveries_unfinished_order" in picked  # the conversation-order check
 
 
+async def test_on_sqlite_the_claiming_update_looks_up_the_chosen_rows_only(
+    sqlite_url: str,
+) -> None:
+    """The UPDATE finds the chosen deliveries by key; it never walks every due delivery.
+
+    SQLite once satisfied the UPDATE's own re-check of status and due time by
+    reading ``ix_deliveries_due`` from its start, every due row of the whole
+    queue, and matched each against the chosen few: a claim's cost grew with
+    the backlog. (PostgreSQL keeps that re-check: there it guards against a row
+    settled by another worker meanwhile, and it reads the chosen rows by key.)
+    """
+    await upgrade_async(sqlite_url)
+    engine = create_engine(sqlite_url, inline=True)
+    try:
+        async with engine.connect() as connection:
+            compiled = claim_statement("sqlite").compile(dialect=connection.dialect)
+            sql = re.sub(r"\(?__\[POSTCOMPILE_claim_open\]\)?", "('ep_a')", str(compiled))
+            given = {
+                "claim_now": T0,
+                "claim_limit": 200,
+                "claim_cap": 8,
+                "claim_widest": 8,
+                "claim_owner": "worker",
+                "claim_lease_until": T0 + 120,
+            }
+            values = tuple(
+                given.get(name, compiled.params.get(name))
+                for name in compiled.positiontup or ()
+                if name != "claim_open"
+            )
+            rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", values)
+            plan = [str(row[-1]) for row in rows]
+    finally:
+        await engine.dispose()
+    assert plan[0] == "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)", plan
+    assert not any("ix_deliveries_due " in step for step in plan), plan
+
+
 async def _plan(connection: AsyncConnection, query: Select[Any]) -> str:
     """The plan of one of the claim's queries, with the parameters a claim gives it."""
     if connection.dialect.name == "postgresql":
@@ -567,6 +609,7 @@ async def _plan(connection: AsyncConnection, query: Select[Any]) -> str:
         claim_limit=200,
         claim_cap=8,
         claim_open=["ep_a", "ep_b"],
+        claim_widest=8,
     )
     sql = bound.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     explain = "EXPLAIN QUERY PLAN" if connection.dialect.name == "sqlite" else "EXPLAIN"
@@ -591,6 +634,29 @@ async def test_a_write_transaction_rolls_back_when_its_block_raises(engine: Asyn
         async with write_transaction(engine) as connection:
             await enqueue(connection, [new("c1")], now=T0)
             raise RuntimeError("the API failed after queueing")
+    async with engine.connect() as connection:
+        assert (await list_deliveries(connection, SITE))[0] == []
+
+
+async def test_a_write_transaction_on_a_broken_connection_opens_no_new_one(
+    engine: AsyncEngine,
+) -> None:
+    """Its clean-up after a cancelled statement never tries to connect again.
+
+    The check for work it made due once read the dead connection's ``info``,
+    which made SQLAlchemy open a fresh database connection outside its
+    greenlet ("coroutine 'connect' was never awaited"), in the middle of a
+    cancelled worker's shutdown.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError):
+            async with write_transaction(engine) as connection:
+                await enqueue(connection, [new("c1")], now=T0)
+                await connection.invalidate()
+                raise RuntimeError("the statement was cancelled")
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
     async with engine.connect() as connection:
         assert (await list_deliveries(connection, SITE))[0] == []
 

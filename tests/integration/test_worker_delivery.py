@@ -414,9 +414,14 @@ async def test_two_workers_on_postgresql_never_send_the_same_delivery_twice(
             await connection.execute(
                 insert(sites).values(id=SITE, name="w", api_key_hash="h", created_at=time.time())
             )
-        await add_endpoint(engine, "ep_1", receiver.url)
-        conversations = [f"c{i % 40}" if i % 3 else None for i in range(600)]
-        ids = await put(engine, "ep_1", *conversations)
+        # Room for both: an endpoint's cap on requests in flight is shared by all workers,
+        # and a worker that frees a slot takes it again with the same transaction. Each
+        # worker holds at most about 50 here (16 posting, its backlog, a batch of 20).
+        conversations = [f"c{i % 40}" if i % 3 else None for i in range(200)]
+        ids: list[str] = []
+        for n in range(3):
+            await add_endpoint(engine, f"ep_{n}", receiver.url, max_in_flight=64)
+            ids += await put(engine, f"ep_{n}", *conversations)
         sent_by: Counter[str] = Counter()
 
         def counting(name: str) -> Callable[[list[Outcome]], Awaitable[None]]:

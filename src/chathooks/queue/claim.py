@@ -115,8 +115,9 @@ class ClaimedDelivery:
 
 #: Bound parameters of the claim statements.
 NOW, LIMIT, OWNER, LEASE_UNTIL = "claim_now", "claim_limit", "claim_owner", "claim_lease_until"
-#: The service's default cap per endpoint, and the endpoints the claim may take from.
-CAP, OPEN = "claim_cap", "claim_open"
+#: The service's default cap per endpoint, the endpoints the claim may take from, and
+#: the largest room among them.
+CAP, OPEN, WIDEST = "claim_cap", "claim_open", "claim_widest"
 #: The largest cap on requests in flight an endpoint (or the service default) may set.
 MAX_IN_FLIGHT = 64
 
@@ -159,8 +160,8 @@ def _with_health(endpoint: FromClause) -> FromClause:
     return endpoint.outerjoin(endpoint_health, endpoint_health.c.endpoint_id == endpoint.c.id)
 
 
-def open_endpoints() -> Select[tuple[str]]:
-    """The endpoints with due deliveries and room for more, locked for this claim.
+def open_endpoints() -> Select[tuple[str, int]]:
+    """The endpoints with due deliveries and room for more, with that room, locked for this claim.
 
     Locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL: another claimer skips
     them until this claim commits, then counts what it took as in flight.
@@ -172,10 +173,11 @@ def open_endpoints() -> Select[tuple[str]]:
         .where(due.c.endpoint_id == endpoints.c.id, unfinished(due), due.c.next_attempt_at <= now)
         .exists()
     )
+    room = _room(endpoints, endpoint_health)
     return (
-        select(endpoints.c.id)
+        select(endpoints.c.id, room.label("room"))
         .select_from(_with_health(endpoints))
-        .where(has_due_work, _room(endpoints, endpoint_health) > 0)
+        .where(has_due_work, room > 0)
         .order_by(endpoints.c.id)
         .with_for_update(skip_locked=True, of=endpoints)
     )
@@ -288,14 +290,16 @@ def due_deliveries(dialect_name: str) -> Select[tuple[int]]:
         .where(endpoints.c.id.in_(bindparam(OPEN, expanding=True)))
         .subquery("room")
     )
-    # SQLite cannot LIMIT by a column of the outer query; no room exceeds the largest
-    # cap, so read that many of each endpoint off the index, and rank those.
+    # SQLite cannot LIMIT by a column of the outer query; so read as many of each
+    # endpoint off the index as the largest room among them (:data:`WIDEST`, at most
+    # :data:`MAX_IN_FLIGHT`) and rank those. A claim behind a busy endpoint, whose room
+    # is a few freed slots, then reads a few rows rather than the largest cap's worth.
     first = deliveries.alias("first")
     firsts = (
         select(first.c.seq)
         .where(first.c.endpoint_id == room.c.id, _due_at(first))
         .order_by(first.c.next_attempt_at, first.c.seq)
-        .limit(MAX_IN_FLIGHT)
+        .limit(bindparam(WIDEST, type_=Integer))
     )
     ranked = (
         select(
@@ -327,15 +331,17 @@ def claim_statement(dialect_name: str) -> Update:
     """
     due = due_deliveries(dialect_name).cte("due")
     lease_until = bindparam(LEASE_UNTIL, type_=Float)
+    picked: list[ColumnElement[bool]] = [deliveries.c.seq.in_(select(due.c.seq))]
+    if dialect_name == "postgresql":
+        # Checked again on the row itself: PostgreSQL re-reads a row updated
+        # meanwhile (its outcome recorded, say) against these conditions. SQLite
+        # has one writer, so nothing changes between the choice and the update;
+        # there the check would even make it walk every due row of the queue
+        # (on ``ix_deliveries_due``) instead of looking up the chosen ones.
+        picked += [unfinished(deliveries), deliveries.c.next_attempt_at <= _now()]
     return (
         update(deliveries)
-        .where(
-            deliveries.c.seq.in_(select(due.c.seq)),
-            # Checked again on the row itself: PostgreSQL re-reads a row updated
-            # meanwhile (its outcome recorded, say) against these conditions.
-            unfinished(deliveries),
-            deliveries.c.next_attempt_at <= _now(),
-        )
+        .where(*picked)
         .values(
             status=DELIVERING,
             lease_owner=bindparam(OWNER, type_=String),
@@ -357,7 +363,7 @@ def claim_statement(dialect_name: str) -> Update:
 
 
 @functools.cache
-def _open_statement() -> Select[tuple[str]]:
+def _open_statement() -> Select[tuple[str, int]]:
     return open_endpoints()
 
 
@@ -381,11 +387,11 @@ async def claim(
     """
     at = time.time() if now is None else now
     lease_until = at + lease_seconds
-    opened = [
-        row.id
+    rooms = {
+        row.id: int(row.room)
         for row in await connection.execute(_open_statement(), {NOW: at, CAP: endpoint_concurrency})
-    ]
-    if not opened:
+    }
+    if not rooms:
         return []
     parameters = {
         NOW: at,
@@ -393,8 +399,10 @@ async def claim(
         OWNER: owner,
         LEASE_UNTIL: lease_until,
         CAP: endpoint_concurrency,
-        OPEN: opened,
+        OPEN: sorted(rooms),
     }
+    if connection.dialect.name != "postgresql":  # PostgreSQL limits each endpoint by its own room
+        parameters[WIDEST] = min(max(rooms.values()), limit, MAX_IN_FLIGHT)
     statement = claim_statement(connection.dialect.name)
     claimed = (await connection.execute(statement, parameters)).all()
     if not claimed:
@@ -422,12 +430,24 @@ async def claim(
     ]
 
 
+#: Built once: constructing a statement and its cache key costs more than running it.
+_PAYLOADS = select(delivery_payloads.c.delivery_id, delivery_payloads.c.payload).where(
+    delivery_payloads.c.delivery_id.in_(bindparam("claimed_ids", expanding=True))
+)
+_DESTINATIONS = select(
+    endpoints.c.id,
+    endpoints.c.url,
+    endpoints.c.secret,
+    endpoints.c.previous_secret,
+    endpoints.c.previous_secret_until,
+    endpoints.c.format,
+    endpoints.c.headers,
+    endpoints.c.enabled,
+).where(endpoints.c.id.in_(bindparam("endpoint_ids", expanding=True)))
+
+
 async def _payloads(connection: AsyncConnection, ids: list[str]) -> dict[str, str]:
-    rows = await connection.execute(
-        select(delivery_payloads.c.delivery_id, delivery_payloads.c.payload).where(
-            delivery_payloads.c.delivery_id.in_(ids)
-        )
-    )
+    rows = await connection.execute(_PAYLOADS, {"claimed_ids": ids})
     return {row.delivery_id: row.payload for row in rows}
 
 
@@ -436,18 +456,7 @@ async def _destinations(
 ) -> dict[str, Destination]:
     """The endpoints' settings, their secrets opened (from the keyring's cache, usually)."""
     keyring = keyring_of(connection)
-    rows = await connection.execute(
-        select(
-            endpoints.c.id,
-            endpoints.c.url,
-            endpoints.c.secret,
-            endpoints.c.previous_secret,
-            endpoints.c.previous_secret_until,
-            endpoints.c.format,
-            endpoints.c.headers,
-            endpoints.c.enabled,
-        ).where(endpoints.c.id.in_(sorted(ids)))
-    )
+    rows = await connection.execute(_DESTINATIONS, {"endpoint_ids": sorted(ids)})
     return {
         row.id: Destination(
             endpoint_id=row.id,

@@ -21,12 +21,13 @@ row, so the API reports a success rate without reading the attempt log.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import literal_column, select, update
+from sqlalchemy import Insert, bindparam, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -91,6 +92,15 @@ class Transition:
     delivery_id: str | None = None
 
 
+_HEALTH = select(endpoint_health).where(
+    endpoint_health.c.endpoint_id.in_(bindparam("h_ids", expanding=True))
+)
+_HEALTH_FOR_UPDATE = _HEALTH.with_for_update()
+_ENABLED = select(endpoints.c.id, endpoints.c.site_id, endpoints.c.enabled).where(
+    endpoints.c.id.in_(bindparam("h_ids", expanding=True))
+)
+
+
 async def learn_from(
     connection: AsyncConnection,
     outcomes: Sequence[Outcome],
@@ -107,22 +117,16 @@ async def learn_from(
     attempted = sorted((o for o in outcomes if o.attempted), key=lambda o: o.started_at)
     if not attempted:
         return []
-    ids = sorted({o.endpoint_id for o in attempted})
-    query = select(endpoint_health).where(endpoint_health.c.endpoint_id.in_(ids))
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update()  # two workers' outcomes for one endpoint, one at a time
-    rows = {row.endpoint_id: dict(row._mapping) for row in await connection.execute(query)}
+    ids = {"h_ids": sorted({o.endpoint_id for o in attempted})}
+    # Two workers' outcomes for one endpoint, one at a time, on PostgreSQL.
+    query = _HEALTH_FOR_UPDATE if connection.dialect.name == "postgresql" else _HEALTH
+    rows = {row.endpoint_id: dict(row._mapping) for row in await connection.execute(query, ids)}
     enabled = {
-        row.id: (row.site_id, bool(row.enabled))
-        for row in await connection.execute(
-            select(endpoints.c.id, endpoints.c.site_id, endpoints.c.enabled).where(
-                endpoints.c.id.in_(ids)
-            )
-        )
+        row.id: (row.site_id, bool(row.enabled)) for row in await connection.execute(_ENABLED, ids)
     }
     transitions: list[Transition] = []
     changed: list[dict[str, Any]] = []
-    for endpoint_id in ids:
+    for endpoint_id in ids["h_ids"]:
         if endpoint_id not in enabled:
             continue  # deleted meanwhile
         site_id, is_enabled = enabled[endpoint_id]
@@ -244,19 +248,22 @@ def _prune(health: dict[str, Any], at: float) -> None:
     }
 
 
-async def _store(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+@functools.cache
+def _upsert(dialect_name: str) -> Insert:
+    """``INSERT ... ON CONFLICT (endpoint_id) DO UPDATE`` of every column, built once."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(endpoint_health)
     columns = [c.name for c in endpoint_health.columns if c.name != "endpoint_id"]
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[endpoint_health.c.endpoint_id],
-            set_={name: statement.excluded[name] for name in columns},
-        ),
-        rows,
+    upsert: Insert = statement.on_conflict_do_update(
+        index_elements=[endpoint_health.c.endpoint_id],
+        set_={name: statement.excluded[name] for name in columns},
     )
+    return upsert
+
+
+async def _store(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await connection.execute(_upsert(connection.dialect.name), rows)
 
 
 def _iso(epoch: float | None) -> str:

@@ -60,10 +60,15 @@ async def announce_due(connection: AsyncConnection) -> None:
 def forget_announcement(connection: AsyncConnection) -> bool:
     """Take back the mark :func:`announce_due` left (at commit or rollback); was it there?
 
-    A connection whose transaction broke cannot even show its ``info``; it
-    committed nothing, so there is nothing to announce.
+    A connection whose transaction broke committed nothing, so there is
+    nothing to announce. An invalidated one (its statement was cancelled, its
+    server went away) is not even asked: reading its ``info`` would open a new
+    database connection, outside SQLAlchemy's greenlet where that cannot work,
+    in the middle of a cancelled worker's clean-up.
     """
     try:
+        if connection.closed or connection.invalidated:
+            return False
         return bool(connection.info.pop(_DUE, False))
     except SQLAlchemyError:
         return False

@@ -160,17 +160,24 @@ _SUPERSEDE = (
 )
 
 
+_INSERT_ATTEMPTS = insert(attempts)
+
+#: Which of these claims ``owner`` still holds, and until when; built once.
+_LEASES = select(deliveries.c.seq, deliveries.c.lease_expires_at).where(
+    deliveries.c.seq.in_(bindparam("b_seqs", expanding=True)),
+    deliveries.c.lease_owner == bindparam("b_owner"),
+    deliveries.c.status == DELIVERING,
+)
+#: On PostgreSQL the rows stay locked until the updates that settle them commit.
+_LEASES_FOR_UPDATE = _LEASES.with_for_update()
+
+
 async def _still_held(
     connection: AsyncConnection, outcomes: Sequence[Outcome], owner: str
 ) -> list[Outcome]:
-    query = select(deliveries.c.seq, deliveries.c.lease_expires_at).where(
-        deliveries.c.seq.in_([outcome.delivery_seq for outcome in outcomes]),
-        deliveries.c.lease_owner == owner,
-        deliveries.c.status == DELIVERING,
-    )
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update()  # held until the updates below commit
-    leases = {row.seq: row.lease_expires_at for row in await connection.execute(query)}
+    query = _LEASES_FOR_UPDATE if connection.dialect.name == "postgresql" else _LEASES
+    parameters = {"b_seqs": [outcome.delivery_seq for outcome in outcomes], "b_owner": owner}
+    leases = {row.seq: row.lease_expires_at for row in await connection.execute(query, parameters)}
     return [
         outcome
         for outcome in outcomes
@@ -219,7 +226,7 @@ async def record_outcomes(
         if outcome.attempted
     ]
     if attempt_rows:
-        await connection.execute(insert(attempts), attempt_rows)
+        await connection.execute(_INSERT_ATTEMPTS, attempt_rows)
     await connection.execute(
         _UPDATE_DELIVERY,
         [
