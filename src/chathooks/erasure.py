@@ -85,7 +85,7 @@ async def _erase_in(
         connection,
         site_id,
         conversation_id=None if by_email else value,
-        containing=value if by_email else None,
+        email=value if by_email else None,
     )
     if not by_email and value not in conversation_ids:
         conversation_ids.append(value)  # an offline message has deliveries but no conversation
@@ -93,13 +93,16 @@ async def _erase_in(
         connection,
         site_id,
         conversation_ids=conversation_ids,
-        containing=value if by_email else None,
+        email=value if by_email else None,
     )
     removed = await delete_deliveries(connection, doomed, finished_only=False)
     chats, posts = await delete_conversations(
         connection, [(site_id, conversation_id) for conversation_id in conversation_ids]
     )
-    needles = [value, *conversation_ids] if by_email else [json.dumps(value)]
+    # Each as a whole JSON string, quotes included: "ann@x.com" is not inside "joann@x.com".
+    needles = [
+        json.dumps(needle) for needle in ([value, *conversation_ids] if by_email else [value])
+    ]
     keys = await connection.execute(
         sql_delete(idempotency_keys).where(
             idempotency_keys.c.site_id == site_id,

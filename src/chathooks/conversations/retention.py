@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Text, cast, delete, func, select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chathooks.db.jsonpath import visitor_email_is
 from chathooks.db.tables import conversation_posts, conversations
 
 __all__ = ["conversations_to_erase", "delete_conversations", "purge_closed_conversations"]
@@ -60,16 +61,15 @@ async def conversations_to_erase(
     site_id: str,
     *,
     conversation_id: str | None = None,
-    containing: str | None = None,
+    email: str | None = None,
 ) -> list[str]:
-    """Ids of ``site_id``'s conversation ``conversation_id``, or of every one whose document
-    contains ``containing`` (case-insensitive; e.g. the visitor's email address)."""
+    """Ids of ``site_id``'s conversation ``conversation_id``, or of every one whose visitor's
+    email address is ``email`` (the whole address, case-insensitive)."""
     query = select(conversations.c.id).where(conversations.c.site_id == site_id)
     if conversation_id is not None:
         query = query.where(conversations.c.id == conversation_id)
-    elif containing:
-        document = func.lower(cast(conversations.c.document, Text))
-        query = query.where(document.contains(containing.lower(), autoescape=True))
+    elif email:
+        query = query.where(visitor_email_is(conversations.c.document, email))
     else:
         return []
     return [row.id for row in await connection.execute(query)]
