@@ -72,7 +72,7 @@ QUICK_HISTORY_LARGE = 20_000
 HISTORY_BATCH_DIVISOR = 4
 #: ...but at least this many, so that the drain lasts long enough for CPU time to be read.
 HISTORY_MIN_BATCH = 1_000
-METRICS_SCRAPES = 5
+METRICS_SCRAPES = 21
 #: The hanging site's backlog is this fraction of the throughput phases' transcripts...
 NOISY_BACKLOG_DIVISOR = 10
 #: ...and the load starts once it holds this many requests (a worker's default concurrency).
@@ -512,6 +512,11 @@ class Benchmark:
             cost_large = figures[str(large)]["cpu_ms_per_delivery"]
             ratio = cost_large / cost_small if cost_small and cost_large else None
             figures["ratio"] = ratio
+            scrape_small = figures[str(small)]["metrics_scrape_ms"]
+            scrape_large = figures[str(large)]["metrics_scrape_ms"]
+            figures["metrics_scrape_ratio"] = (
+                scrape_large / scrape_small if scrape_small and scrape_large else None
+            )
             scenario.details[backend] = figures
             if backend == "sqlite":
                 scenario.ratio = ratio
@@ -942,7 +947,8 @@ class Benchmark:
             f"{HISTORY_BATCH_DIVISOR}, at least {HISTORY_MIN_BATCH:,}) ingested and drained by "
             "`chathooks serve`; ratio = CPU ms per delivery at the large size over the small "
             "(claim, post and record: the post is the same at both sizes); GET /metrics timed "
-            f"as the median of {METRICS_SCRAPES}",
+            f"as the median of {METRICS_SCRAPES} after the drain, on each backend, and its "
+            "ratio (large over small) held to target 5 beside the CPU ratio",
             "noisy-neighbour: one `chathooks serve` on SQLite, a healthy site posting to the "
             "sink and a second site whose endpoint holds every request (past the sender's "
             f"timeout) with a backlog of count/{NOISY_BACKLOG_DIVISOR}; the latency phase runs "
