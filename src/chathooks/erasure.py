@@ -26,25 +26,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, insert, or_, text
+from sqlalchemy import func, insert, or_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks.conversations.retention import conversations_to_erase, delete_conversations
+from chathooks.db.forget import InvalidErasure, check_subject, forget_wal
 from chathooks.db.tables import erasures, idempotency_keys
-from chathooks.errors import FieldError
 from chathooks.queue import write_transaction
 from chathooks.queue.retention import delete_deliveries, deliveries_to_erase
 
-__all__ = ["ErasureCounts", "InvalidErasure", "erase", "forget_wal"]
+__all__ = ["ErasureCounts", "InvalidErasure", "check_subject", "erase", "forget_wal"]
 
 Requester = Literal["api", "admin", "cli"]
-
-
-class InvalidErasure(FieldError, ValueError):
-    """An erasure that names neither a conversation nor an email address (or both)."""
-
-    code = "invalid_erasure"
-    status_code = 422
 
 
 @dataclass(frozen=True)
@@ -56,25 +49,6 @@ class ErasureCounts:
     payloads: int = 0
     attempts: int = 0
     idempotency_keys: int = 0
-
-
-def check_subject(conversation_id: str | None, email: str | None) -> tuple[str, str]:
-    """``("conversation", id)`` or ``("email", address)``; :class:`InvalidErasure` otherwise."""
-    conversation_id = conversation_id.strip() if conversation_id else None
-    email = email.strip() if email else None
-    if conversation_id and email:
-        raise InvalidErasure(
-            "name either conversation_id or email, not both", field="conversation_id"
-        )
-    if conversation_id:
-        return "conversation", conversation_id
-    if email:
-        if "@" not in email:
-            raise InvalidErasure(f"{email!r} is not an email address", field="email")
-        return "email", email
-    raise InvalidErasure(
-        "name what to erase: conversation_id, or the visitor's email", field="conversation_id"
-    )
 
 
 async def _erase_in(
@@ -152,18 +126,3 @@ async def erase(
         )
     await forget_wal(engine)
     return counts
-
-
-async def forget_wal(engine: AsyncEngine) -> None:
-    """SQLite: copy the write-ahead log into the database and truncate it to nothing.
-
-    The log keeps earlier images of the pages an erasure rewrote until it is
-    reset; a checkpoint that cannot finish now (a reader is in the middle of
-    something) leaves it to the next one, with the deleted rows already zeroed
-    in the database itself.
-    """
-    if engine.dialect.name != "sqlite":
-        return
-    async with engine.connect() as connection:
-        await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        await connection.commit()

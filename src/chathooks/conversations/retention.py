@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chathooks.db.forget import oldest_batch
 from chathooks.db.jsonpath import visitor_email_is
 from chathooks.db.tables import conversation_posts, conversations
 
@@ -48,11 +49,8 @@ async def purge_closed_conversations(
         select(conversations.c.site_id, conversations.c.id)
         .where(conversations.c.state == "closed", conversations.c.closed_at < closed_before)
         .order_by(conversations.c.closed_at)
-        .limit(limit)
     )
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    keys = [(row.site_id, row.id) for row in await connection.execute(query)]
+    keys = [(row.site_id, row.id) for row in await oldest_batch(connection, query, limit=limit)]
     return await delete_conversations(connection, keys)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ColumnElement
 
+from chathooks.db.forget import oldest_batch
 from chathooks.db.jsonpath import visitor_email_is
 from chathooks.db.tables import attempts, deliveries, delivery_payloads
 from chathooks.queue.statuses import FINISHED
@@ -112,9 +113,6 @@ async def purge_finished_deliveries(
             _finished(),
         )
         .order_by(deliveries.c.finished_at)
-        .limit(limit)
     )
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = [(row.seq, row.id) for row in await connection.execute(query)]
+    rows = [(row.seq, row.id) for row in await oldest_batch(connection, query, limit=limit)]
     return await delete_deliveries(connection, rows)
