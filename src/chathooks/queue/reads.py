@@ -173,6 +173,41 @@ async def list_deliveries(
     return [_summary(row._mapping) for row in page], next_cursor
 
 
+async def list_alert_deliveries(
+    connection: AsyncConnection,
+    site_id: str,
+    endpoint_id: str,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the deliveries to ``site_id``'s alert endpoint, newest first, each with
+    its ``payload`` (the alert document), and the cursor of the next page.
+
+    Alerts belong to no conversation: ``ix_deliveries_order`` (endpoint, conversation
+    NULL, seq) holds them in order, however many webhooks the site has sent.
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidQueueQuery("limit", f"limit must be from 1 to {MAX_PAGE_SIZE}")
+    query = (
+        select(*_SUMMARY_COLUMNS, delivery_payloads.c.payload)
+        .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
+        .where(
+            deliveries.c.site_id == site_id,
+            deliveries.c.endpoint_id == endpoint_id,
+            deliveries.c.conversation_id.is_(None),
+        )
+    )
+    if cursor:
+        query = query.where(deliveries.c.seq < _decode_cursor(cursor))
+    rows = (
+        await connection.execute(query.order_by(deliveries.c.seq.desc()).limit(limit + 1))
+    ).all()
+    page = rows[:limit]
+    next_cursor = _encode_cursor(page[-1].seq) if len(rows) > limit else None
+    return [{**_summary(row._mapping), "payload": row.payload} for row in page], next_cursor
+
+
 #: What the delivery log counts: what waits or needs a person; not the ever-growing
 #: ``succeeded`` and ``superseded``.
 COUNTED_STATUSES = tuple(status for status in STATUSES if status not in (SUCCEEDED, SUPERSEDED))
