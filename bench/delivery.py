@@ -72,7 +72,7 @@ QUICK_HISTORY_LARGE = 20_000
 HISTORY_BATCH_DIVISOR = 4
 #: ...but at least this many, so that the drain lasts long enough for CPU time to be read.
 HISTORY_MIN_BATCH = 1_000
-METRICS_SCRAPES = 21
+METRICS_SCRAPES = 51
 #: The hanging site's backlog is this fraction of the throughput phases' transcripts...
 NOISY_BACKLOG_DIVISOR = 10
 #: ...and the load starts once it holds this many requests (a worker's default concurrency).

@@ -76,11 +76,8 @@ def _expected_console_error(text: str) -> bool:
 @pytest.fixture
 def ui_site(sqlite_url: str) -> Iterator[UiSite]:
     """The sender service on SQLite (loopback allowed, worker running) with a new site."""
-    with running_service(sqlite_url, egress_cidrs=UI_EGRESS_CIDRS) as service:
-        site_id, auth = service.create_site("shop.example")
-        site = UiSite(service, site_id, auth["Authorization"].removeprefix("Bearer "))
-        try:
-            yield site
-        finally:
-            for page in site.pages:
-                page.close()
+    with (
+        running_service(sqlite_url, egress_cidrs=UI_EGRESS_CIDRS) as service,
+        UiSite.on(service) as site,
+    ):
+        yield site
