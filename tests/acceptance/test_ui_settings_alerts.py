@@ -5,34 +5,22 @@ listed with what they said, where they went, when, and how that went."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from support.pagecheck import check_page
 from support.receiver import RecordingReceiver
-from support.service import running_service
-from support.ui_site import UI_EGRESS_CIDRS, UiSite, answer_dialogs, closing_asks_first, ingest
+from support.ui_site import UiSite, answer_dialogs, closing_asks_first, ingest, quick_breaker
 
 #: A breaker that opens after three quick failures, so an alert is sent within seconds.
-QUICK_BREAKER: dict[str, Any] = {
-    "retry_schedule": [0.3] * 40,
-    "breaker_threshold": 3,
-    "breaker_probe_seconds": 0.5,
-    "breaker_probe_max_seconds": 1.0,
-    "disable_after": 3600.0,
-}
+QUICK_BREAKER = quick_breaker(0.5)
 
 
 @pytest.fixture
-def alerting_site(sqlite_url: str) -> Iterator[UiSite]:
-    with (
-        running_service(sqlite_url, egress_cidrs=UI_EGRESS_CIDRS, **QUICK_BREAKER) as service,
-        UiSite.on(service) as site,
-    ):
-        yield site
+def alerting_site(ui_site_with: Callable[..., UiSite]) -> UiSite:
+    return ui_site_with(**QUICK_BREAKER)
 
 
 def _stored_alert_url(site: UiSite) -> str | None:

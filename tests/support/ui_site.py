@@ -144,3 +144,15 @@ def closing_asks_first(page: Page) -> bool:
     while not asked and time.monotonic() < deadline:
         page.wait_for_timeout(50)
     return asked == ["beforeunload"] and not page.is_closed()
+
+
+def quick_breaker(probe_seconds: float) -> dict[str, Any]:
+    """Service settings: a failing endpoint's breaker opens after three failed attempts 0.2 s
+    apart, then lets a probe through every ``probe_seconds``; nothing is disabled."""
+    return {
+        "retry_schedule": [0.2] * 40,
+        "breaker_threshold": 3,
+        "breaker_probe_seconds": probe_seconds,
+        "breaker_probe_max_seconds": probe_seconds,
+        "disable_after": 3600.0,
+    }
