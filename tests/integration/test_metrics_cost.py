@@ -120,6 +120,8 @@ def _scans_deliveries(plan: str) -> bool:
 async def test_the_metrics_queries_read_unfinished_work_only(engine: AsyncEngine) -> None:
     plans = await _plans(engine, queue_stats)
     assert plans and not any(_scans_deliveries(plan) for plan in plans), plans
+    # Each searches an index by status, or reads a partial one of unfinished work.
+    assert all(_uses(plan, "ix_deliveries_") for plan in plans), plans
 
 
 async def test_status_reads_unfinished_work_only(engine: AsyncEngine) -> None:
