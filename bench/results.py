@@ -20,6 +20,9 @@ INGEST_CPU_MS_AT_MOST = 0.30
 CALL_CPU_MS_AT_MOST = 0.30
 PEER_CPU_SHARE_AT_MOST = 0.10
 HISTORY_RATIO_AT_MOST = 1.2
+#: A /metrics scrape with many finished rows takes no longer than with 1,000: the same
+#: allowance for noise as the CPU ratio (a scrape takes a few milliseconds).
+SCRAPE_RATIO_AT_MOST = 1.2
 SERVE_P99_MS_BELOW = 50.0
 NOISY_RATIO_AT_MOST = 1.5
 
@@ -54,6 +57,15 @@ def _check(
         return Check(number, what, None, target, None)
     met = (value < bound if strict else value <= bound) if at_most else value >= bound
     return Check(number, what, value, target, met)
+
+
+def _scrape_ratio(history: Scenario | None, backend: str) -> float | None:
+    """The history phase's /metrics scrape time at its large size over its small, or None."""
+    figures = history.details.get(backend) if history else None
+    if not isinstance(figures, dict):
+        return None
+    ratio = figures.get("metrics_scrape_ratio")
+    return float(ratio) if isinstance(ratio, int | float) else None
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -294,6 +306,16 @@ class Report:
                 history.ratio if history else None,
                 f"<= {HISTORY_RATIO_AT_MOST}",
                 HISTORY_RATIO_AT_MOST,
+            ),
+            *(
+                _check(
+                    5,
+                    f"/metrics scrape with many finished rows / with 1,000, {backend}",
+                    _scrape_ratio(history, backend),
+                    f"<= {SCRAPE_RATIO_AT_MOST}: no longer than with 1,000",
+                    SCRAPE_RATIO_AT_MOST,
+                )
+                for backend in ("sqlite", "postgresql")
             ),
             _check(
                 6,

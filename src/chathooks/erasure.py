@@ -26,25 +26,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, insert, or_, text
+from sqlalchemy import func, insert, or_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks.conversations.retention import conversations_to_erase, delete_conversations
+from chathooks.db.forget import InvalidErasure, check_subject, forget_wal
 from chathooks.db.tables import erasures, idempotency_keys
-from chathooks.errors import FieldError
 from chathooks.queue import write_transaction
 from chathooks.queue.retention import delete_deliveries, deliveries_to_erase
 
-__all__ = ["ErasureCounts", "InvalidErasure", "erase", "forget_wal"]
+__all__ = ["ErasureCounts", "InvalidErasure", "check_subject", "erase", "forget_wal"]
 
 Requester = Literal["api", "admin", "cli"]
-
-
-class InvalidErasure(FieldError, ValueError):
-    """An erasure that names neither a conversation nor an email address (or both)."""
-
-    code = "invalid_erasure"
-    status_code = 422
 
 
 @dataclass(frozen=True)
@@ -58,25 +51,6 @@ class ErasureCounts:
     idempotency_keys: int = 0
 
 
-def check_subject(conversation_id: str | None, email: str | None) -> tuple[str, str]:
-    """``("conversation", id)`` or ``("email", address)``; :class:`InvalidErasure` otherwise."""
-    conversation_id = conversation_id.strip() if conversation_id else None
-    email = email.strip() if email else None
-    if conversation_id and email:
-        raise InvalidErasure(
-            "name either conversation_id or email, not both", field="conversation_id"
-        )
-    if conversation_id:
-        return "conversation", conversation_id
-    if email:
-        if "@" not in email:
-            raise InvalidErasure(f"{email!r} is not an email address", field="email")
-        return "email", email
-    raise InvalidErasure(
-        "name what to erase: conversation_id, or the visitor's email", field="conversation_id"
-    )
-
-
 async def _erase_in(
     connection: AsyncConnection, site_id: str, subject: str, value: str
 ) -> ErasureCounts:
@@ -85,7 +59,7 @@ async def _erase_in(
         connection,
         site_id,
         conversation_id=None if by_email else value,
-        containing=value if by_email else None,
+        email=value if by_email else None,
     )
     if not by_email and value not in conversation_ids:
         conversation_ids.append(value)  # an offline message has deliveries but no conversation
@@ -93,13 +67,16 @@ async def _erase_in(
         connection,
         site_id,
         conversation_ids=conversation_ids,
-        containing=value if by_email else None,
+        email=value if by_email else None,
     )
     removed = await delete_deliveries(connection, doomed, finished_only=False)
     chats, posts = await delete_conversations(
         connection, [(site_id, conversation_id) for conversation_id in conversation_ids]
     )
-    needles = [value, *conversation_ids] if by_email else [json.dumps(value)]
+    # Each as a whole JSON string, quotes included: "ann@x.com" is not inside "joann@x.com".
+    needles = [
+        json.dumps(needle) for needle in ([value, *conversation_ids] if by_email else [value])
+    ]
     keys = await connection.execute(
         sql_delete(idempotency_keys).where(
             idempotency_keys.c.site_id == site_id,
@@ -149,18 +126,3 @@ async def erase(
         )
     await forget_wal(engine)
     return counts
-
-
-async def forget_wal(engine: AsyncEngine) -> None:
-    """SQLite: copy the write-ahead log into the database and truncate it to nothing.
-
-    The log keeps earlier images of the pages an erasure rewrote until it is
-    reset; a checkpoint that cannot finish now (a reader is in the middle of
-    something) leaves it to the next one, with the deleted rows already zeroed
-    in the database itself.
-    """
-    if engine.dialect.name != "sqlite":
-        return
-    async with engine.connect() as connection:
-        await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        await connection.commit()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks.conversations.retention import purge_closed_conversations
+from chathooks.db.forget import in_batches
 from chathooks.idempotency.store import KEEP_SECONDS, purge_idempotency_keys
 from chathooks.queue import write_transaction
 from chathooks.queue.retention import purge_finished_deliveries
@@ -63,13 +64,6 @@ async def purge(
     cutoff = at - older_than_days * DAY
     counts = {field.name: 0 for field in dataclasses.fields(Purged)}
 
-    async def batches(step: Callable[[], Awaitable[int]]) -> None:
-        done = 0
-        while max_batches is None or done < max_batches:
-            done += 1
-            if await step() < batch_size:
-                return
-
     async def deliveries_step() -> int:
         async with write_transaction(engine) as connection:
             removed = await purge_finished_deliveries(
@@ -97,9 +91,8 @@ async def purge(
         counts["idempotency_keys"] += removed
         return removed
 
-    await batches(deliveries_step)
-    await batches(conversations_step)
-    await batches(keys_step)
+    for step in (deliveries_step, conversations_step, keys_step):
+        await in_batches(step, batch_size=batch_size, max_batches=max_batches)
     return Purged(**counts)
 
 

@@ -9,8 +9,10 @@ the test: an error in the console is a bug a user would hit.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
@@ -74,13 +76,20 @@ def _expected_console_error(text: str) -> bool:
 
 
 @pytest.fixture
-def ui_site(sqlite_url: str) -> Iterator[UiSite]:
+def ui_site_with(sqlite_url: str) -> Iterator[Callable[..., UiSite]]:
+    """``ui_site_with(**settings)``: a ``ui_site`` whose service has these settings too."""
+    with ExitStack() as stack:
+
+        def make(**settings: Any) -> UiSite:
+            service = stack.enter_context(
+                running_service(sqlite_url, egress_cidrs=UI_EGRESS_CIDRS, **settings)
+            )
+            return stack.enter_context(UiSite.on(service))
+
+        yield make
+
+
+@pytest.fixture
+def ui_site(ui_site_with: Callable[..., UiSite]) -> UiSite:
     """The sender service on SQLite (loopback allowed, worker running) with a new site."""
-    with running_service(sqlite_url, egress_cidrs=UI_EGRESS_CIDRS) as service:
-        site_id, auth = service.create_site("shop.example")
-        site = UiSite(service, site_id, auth["Authorization"].removeprefix("Bearer "))
-        try:
-            yield site
-        finally:
-            for page in site.pages:
-                page.close()
+    return ui_site_with()

@@ -3,14 +3,12 @@ lost without asking, custom headers reach the receiver, Send test tries each pay
 
 from __future__ import annotations
 
-import time
-
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
 
 from chathooks.wire import payload_from_dict
 from chathooks.wire.models import OfflineMessageTranscript, StartEvent
 from support.receiver import RecordingReceiver
-from support.ui_site import UiSite, ingest
+from support.ui_site import UiSite, answer_dialogs, closing_asks_first, ingest
 
 
 def test_an_unsaved_switch_change_asks_before_leaving(
@@ -24,36 +22,18 @@ def test_an_unsaved_switch_change_asks_before_leaving(
     page.get_by_label("Send all events").check()
     expect(dirty).to_have_text("Unsaved changes")
 
-    questions: list[str] = []
-
-    def stay(dialog: Dialog) -> None:
-        questions.append(dialog.message)
-        dialog.dismiss()
-
     # In-app navigation: the nav bar and another endpoint of the list ask, and "Cancel" stays.
-    page.on("dialog", stay)
+    questions = answer_dialogs(page, accept=False)
     page.get_by_role("link", name="Delivery log").click()
     page.get_by_role("list", name="Endpoints").get_by_role("button", name="Helpdesk").click()
     assert len(questions) == 2 and all("unsaved changes" in q for q in questions)
     assert "/ui/settings" in page.url
     expect(page.get_by_label("Send all events")).to_be_checked()
     expect(page.get_by_label("URL to post to")).to_have_value(receiver.url)
-    page.remove_listener("dialog", stay)
+    questions.stop()
 
     # Leaving the page itself (closing, reloading): the browser's own question.
-    kinds: list[str] = []
-
-    def stay_and_note(dialog: Dialog) -> None:
-        kinds.append(dialog.type)
-        dialog.dismiss()
-
-    page.on("dialog", stay_and_note)
-    page.close(run_before_unload=True)
-    deadline = time.monotonic() + 15
-    while not kinds and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert kinds == ["beforeunload"]
-    assert not page.is_closed()  # "Stay" kept the tab and the edit
+    assert closing_asks_first(page)  # "Stay" kept the tab and the edit
     assert ui_site.get(f"endpoints/{created['id']}")["send_events"] is False
     assert other["id"]
 
@@ -73,13 +53,7 @@ def test_saving_clears_the_mark_and_leaving_then_asks_nothing(
     expect(page.locator("#dirty-note")).to_be_hidden()
     assert ui_site.get(f"endpoints/{created['id']}")["send_offline"] is False
 
-    asked: list[str] = []
-
-    def leave(dialog: Dialog) -> None:
-        asked.append(dialog.type)
-        dialog.accept()
-
-    page.on("dialog", leave)
+    asked = answer_dialogs(page, accept=True)
     page.get_by_role("link", name="Delivery log").click()
     page.wait_for_url("**/ui/deliveries")
     assert asked == []

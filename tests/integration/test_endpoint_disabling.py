@@ -156,6 +156,47 @@ def _test_disabling(
     # The alert endpoint is not one of the site's webhooks.
     listed = service.client.get(f"/api/v1/sites/{site}/endpoints", headers=auth).json()["items"]
     assert [e["id"] for e in listed] == [ep]
+    _check_recent_alerts(service, site, auth, ep, receiver.url, owner.url)
+
+
+def _check_recent_alerts(
+    service: RunningService, site: str, auth: dict[str, str], ep: str, about: str, to: str
+) -> None:
+    """GET .../alerts reads back what was sent, to where, when and how it went, in pages."""
+    path = f"/api/v1/sites/{site}/alerts"
+    deadline = time.monotonic() + 15
+    while True:
+        response = service.client.get(path, headers=auth)
+        assert response.status_code == 200, response.text
+        alerts = response.json()["items"]
+        if all(alert["status"] == "succeeded" for alert in alerts) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [alert["type"] for alert in alerts] == [
+        "endpoint.recovered",
+        "endpoint.disabled",
+        "endpoint.failing",
+    ]
+    for alert in alerts:
+        assert (alert["endpoint_id"], alert["endpoint_url"], alert["url"]) == (ep, about, to)
+        assert (alert["status"], alert["attempt_count"], alert["last_status_code"]) == (
+            "succeeded",
+            1,
+            200,
+        )
+        assert alert["created_at"] and alert["finished_at"]
+    assert alerts[2]["reason"] == "HTTP 500"
+    first = service.client.get(path, params={"limit": 2}, headers=auth).json()
+    assert [a["id"] for a in first["items"]] == [a["id"] for a in alerts[:2]]
+    rest = service.client.get(
+        path, params={"limit": 2, "cursor": first["next_cursor"]}, headers=auth
+    ).json()
+    assert [a["id"] for a in rest["items"]] == [alerts[2]["id"]]
+    assert rest["next_cursor"] is None
+    # No alert URL, no alerts: a new address starts a new list.
+    stopped = service.client.patch(f"/api/v1/sites/{site}", json={"alert_url": None}, headers=auth)
+    assert stopped.status_code == 200, stopped.text
+    assert service.client.get(path, headers=auth).json() == {"items": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize(

@@ -151,3 +151,41 @@ def test_erase_command_erases_one_conversation(database_url: str) -> None:
     ):
         refused = runner.invoke(cli.app, [*args, "--database-url", database_url])
         assert refused.exit_code != 0 and hint in refused.output, refused.output
+
+
+def test_erasure_by_email_takes_that_address_only_not_one_containing_it(
+    database_url: str,
+) -> None:
+    """``ann@x.com`` is the whole address: ``joann@x.com`` and ``ann@x.com.au`` are others."""
+    with running_service(database_url, run_worker=False) as service:
+        site, auth = service.create_site()
+        service.create_endpoint(site, auth, "http://127.0.0.1:9/down")
+        ann = _chat(service, site, auth, " Ann@X.com ", "ann's chat")
+        others = [
+            _chat(service, site, auth, email, f"{email}'s chat")
+            for email in ("joann@x.com", "ann@x.com.au", "Marie-Ann@x.com")
+        ]
+        for email in ("ANN@x.com", "joann@x.com"):
+            offline = service.client.post(
+                f"/api/v1/sites/{site}/offline-messages",
+                json={"visitor": {"emailAddress": email}, "body": f"from {email}"},
+                headers=auth,
+            )
+            assert offline.status_code == 202, offline.text
+        before = service.client.get(f"/api/v1/sites/{site}/deliveries", headers=auth).json()
+
+        erased = service.client.post(
+            f"/api/v1/sites/{site}/erasures", json={"email": "ann@x.com"}, headers=auth
+        )
+        assert erased.status_code == 200, erased.text
+        assert erased.json()["conversations"] == 1
+        assert erased.json()["deliveries"] == 2  # ann's transcript and her offline message
+
+        conversations = f"/api/v1/sites/{site}/conversations"
+        assert service.client.get(f"{conversations}/{ann}", headers=auth).status_code == 404
+        for kept in others:
+            assert service.client.get(f"{conversations}/{kept}", headers=auth).status_code == 200
+        after = service.client.get(f"/api/v1/sites/{site}/deliveries", headers=auth).json()
+        gone = {d["id"] for d in before["items"]} - {d["id"] for d in after["items"]}
+        assert len(gone) == 2
+        assert {d["conversation_id"] for d in after["items"]} >= set(others)

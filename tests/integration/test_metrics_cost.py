@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import upgrade_async
 from chathooks.db.tables import deliveries, endpoints, sites
-from chathooks.queue import queue_stats
+from chathooks.queue import list_deliveries, queue_stats
 from chathooks.queue.overview import endpoint_problems
 from chathooks.queue.retention import purge_finished_deliveries
 
@@ -120,6 +120,8 @@ def _scans_deliveries(plan: str) -> bool:
 async def test_the_metrics_queries_read_unfinished_work_only(engine: AsyncEngine) -> None:
     plans = await _plans(engine, queue_stats)
     assert plans and not any(_scans_deliveries(plan) for plan in plans), plans
+    # Each searches an index by status, or reads a partial one of unfinished work.
+    assert all(_uses(plan, "ix_deliveries_") for plan in plans), plans
 
 
 async def test_status_reads_unfinished_work_only(engine: AsyncEngine) -> None:
@@ -133,3 +135,60 @@ async def test_retention_finds_its_batch_by_the_finished_index(engine: AsyncEngi
 
     plans = await _plans(engine, batch)
     assert plans and not any(_scans_deliveries(plan) for plan in plans), plans
+
+
+def _uses(plan: str, index: str) -> bool:
+    """Whether the plan searches ``index`` (SQLite's SEARCH, PostgreSQL's index scans)."""
+    return any(
+        index in line and ("SEARCH" in line or "Index" in line) for line in plan.splitlines()
+    )
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({"conversation_id": "c4242"}, "ix_deliveries_site_conversation"),
+        ({"conversation_prefix": "c4242"}, "ix_deliveries_site_conversation"),
+        ({"created_from": T0 + 10, "created_to": T0 + 20}, "ix_deliveries_site_created"),
+        ({"created_from": T0 + 10}, "ix_deliveries_site_created"),
+    ],
+    ids=["conversation", "prefix", "created-range", "created-since"],
+)
+async def test_a_narrow_delivery_log_search_reads_its_own_index(
+    engine: AsyncEngine, filters: dict[str, Any], index: str
+) -> None:
+    """Searching the log for one conversation or one moment reads that, not the history."""
+
+    async def search(connection: AsyncConnection) -> object:
+        if "created_from" in filters and "created_to" not in filters:
+            filters_now = {**filters, "created_from": T0 + FINISHED_ROWS - 5}
+        else:
+            filters_now = filters
+        return await list_deliveries(connection, "s", **filters_now)
+
+    plans = await _plans(engine, search)
+    assert not any(_scans_deliveries(plan) for plan in plans), plans
+    assert _uses(plans[-1], index), plans
+
+
+async def test_a_wide_prefix_walks_the_newest_first_instead_of_sorting_them_all(
+    engine: AsyncEngine,
+) -> None:
+    """Every delivery starts with "c": the newest five are the first five of a walk in
+    queue order (which stops there), not five of all of them sorted."""
+
+    async def search(connection: AsyncConnection) -> object:
+        items, _ = await list_deliveries(connection, "s", conversation_prefix="c", limit=5)
+        return items
+
+    plans = await _plans(engine, search)
+    assert not _uses(plans[-1], "ix_deliveries_site_conversation"), plans
+    assert not any("TEMP B-TREE" in plan or "Sort" in plan for plan in plans), plans
+    async with engine.connect() as connection:
+        items, _ = await list_deliveries(connection, "s", conversation_prefix="c", limit=5)
+        narrow, _ = await list_deliveries(connection, "s", conversation_prefix="c499")
+    assert [item["id"] for item in items] == ["u3", "u2", "u1", "u0", f"d{FINISHED_ROWS - 1}"]
+    assert sorted(item["conversation_id"] for item in narrow) == [
+        "c499",
+        *(f"c499{n}" for n in range(10)),
+    ]

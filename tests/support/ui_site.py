@@ -6,10 +6,13 @@ JSON API with the same site key, so these helpers do both.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from support.service import RunningService
 
@@ -27,6 +30,18 @@ class UiSite:
     #: Tabs that signed in; closed before the service stops, so no open event
     #: stream keeps the server waiting on shutdown.
     pages: list[Page] = field(default_factory=list)
+
+    @classmethod
+    @contextmanager
+    def on(cls, service: RunningService, name: str = "shop.example") -> Iterator[UiSite]:
+        """A new site of ``service``; the tabs that signed in are closed at the end."""
+        site_id, auth = service.create_site(name)
+        site = cls(service, site_id, auth["Authorization"].removeprefix("Bearer "))
+        try:
+            yield site
+        finally:
+            for page in site.pages:
+                page.close()
 
     @property
     def auth(self) -> dict[str, str]:
@@ -93,3 +108,51 @@ def send(page: Page, sender: str, text: str) -> None:
     page.get_by_label("Message", exact=True).fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
     expect(page.get_by_label("Message", exact=True)).to_have_value("")
+
+
+class Questions(list[str]):
+    """The questions a page asked (``beforeunload`` for the browser's own), as answered."""
+
+    def __init__(self, page: Page, *, accept: bool) -> None:
+        super().__init__()
+        self.page = page
+        self.accept = accept
+        page.on("dialog", self._answer)
+
+    def _answer(self, dialog: Dialog) -> None:
+        self.append("beforeunload" if dialog.type == "beforeunload" else dialog.message)
+        if self.accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    def stop(self) -> None:
+        """Answer no more (another handler may take over)."""
+        self.page.remove_listener("dialog", self._answer)
+
+
+def answer_dialogs(page: Page, *, accept: bool) -> Questions:
+    """From now on, accept (leave) or dismiss (stay) every question the page asks."""
+    return Questions(page, accept=accept)
+
+
+def closing_asks_first(page: Page) -> bool:
+    """Close the tab as a user would; True when the browser asked first and "Stay" kept it."""
+    asked = answer_dialogs(page, accept=False)
+    page.close(run_before_unload=True)
+    deadline = time.monotonic() + 15
+    while not asked and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    return asked == ["beforeunload"] and not page.is_closed()
+
+
+def quick_breaker(probe_seconds: float) -> dict[str, Any]:
+    """Service settings: a failing endpoint's breaker opens after three failed attempts 0.2 s
+    apart, then lets a probe through every ``probe_seconds``; nothing is disabled."""
+    return {
+        "retry_schedule": [0.2] * 40,
+        "breaker_threshold": 3,
+        "breaker_probe_seconds": probe_seconds,
+        "breaker_probe_max_seconds": probe_seconds,
+        "disable_after": 3600.0,
+    }

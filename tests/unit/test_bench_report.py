@@ -59,6 +59,8 @@ def test_every_target_is_stated_with_its_figure() -> None:
         key="procrastinate", title="procrastinate", throughput=throughput(400, 1.4, 1.3)
     )
     history = Scenario(key="history", title="history", ratio=1.3)
+    history.details["sqlite"] = {"metrics_scrape_ratio": 0.98}
+    history.details["postgresql"] = {"metrics_scrape_ratio": 22.5}
     report.scenarios.extend([bare, serve, celery, procrastinate, history])
 
     found = verdicts(report)
@@ -69,6 +71,15 @@ def test_every_target_is_stated_with_its_figure() -> None:
     assert found["(b) CPU per delivery / the leanest peer's (its broker included)"] is True
     assert found["CPU per delivery with many finished rows / with 1,000"] is False
     assert found["(b) p99 ms at 500/s"] is True  # 20 ms < 50
+    sqlite, postgresql = (
+        "/metrics scrape with many finished rows / with 1,000, sqlite",
+        "/metrics scrape with many finished rows / with 1,000, postgresql",
+    )
+    assert (found[sqlite], found[postgresql]) == (True, False)
+    assert (
+        f"target 5: {postgresql}: 22.5 (target <= 1.2: no longer than with 1,000): MISSED"
+        in report.table()
+    )
     # Phases that did not run are said to be unmeasured, never met.
     assert found["chat API CPU ms per call"] is None
     assert found["(c2) CPU ms per delivery / (c1)'s, database included"] is None

@@ -139,3 +139,58 @@ def test_the_worker_command_line_loads_no_web_stack() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+#: The receiver (``chathooks receive`` and its store) is built on the toolkit and the shared
+#: database plumbing (packages and their submodules); the sender's service (queue,
+#: conversations, API, erasure...) is not its to load.
+RECEIVER = (
+    "chathooks.receiver.app",
+    "chathooks.receiver.export",
+    "chathooks.receiver.retention",
+    "chathooks.receiver.store",
+    "chathooks.commands.receiver",
+)
+RECEIVER_MAY_LOAD = (
+    "chathooks.commands",
+    "chathooks.commands.log_options",
+    "chathooks.commands.receiver",
+    "chathooks.commands.toolkit",
+    "chathooks.db",
+    "chathooks.errors",
+    "chathooks.http_limits",
+    "chathooks.logs",
+    "chathooks.receiver",
+    "chathooks.signing",
+    "chathooks.wire",
+)
+
+
+def test_the_receiver_loads_nothing_of_the_sender_service() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import importlib, sys
+                for name in {RECEIVER!r}:
+                    importlib.import_module(name)
+                allowed = {RECEIVER_MAY_LOAD!r}
+                foreign = sorted(
+                    m for m in sys.modules
+                    if m.startswith("chathooks.")
+                    and not any(m == a or m.startswith(a + ".") for a in allowed)
+                )
+                assert not foreign, foreign
+                print("ok")
+                """
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -24,6 +24,7 @@ from chathooks.api.auth import Authenticator, key_gate
 from chathooks.api.errors import install_error_handlers
 from chathooks.api.metrics import ServiceMetrics
 from chathooks.api.routes import (
+    alerts,
     conversations,
     deliveries,
     endpoints,
@@ -123,7 +124,17 @@ def create_app(
     # request is looked up (and its body hashed) by its Idempotency-Key.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestLimits, limit_for=body_limits(config), gate=key_gate)
-    for module in (sites, endpoints, transcripts, deliveries, conversations, erasures, meta, ui):
+    for module in (
+        sites,
+        alerts,
+        endpoints,
+        transcripts,
+        deliveries,
+        conversations,
+        erasures,
+        meta,
+        ui,
+    ):
         app.include_router(module.router)
     document: dict[str, Any] = {}
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
 from chathooks.commands.toolkit import BadArgument, prepare_send_test, run_send_test
 from chathooks.db.engine import normalize_url, shown_url
-from chathooks.erasure import InvalidErasure, check_subject
+from chathooks.db.forget import InvalidErasure, check_subject
 from chathooks.receiver.defaults import DEFAULT_HOST, DEFAULT_PORT
 from chathooks.receiver.export import ExportFormat, export
 from chathooks.receiver.readaccess import generate_read_key

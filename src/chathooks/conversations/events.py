@@ -46,8 +46,9 @@ POLL_SECONDS = 0.3
 BACKSTOP_SECONDS = 5.0
 #: A comment line this often keeps proxies and browsers from closing an idle stream.
 KEEPALIVE_SECONDS = 15.0
-#: The states that are news to an operator: it worked, it failed and will retry, it gave up.
-REPORTED_STATUSES = frozenset({"succeeded", "retrying", "failed"})
+#: The states that are news to an operator: it worked, it failed and will retry, it gave up,
+#: it is held (its endpoint is disabled).
+REPORTED_STATUSES = frozenset({"succeeded", "retrying", "failed", "held"})
 
 
 class _Outcome(Protocol):

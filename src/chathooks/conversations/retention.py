@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Text, cast, delete, func, select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chathooks.db.forget import oldest_batch
+from chathooks.db.jsonpath import visitor_email_is
 from chathooks.db.tables import conversation_posts, conversations
 
 __all__ = ["conversations_to_erase", "delete_conversations", "purge_closed_conversations"]
@@ -47,11 +49,8 @@ async def purge_closed_conversations(
         select(conversations.c.site_id, conversations.c.id)
         .where(conversations.c.state == "closed", conversations.c.closed_at < closed_before)
         .order_by(conversations.c.closed_at)
-        .limit(limit)
     )
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    keys = [(row.site_id, row.id) for row in await connection.execute(query)]
+    keys = [(row.site_id, row.id) for row in await oldest_batch(connection, query, limit=limit)]
     return await delete_conversations(connection, keys)
 
 
@@ -60,16 +59,15 @@ async def conversations_to_erase(
     site_id: str,
     *,
     conversation_id: str | None = None,
-    containing: str | None = None,
+    email: str | None = None,
 ) -> list[str]:
-    """Ids of ``site_id``'s conversation ``conversation_id``, or of every one whose document
-    contains ``containing`` (case-insensitive; e.g. the visitor's email address)."""
+    """Ids of ``site_id``'s conversation ``conversation_id``, or of every one whose visitor's
+    email address is ``email`` (the whole address, case-insensitive)."""
     query = select(conversations.c.id).where(conversations.c.site_id == site_id)
     if conversation_id is not None:
         query = query.where(conversations.c.id == conversation_id)
-    elif containing:
-        document = func.lower(cast(conversations.c.document, Text))
-        query = query.where(document.contains(containing.lower(), autoescape=True))
+    elif email:
+        query = query.where(visitor_email_is(conversations.c.document, email))
     else:
         return []
     return [row.id for row in await connection.execute(query)]

@@ -16,7 +16,7 @@ import asyncio
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -27,7 +27,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks.db.engine import create_engine, is_sqlite, normalize_url
-from chathooks.sealing import Keyring, bind_keyring, check_keyring, configured_keyring
+
+if TYPE_CHECKING:
+    from chathooks.sealing import Keyring
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -79,6 +81,9 @@ async def upgrade_async(database_url: str, keyring: Keyring | None = None) -> No
     :func:`chathooks.sealing.keyring_for`); once current, one stored secret is
     opened with it, so a wrong key stops here rather than at the first delivery.
     """
+    # The sender's own: the receiver shares run_upgrade and must not load it.
+    from chathooks.sealing import bind_keyring, check_keyring, configured_keyring
+
     if keyring is None:
         keyring = configured_keyring(database_url)
     config = alembic_config()

@@ -160,6 +160,17 @@ deliveries = Table(
     Index("ix_deliveries_site", "site_id", "seq"),
     #: Retention: finished deliveries oldest first.
     Index("ix_deliveries_finished", "finished_at"),
+    #: The delivery log's conversation filter, exact or by prefix; ``text_pattern_ops`` on
+    #: PostgreSQL compares bytes whatever the database's collation, as a prefix needs.
+    Index(
+        "ix_deliveries_site_conversation",
+        "site_id",
+        "conversation_id",
+        "seq",
+        postgresql_ops={"conversation_id": "text_pattern_ops"},
+    ),
+    #: The delivery log's created-at range.
+    Index("ix_deliveries_site_created", "site_id", "created_at"),
 )
 
 #: A delivery in one of these states will still be sent; partial indexes hold only these rows.

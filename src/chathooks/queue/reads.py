@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import RowMapping, Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chathooks.db.prefix import starts_with
 from chathooks.db.tables import attempts, deliveries, delivery_payloads, unfinished
 from chathooks.errors import FieldError
 from chathooks.queue.statuses import (
@@ -141,26 +142,70 @@ async def list_deliveries(
         raise InvalidQueueQuery("status", f"status must be one of {', '.join(STATUSES)}")
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidQueueQuery("limit", f"limit must be from 1 to {MAX_PAGE_SIZE}")
+    filters: dict[str, Any] = {
+        "endpoint_id": endpoint_id,
+        "conversation_id": conversation_id,
+        "conversation_prefix": conversation_prefix,
+        "created_from": created_from,
+        "created_to": created_to,
+    }
+    ranged = bool(conversation_prefix) or created_from is not None or created_to is not None
+    searched = ranged and await _few_in_range(connection, site_id, filters)
     query = select(*_SUMMARY_COLUMNS).where(deliveries.c.site_id == site_id)
     if status is not None:
         query = query.where(deliveries.c.status == status)
-    query = _filtered(
-        query,
-        endpoint_id=endpoint_id,
-        conversation_id=conversation_id,
-        conversation_prefix=conversation_prefix,
-        created_from=created_from,
-        created_to=created_to,
-    )
+    query = _filtered(query, dialect=connection.dialect.name, searched=searched, **filters)
     if cursor:
         query = query.where(deliveries.c.seq < _decode_cursor(cursor))
-    # Walks ix_deliveries_site (site_id, seq) newest first; the filters are checked on
-    # the way, so a page costs the rows up to its last match, never a sort of them all.
-    query = query.order_by(deliveries.c.seq.desc()).limit(limit + 1)
+    # Walks ix_deliveries_site (site_id, seq) newest first, the filters checked on the way,
+    # so a page costs the rows up to its last match, never a sort of them all; a
+    # conversation, and a prefix or created-at range holding few deliveries, are searched
+    # on an index of their own instead (ix_deliveries_site_conversation,
+    # ix_deliveries_site_created): a rare match costs no walk through the whole history.
+    newest_first = deliveries.c.seq.desc()
+    if searched and connection.dialect.name == "sqlite":
+        # SQLite would rather walk the table in seq order than sort the few rows found.
+        newest_first = (deliveries.c.seq + 0).desc()
+    query = query.order_by(newest_first).limit(limit + 1)
     rows = (await connection.execute(query)).all()
     page = rows[:limit]
     next_cursor = _encode_cursor(page[-1].seq) if len(rows) > limit else None
     return [_summary(row._mapping) for row in page], next_cursor
+
+
+async def list_alert_deliveries(
+    connection: AsyncConnection,
+    site_id: str,
+    endpoint_id: str,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the deliveries to ``site_id``'s alert endpoint, newest first, each with
+    its ``payload`` (the alert document), and the cursor of the next page.
+
+    Alerts belong to no conversation: ``ix_deliveries_order`` (endpoint, conversation
+    NULL, seq) holds them in order, however many webhooks the site has sent.
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidQueueQuery("limit", f"limit must be from 1 to {MAX_PAGE_SIZE}")
+    query = (
+        select(*_SUMMARY_COLUMNS, delivery_payloads.c.payload)
+        .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
+        .where(
+            deliveries.c.site_id == site_id,
+            deliveries.c.endpoint_id == endpoint_id,
+            deliveries.c.conversation_id.is_(None),
+        )
+    )
+    if cursor:
+        query = query.where(deliveries.c.seq < _decode_cursor(cursor))
+    rows = (
+        await connection.execute(query.order_by(deliveries.c.seq.desc()).limit(limit + 1))
+    ).all()
+    page = rows[:limit]
+    next_cursor = _encode_cursor(page[-1].seq) if len(rows) > limit else None
+    return [{**_summary(row._mapping), "payload": row.payload} for row in page], next_cursor
 
 
 #: What the delivery log counts: what waits or needs a person; not the ever-growing
@@ -186,8 +231,15 @@ async def count_deliveries(
         deliveries.c.site_id == site_id,
         deliveries.c.status.in_([literal_column(f"'{status}'") for status in COUNTED_STATUSES]),
     )
+    # On the status index, not the created-at one, on SQLite: it cannot tell a narrow
+    # range from a wide one, and a wide one would count every succeeded row in it.
     query = _filtered(
-        query, endpoint_id=endpoint_id, created_from=created_from, created_to=created_to
+        query,
+        dialect=connection.dialect.name,
+        searched=connection.dialect.name != "sqlite",
+        endpoint_id=endpoint_id,
+        created_from=created_from,
+        created_to=created_to,
     )
     counts = dict.fromkeys(COUNTED_STATUSES, 0)
     for row in await connection.execute(query.group_by(deliveries.c.status)):
@@ -195,16 +247,47 @@ async def count_deliveries(
     return counts
 
 
+#: A prefix or created-at range holding fewer deliveries than this is searched on its index.
+_FEW = 1000
+
+
+async def _few_in_range(connection: AsyncConnection, site_id: str, filters: dict[str, Any]) -> bool:
+    """Whether the listing's range filters hold fewer than :data:`_FEW` deliveries.
+
+    PostgreSQL's planner knows from its statistics (the answer is always yes:
+    let it choose). SQLite's does not, and would sort a range of a million
+    rows to show the newest fifty; counting up to :data:`_FEW` on the range's
+    index tells it, at the cost of at most that many index entries.
+    """
+    if connection.dialect.name != "sqlite":
+        return True
+    probe: Select[tuple[int]] = _filtered(
+        select(deliveries.c.seq).where(deliveries.c.site_id == site_id),
+        dialect=connection.dialect.name,
+        searched=True,
+        **filters,
+    ).limit(_FEW)
+    found = (await connection.execute(select(func.count()).select_from(probe.subquery()))).scalar()
+    return int(found or 0) < _FEW
+
+
 def _filtered(
     query: _Query,
     *,
+    dialect: str,
+    searched: bool,
     endpoint_id: str | None = None,
     conversation_id: str | None = None,
     conversation_prefix: str | None = None,
     created_from: float | None = None,
     created_to: float | None = None,
 ) -> _Query:
-    """``query`` narrowed by the delivery log's filters (None leaves a filter out)."""
+    """``query`` narrowed by the delivery log's filters (None leaves a filter out).
+
+    ``searched``: the prefix and created-at conditions are written so that
+    their indexes serve them; otherwise so that none can (``created_at + 0``,
+    ``substr``), and the query walks the index its ``ORDER BY`` or status picks.
+    """
     if created_from is not None and created_to is not None and created_to <= created_from:
         raise InvalidQueueQuery("created_to", "created_to must be later than created_from")
     if endpoint_id is not None:
@@ -212,15 +295,18 @@ def _filtered(
     if conversation_id is not None:
         query = query.where(deliveries.c.conversation_id == conversation_id)
     if conversation_prefix:
-        # substr, not LIKE: LIKE ignores case on SQLite and would need its % and _ escaped.
-        length = len(conversation_prefix)
+        column = deliveries.c.conversation_id
         query = query.where(
-            func.substr(deliveries.c.conversation_id, 1, length) == conversation_prefix
+            starts_with(column, conversation_prefix, dialect=dialect)
+            if searched
+            # substr, not LIKE: LIKE ignores case on SQLite.
+            else func.substr(column, 1, len(conversation_prefix)) == conversation_prefix
         )
+    created = deliveries.c.created_at if searched else deliveries.c.created_at + 0
     if created_from is not None:
-        query = query.where(deliveries.c.created_at >= created_from)
+        query = query.where(created >= created_from)
     if created_to is not None:
-        query = query.where(deliveries.c.created_at < created_to)
+        query = query.where(created < created_to)
     return query
 
 

@@ -17,6 +17,8 @@ from sqlalchemy import delete, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ColumnElement
 
+from chathooks.db.forget import oldest_batch
+from chathooks.db.jsonpath import visitor_email_is
 from chathooks.db.tables import attempts, deliveries, delivery_payloads
 from chathooks.queue.statuses import FINISHED
 
@@ -81,17 +83,15 @@ async def deliveries_to_erase(
     site_id: str,
     *,
     conversation_ids: Sequence[str] = (),
-    containing: str | None = None,
+    email: str | None = None,
 ) -> list[tuple[int, str]]:
-    """``(seq, id)`` of ``site_id``'s deliveries of ``conversation_ids``, or whose payload
-    contains ``containing`` (case-insensitive), whatever their status: an erasure."""
+    """``(seq, id)`` of ``site_id``'s deliveries of ``conversation_ids``, or whose payload's
+    visitor has the address ``email`` (offline messages too), whatever their status."""
     conditions: list[ColumnElement[bool]] = []
     if conversation_ids:
         conditions.append(deliveries.c.conversation_id.in_(list(conversation_ids)))
-    if containing:
-        conditions.append(
-            func.lower(delivery_payloads.c.payload).contains(containing.lower(), autoescape=True)
-        )
+    if email:
+        conditions.append(visitor_email_is(delivery_payloads.c.payload, email))
     if not conditions:
         return []
     query = (
@@ -113,9 +113,6 @@ async def purge_finished_deliveries(
             _finished(),
         )
         .order_by(deliveries.c.finished_at)
-        .limit(limit)
     )
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = [(row.seq, row.id) for row in await connection.execute(query)]
+    rows = [(row.seq, row.id) for row in await oldest_batch(connection, query, limit=limit)]
     return await delete_deliveries(connection, rows)

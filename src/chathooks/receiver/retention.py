@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chathooks.erasure import check_subject, forget_wal
+from chathooks.db.forget import check_subject, forget_wal, in_batches, oldest_batch
 from chathooks.receiver.store import ReceivedStore, received_conversations, received_versions
 
 __all__ = ["erase_received", "purge_received"]
@@ -45,23 +45,23 @@ async def purge_received(
 ) -> tuple[int, int]:
     """Delete conversations last received more than ``older_than_days`` ago; both counts."""
     cutoff = (time.time() if now is None else now) - older_than_days * DAY
-    total_conversations = total_versions = 0
-    while True:
+    totals = [0, 0]
+    oldest = (
+        select(received_conversations.c.id)
+        .where(received_conversations.c.last_received_at < cutoff)
+        .order_by(received_conversations.c.last_received_at)
+    )
+
+    async def step() -> int:
         async with store.engine.begin() as connection:
-            ids = [
-                row.id
-                for row in await connection.execute(
-                    select(received_conversations.c.id)
-                    .where(received_conversations.c.last_received_at < cutoff)
-                    .order_by(received_conversations.c.last_received_at)
-                    .limit(batch_size)
-                )
-            ]
+            ids = [row.id for row in await oldest_batch(connection, oldest, limit=batch_size)]
             conversations, versions = await _delete(connection, ids)
-        total_conversations += conversations
-        total_versions += versions
-        if len(ids) < batch_size:
-            return total_conversations, total_versions
+        totals[0] += conversations
+        totals[1] += versions
+        return len(ids)
+
+    await in_batches(step, batch_size=batch_size)
+    return totals[0], totals[1]
 
 
 async def erase_received(

@@ -155,8 +155,9 @@ const WHAT = {
   completion: "Final transcript",
 };
 
-/** Show (or update) what happened to one delivery of this chat. */
-function showDelivery(delivery) {
+/** Show (or update) what happened to one delivery of this chat; a delivery that waits
+ * also has its endpoint's health read again, to say what it waits for. */
+function showDelivery(delivery, { healthRead = false } = {}) {
   const id = delivery.delivery_id ?? delivery.id;
   const what = WHAT[delivery.trigger] ?? "Payload";
   const command = delivery.command ? ` (!${delivery.command})` : "";
@@ -180,7 +181,7 @@ function showDelivery(delivery) {
     const logLink = h("a", { href: `/ui/deliveries?${new URLSearchParams({ delivery: id })}` },
       "delivery log");
     content = delivery.status === "retrying"
-      ? [`${what}${command} to ${where} failed: ${reason}. ${waitingFor(delivery)} `
+      ? [`${what}${command} to ${where} failed: ${reason}. ${waitingFor(delivery, where)} `
         + `(attempt ${delivery.attempt_count ?? "?"} failed); see the `, logLink, "."]
       : [`${what}${command} to ${where} failed: ${reason}. Gave up; redeliver it from the `,
         logLink, "."];
@@ -193,11 +194,14 @@ function showDelivery(delivery) {
     content = [`${what}${command} to ${where} is held: the endpoint is disabled. It is sent `
       + "once the endpoint is enabled again."];
   } else {
-    content = [`${what}${command} queued for ${where}${queuedBecause(delivery)}…`];
+    content = [`${what}${command} queued for ${where}${queuedBecause(delivery, where)}…`];
+  }
+  if (!healthRead && (kind === "pending" || delivery.status === "retrying")) {
+    readHealth(delivery.endpoint_id, id);
   }
   const existing = state.notices.get(id);
   // An API answer says "queued"; the event stream may have reported the outcome already.
-  if (existing && kind === "pending") return;
+  if (existing && kind === "pending" && !healthRead) return;
   state.shown.set(id, delivery);
   const at = state.noticeAt.get(id) ?? secondsOf(delivery.posted_at);
   state.noticeAt.set(id, at);
@@ -208,8 +212,33 @@ function showDelivery(delivery) {
   state.notices.set(id, fresh);
 }
 
-/** What a retrying delivery waits for: its next attempt, at a time. */
-function waitingFor(delivery) {
+/** The endpoint's health as last read: its breaker state, next probe, failures in a row. */
+function healthOf(endpointId) {
+  return state.endpoints.get(endpointId)?.health ?? null;
+}
+
+/** The later of two API times (either may be missing), for when a waiting delivery goes. */
+function later(first, second) {
+  if (!first || !second) return first || second || null;
+  return secondsOf(first) >= secondsOf(second) ? first : second;
+}
+
+/**
+ * What a retrying delivery waits for: its next attempt at a time; or, while its endpoint's
+ * circuit breaker is open, the endpoint to answer a probe (only one request goes at a time,
+ * not before the next probe); or the endpoint to be enabled again.
+ */
+function waitingFor(delivery, where) {
+  const health = healthOf(delivery.endpoint_id);
+  if (health?.state === "disabled") {
+    return `${where} is disabled, so this is held and sent once it is enabled again`;
+  }
+  if (health?.state === "failing") {
+    const next = later(delivery.next_attempt_at, health.next_probe_at);
+    const failures = health.consecutive_failures;
+    return `${where} is failing (${failures} failed attempt${failures === 1 ? "" : "s"} in a row), `
+      + `so it is tried again only once it answers a probe: next at ${formatShortTime(next)}`;
+  }
   if (delivery.next_attempt_at) {
     return `Will retry at ${formatShortTime(delivery.next_attempt_at)}`;
   }
@@ -217,9 +246,29 @@ function waitingFor(delivery) {
 }
 
 /** Why a delivery is not sent yet, when the service says. */
-function queuedBecause(delivery) {
-  if (delivery.error === "endpoint disabled") return " (the endpoint is disabled)";
+function queuedBecause(delivery, where) {
+  const health = healthOf(delivery.endpoint_id);
+  if (delivery.error === "endpoint disabled" || health?.state === "disabled") {
+    return " (the endpoint is disabled: held until it is enabled again)";
+  }
+  if (health?.state === "failing") {
+    return ` (${where} is failing: it is tried next at ${formatShortTime(health.next_probe_at)},`
+      + " when the endpoint answers a probe)";
+  }
   return "";
+}
+
+/** Read the endpoint's health again, then redraw the notice of `deliveryId` with it. */
+async function readHealth(endpointId, deliveryId) {
+  let endpoint;
+  try {
+    endpoint = await api(sitePath("endpoints", endpointId));
+  } catch {
+    return; // the notice keeps what it said; the event stream brings the next change
+  }
+  state.endpoints.set(endpointId, endpoint);
+  const shown = state.shown.get(deliveryId);
+  if (shown) showDelivery(shown, { healthRead: true });
 }
 
 /** Notices for deliveries an action queued at `at` (they go right after its line). */
