@@ -26,14 +26,20 @@ Decisions a platform should know about:
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from chathooks.conversations.ids import CONVERSATION_ID_PATTERN
-from chathooks.wire import ChatFeedback, Group, Operator, Visitor, is_wire_timestamp
+from chathooks.wire import (
+    ChatFeedback,
+    Group,
+    Operator,
+    Visitor,
+    ipv4_form,
+    is_wire_timestamp,
+)
 
 __all__ = [
     "ChatFeedbackIn",
@@ -56,19 +62,7 @@ MAX_GROUPS = 50
 
 def normalize_ip(value: str) -> str | None:
     """The visitor ``ip`` as strict consumers accept it: IPv4, or None to leave it out."""
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError as exc:
-        raise ValueError(
-            f'{value!r} is not an IP address; send the visitor\'s IPv4 address or ""'
-        ) from exc
-    if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped
-        return str(mapped) if mapped is not None else None
-    return str(address)
+    return ipv4_form(value)
 
 
 def _check_timestamp(value: Any) -> Any:

@@ -4,6 +4,7 @@ No web framework here: the sender, the receiver toolkit and the API all build
 on this module, and an endpoint owner can use it on its own.
 """
 
+from chathooks.wire.addresses import ipv4_form, with_ipv4_visitor_ip
 from chathooks.wire.codec import (
     DEFAULT_MAX_BODY_BYTES,
     FORM_CONTENT_TYPE,
@@ -96,6 +97,7 @@ __all__ = [
     "encode_json",
     "format_timestamp",
     "integration_url_of",
+    "ipv4_form",
     "is_wire_timestamp",
     "media_type",
     "parse_timestamp",
@@ -104,4 +106,5 @@ __all__ = [
     "send_test_payload",
     "send_test_transcript",
     "validate_document",
+    "with_ipv4_visitor_ip",
 ]
