@@ -10,6 +10,7 @@ space-separated), which keeps secrets out of the process list.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -139,7 +140,7 @@ def receive_command(
         "--read-key",
         envvar=_ENV + "READ_KEY",
         help="The key that reads the pages and /api/transcripts (Bearer or the sign-in "
-        "form); default: a new one, printed once at start.",
+        "form); default: one generated at the first start and kept in the database.",
         show_default=False,
     ),
     public: bool = typer.Option(
@@ -176,7 +177,8 @@ def receive_command(
             param_hint="--read-key",
         )
     generated = not public and read_key is None
-    key = None if public else (read_key.strip() if read_key else generate_read_key())
+    # A generated key is kept in the database at the first start (see _serve).
+    key = read_key.strip() if read_key else None
     config = ReceiverConfig(
         database_url=database_url,
         host=host,
@@ -201,10 +203,10 @@ def receive_command(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    raise typer.Exit(asyncio.run(_serve(config, show_key=generated)))
+    raise typer.Exit(asyncio.run(_serve(config, keep_generated_key=generated)))
 
 
-async def _serve(config: ReceiverConfig, *, show_key: bool) -> int:
+async def _serve(config: ReceiverConfig, *, keep_generated_key: bool) -> int:
     import uvicorn
 
     from chathooks.http_limits.head import GuardedHttpToolsProtocol
@@ -220,6 +222,10 @@ async def _serve(config: ReceiverConfig, *, show_key: bool) -> int:
                 err=True,
             )
             return 1
+        made_now = False
+        if keep_generated_key:
+            key, made_now = await store.kept_read_key(generate_read_key)
+            config = dataclasses.replace(config, read_key=key)
         base = config.listening_url()
         typer.echo(f"storing in {shown_url(config.database_url)}", err=True)
         typer.echo(f"POST Olark webhooks to {base}/webhook; read them at {base}/", err=True)
@@ -229,10 +235,11 @@ async def _serve(config: ReceiverConfig, *, show_key: bool) -> int:
                 "transcript (visitors' names, e-mail addresses, IP addresses, messages)",
                 err=True,
             )
-        elif show_key:
+        elif keep_generated_key:
+            kept = "generated now" if made_now else "generated at the first start"
             typer.echo(
-                f"read key (shown only now; a new one at each start unless --read-key is "
-                f"given): {config.read_key}",
+                f"read key ({kept}, kept in the database for later starts; --read-key "
+                f"overrides it): {config.read_key}",
                 err=True,
             )
         server = uvicorn.Server(

@@ -17,7 +17,7 @@ replace the transcript as the current document.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +76,7 @@ __all__ = [
     "kind_of",
     "metadata",
     "received_conversations",
+    "received_settings",
     "received_versions",
 ]
 
@@ -151,6 +152,17 @@ received_versions = Table(
     Column("document", Text, nullable=False),
     UniqueConstraint("conversation_id", "number"),
 )
+
+
+#: What the receiver keeps between starts, one value a name (the generated read key).
+received_settings = Table(
+    "received_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+#: The ``received_settings`` name of the read key generated at a first start.
+_READ_KEY_SETTING = "generated_read_key"
 
 
 class MissingSchema(RuntimeError):
@@ -409,6 +421,30 @@ class ReceivedStore:
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    async def kept_read_key(self, generate: Callable[[], str]) -> tuple[str, bool]:
+        """The read key generated at the first start, kept here; ``generate`` makes it then.
+
+        Returns the key and whether it was made now. Receivers starting at once
+        on one database agree on one key (the first insert wins). The key sits
+        beside the transcripts it guards, so it tells a reader of the database
+        nothing that the database does not already hold.
+        """
+        async with self.engine.begin() as connection:
+            insert = (
+                postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+            )(received_settings).values(name=_READ_KEY_SETTING, value=generate())
+            created = await connection.execute(
+                insert.on_conflict_do_nothing(index_elements=["name"])
+            )
+            key = (
+                await connection.execute(
+                    select(received_settings.c.value).where(
+                        received_settings.c.name == _READ_KEY_SETTING
+                    )
+                )
+            ).scalar_one()
+        return str(key), created.rowcount == 1
 
     # -- writing -------------------------------------------------------------------
     async def record(
