@@ -37,6 +37,7 @@ BLOCKED = (
 TOOLKIT = (
     "chathooks",
     "chathooks.errors",
+    "chathooks.urls",
     "chathooks.wire",
     "chathooks.signing",
     "chathooks.receiver",

@@ -14,7 +14,6 @@ import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
-from urllib.parse import urlsplit
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,6 +33,7 @@ from chathooks.receiver.store import (
     ReceivedStore,
     sqlite_file_exists,
 )
+from chathooks.urls import check_url
 
 if TYPE_CHECKING:
     from chathooks.receiver.app import ReceiverConfig
@@ -193,11 +193,11 @@ def receive_command(
     _check_database_url(database_url)
     if retention_days is not None and not retention_days > 0:
         raise typer.BadParameter("must be a number of days above 0", param_hint="--retention-days")
-    if public_url is not None and not _is_http_url(public_url):
-        raise typer.BadParameter(
-            f"{public_url!r} is not an absolute http(s) URL such as https://hooks.example.com",
-            param_hint="--public-url",
-        )
+    if public_url is not None:
+        try:
+            check_url(public_url, example="https://hooks.example.com")
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--public-url") from exc
     try:
         config.webhook_receiver()
     except ValueError as exc:
@@ -364,11 +364,6 @@ def erase_command(
 def _split(values: list[str]) -> tuple[str, ...]:
     """Repeated options and comma-separated environment values, as one list."""
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
-
-
-def _is_http_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _check_database_url(url: str) -> None:
