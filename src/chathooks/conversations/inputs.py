@@ -37,6 +37,7 @@ from chathooks.wire import (
     Group,
     Operator,
     Visitor,
+    VisitorDetails,
     ipv4_form,
     is_wire_timestamp,
 )
@@ -98,23 +99,8 @@ class ChatFeedbackIn(_Input):
         return ChatFeedback.model_validate(self.model_dump(by_alias=True, exclude_unset=True))
 
 
-class _VisitorFields(_Input):
-    """The visitor details Olark sends; each may be missing."""
-
-    id: str | None = None
-    full_name: str | None = None
-    email_address: str | None = None
-    phone_number: str | None = None
-    city: str | None = None
-    region: str | None = None
-    country: str | None = None
-    country_code: str | None = None
-    organization: str | None = None
-    ip: str | None = None
-    browser: str | None = None
-    operating_system: str | None = None
-    conversation_begin_page: str | None = None
-    referrer: str | None = None
+class _VisitorFields(_Input, VisitorDetails):
+    """The visitor details Olark sends (the wire's list); each may be missing."""
 
     @field_validator("ip")
     @classmethod

@@ -50,6 +50,7 @@ from chathooks.wire.models import (
     Transcript,
     UnknownItem,
     Visitor,
+    VisitorDetails,
     WireModel,
     payload_from_dict,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "UnknownItem",
     "UnsupportedContentType",
     "Visitor",
+    "VisitorDetails",
     "WireError",
     "WireModel",
     "decode_body",
