@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -101,59 +101,55 @@ def send_test_command(
 # -- receive -----------------------------------------------------------------------------
 
 
+def _receive_option(default: Any, flag: str, help: str, **more: Any) -> Any:
+    """An option of ``receive``, also read from ``CHATHOOKS_RECEIVER_<FLAG>``."""
+    env = _ENV + flag.removeprefix("--").replace("-", "_").upper()
+    return typer.Option(default, flag, envvar=env, help=help, **more)
+
+
 def receive_command(
     ctx: typer.Context,
-    host: str = typer.Option(DEFAULT_HOST, envvar=_ENV + "HOST", help="Interface to listen on."),
-    port: int = typer.Option(
-        DEFAULT_PORT, min=0, max=65535, envvar=_ENV + "PORT", help="Port to listen on."
+    host: str = _receive_option(DEFAULT_HOST, "--host", "Interface to listen on."),
+    port: int = _receive_option(DEFAULT_PORT, "--port", "Port to listen on.", min=0, max=65535),
+    database_url: str = _receive_option(
+        DEFAULT_DATABASE_URL, "--database-url", "sqlite:///path.db or postgresql://user@host/db."
     ),
-    database_url: str = typer.Option(
-        DEFAULT_DATABASE_URL,
-        envvar=_ENV + "DATABASE_URL",
-        help="sqlite:///path.db or postgresql://user@host/db.",
-    ),
-    allow_cidr: list[str] = typer.Option(
+    allow_cidr: list[str] = _receive_option(
         [],
         "--allow-cidr",
-        envvar=_ENV + "ALLOW_CIDR",
-        help="Accept POSTs only from this network (repeatable); default: from anyone.",
+        "Accept POSTs only from this network (repeatable); default: from anyone.",
     ),
-    trust_proxy: list[str] = typer.Option(
+    trust_proxy: list[str] = _receive_option(
         [],
         "--trust-proxy",
-        envvar=_ENV + "TRUST_PROXY",
-        help="Believe X-Forwarded-For from this reverse proxy network (repeatable).",
+        "Believe X-Forwarded-For from this reverse proxy network (repeatable).",
     ),
-    secret: list[str] = typer.Option(
+    secret: list[str] = _receive_option(
         [],
         "--secret",
-        envvar=_ENV + "SECRET",
-        help="Require a Standard Webhooks signature with this secret (repeatable, for rotation).",
+        "Require a Standard Webhooks signature with this secret (repeatable, for rotation).",
     ),
-    public_url: str | None = typer.Option(
+    public_url: str | None = _receive_option(
         None,
-        envvar=_ENV + "PUBLIC_URL",
-        help="Base of the integrationUrl answered to Olark; default http://HOST:PORT.",
+        "--public-url",
+        "Base of the integrationUrl answered to Olark; default http://HOST:PORT.",
     ),
-    read_key: str | None = typer.Option(
+    read_key: str | None = _receive_option(
         None,
         "--read-key",
-        envvar=_ENV + "READ_KEY",
-        help="The key that reads the pages and /api/transcripts (Bearer or the sign-in "
+        "The key that reads the pages and /api/transcripts (Bearer or the sign-in "
         "form); default: one generated at the first start and kept in the database.",
         show_default=False,
     ),
-    public: bool = typer.Option(
+    public: bool = _receive_option(
         False,
         "--public",
-        envvar=_ENV + "PUBLIC",
-        help="Let anyone who reaches the port read every stored transcript (no read key).",
+        "Let anyone who reaches the port read every stored transcript (no read key).",
     ),
-    retention_days: float | None = typer.Option(
+    retention_days: float | None = _receive_option(
         None,
         "--retention-days",
-        envvar=_ENV + "RETENTION_DAYS",
-        help="Delete conversations last received longer ago than this (fractions allowed); "
+        "Delete conversations last received longer ago than this (fractions allowed); "
         "default: keep forever.",
     ),
     log_format: str = LOG_FORMAT,

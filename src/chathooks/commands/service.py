@@ -366,24 +366,27 @@ def endpoint_update(
     _change_endpoint(site, endpoint, fields, database_url, as_json, secret=secret)
 
 
-def endpoint_disable(
-    site: str = _SITE,
-    endpoint: str = _ENDPOINT,
-    database_url: str | None = _DATABASE_URL,
-    as_json: bool = _JSON,
-) -> None:
-    """Stop delivering to an endpoint; its deliveries are held until it is enabled."""
-    _change_endpoint(site, endpoint, {"enabled": False}, database_url, as_json)
+def _endpoint_switch(enabled: bool, doc: str) -> Callable[..., None]:
+    """``endpoint disable`` or ``endpoint enable``: one command that sets ``enabled``."""
+
+    def command(
+        site: str = _SITE,
+        endpoint: str = _ENDPOINT,
+        database_url: str | None = _DATABASE_URL,
+        as_json: bool = _JSON,
+    ) -> None:
+        _change_endpoint(site, endpoint, {"enabled": enabled}, database_url, as_json)
+
+    command.__doc__ = doc
+    return command
 
 
-def endpoint_enable(
-    site: str = _SITE,
-    endpoint: str = _ENDPOINT,
-    database_url: str | None = _DATABASE_URL,
-    as_json: bool = _JSON,
-) -> None:
-    """Deliver to an endpoint again, starting with what was held, in order."""
-    _change_endpoint(site, endpoint, {"enabled": True}, database_url, as_json)
+endpoint_disable = _endpoint_switch(
+    False, "Stop delivering to an endpoint; its deliveries are held until it is enabled."
+)
+endpoint_enable = _endpoint_switch(
+    True, "Deliver to an endpoint again, starting with what was held, in order."
+)
 
 
 def _change_endpoint(
