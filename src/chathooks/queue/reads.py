@@ -189,7 +189,7 @@ async def count_deliveries(
     query = _filtered(
         query, endpoint_id=endpoint_id, created_from=created_from, created_to=created_to
     )
-    counts = dict.fromkeys(COUNTED_STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(COUNTED_STATUSES, 0)
     for row in await connection.execute(query.group_by(deliveries.c.status)):
         counts[row[0]] = int(row[1])
     return counts
