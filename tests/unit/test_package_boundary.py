@@ -38,6 +38,7 @@ TOOLKIT = (
     "chathooks",
     "chathooks.errors",
     "chathooks.urls",
+    "chathooks.paging",
     "chathooks.wire",
     "chathooks.signing",
     "chathooks.receiver",

@@ -7,8 +7,6 @@ epoch seconds) for the API and the CLI to render.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import time
 from typing import Any, TypeVar
@@ -18,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import attempts, deliveries, delivery_payloads, unfinished
 from chathooks.errors import FieldError
+from chathooks.paging import InvalidCursor, decode_cursor, encode_cursor
 from chathooks.queue.statuses import (
     DELIVERING,
     FINISHED,
@@ -153,13 +152,13 @@ async def list_deliveries(
         created_to=created_to,
     )
     if cursor:
-        query = query.where(deliveries.c.seq < _decode_cursor(cursor))
+        query = query.where(deliveries.c.seq < decode_cursor(cursor, int, error=_bad_cursor)[0])
     # Walks ix_deliveries_site (site_id, seq) newest first; the filters are checked on
     # the way, so a page costs the rows up to its last match, never a sort of them all.
     query = query.order_by(deliveries.c.seq.desc()).limit(limit + 1)
     rows = (await connection.execute(query)).all()
     page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1].seq) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit else None
     return [_summary(row._mapping) for row in page], next_cursor
 
 
@@ -264,18 +263,5 @@ def _summary(row: RowMapping) -> dict[str, Any]:
     return delivery
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, number = text.partition(":")
-        if kind != "seq" or not number.isdigit():
-            raise ValueError(text)
-        return int(number)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidQueueQuery(
-            "cursor", "cursor is not one this listing returned; start again without it"
-        ) from exc
+def _bad_cursor() -> InvalidQueueQuery:
+    return InvalidQueueQuery("cursor", InvalidCursor().message)

@@ -46,10 +46,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chathooks import paging
 from chathooks.db.engine import create_engine, sqlite_file
 from chathooks.db.migrate import alembic_config, run_upgrade
 from chathooks.db.tables import NAMING_CONVENTION, BigId
-from chathooks.errors import FieldError
 from chathooks.wire import (
     Event,
     InvalidPayload,
@@ -169,14 +169,13 @@ class MissingSchema(RuntimeError):
     """The database has no received-transcripts tables (``receive`` never ran on it)."""
 
 
-class InvalidCursor(FieldError, ValueError):
+class InvalidCursor(paging.InvalidCursor):
     """A ``cursor`` that this store did not hand out."""
 
     code = "invalid_cursor"
-    field = "cursor"
 
-    def __init__(self, cursor: str) -> None:
-        super().__init__(f"cursor {cursor!r} is not one returned as next_cursor by this receiver")
+    def __init__(self) -> None:
+        super().__init__("the cursor is not one returned as next_cursor by this receiver")
 
 
 def kind_of(payload: Payload) -> str:
@@ -573,7 +572,7 @@ class ReceivedStore:
             rows = (await connection.execute(statement.limit(limit + 1))).all()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = str(rows[-1].last_version_id) if more and rows else None
+        next_cursor = paging.encode_cursor(rows[-1].last_version_id) if more and rows else None
         return ConversationPage([ConversationSummary.from_row(r) for r in rows], next_cursor)
 
     async def get_conversation(self, conversation_id: str) -> ConversationDetail | None:
@@ -663,9 +662,10 @@ def _check_ids(conversation_id: str, webhook_id: str | None) -> None:
 
 
 def _parse_cursor(cursor: str) -> int:
-    if not cursor.isascii() or not cursor.isdigit() or int(cursor) >= 2**63:
-        raise InvalidCursor(cursor)
-    return int(cursor)
+    [version_id] = paging.decode_cursor(cursor, int, error=InvalidCursor)
+    if not 0 <= version_id < 2**63:
+        raise InvalidCursor()
+    return int(version_id)
 
 
 def _now() -> float:
