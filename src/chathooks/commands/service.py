@@ -34,6 +34,7 @@ from chathooks.api.schemas import (
     Page,
     RecoverRequest,
     SiteCreate,
+    TestRequest,
     TestResult,
 )
 from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
@@ -46,6 +47,7 @@ from chathooks.queue import STATUSES
 from chathooks.runtime import build_app, new_worker, open_engine, require_current_schema
 from chathooks.sender import Sender
 from chathooks.settings import Settings
+from chathooks.wire import TEST_PAYLOAD_KINDS
 
 __all__ = ["register"]
 
@@ -435,21 +437,27 @@ def endpoint_delete(
 def endpoint_test(
     site: str = _SITE,
     endpoint: str = _ENDPOINT,
+    kind: str = typer.Option(
+        "transcript",
+        "--kind",
+        help=f"Which test payload to post: {', '.join(TEST_PAYLOAD_KINDS)}.",
+    ),
     database_url: str | None = _DATABASE_URL,
     as_json: bool = _JSON,
 ) -> None:
-    """Olark's Send test for a configured endpoint: POST the test transcript now.
+    """Olark's Send test for a configured endpoint: POST the test transcript (or --kind) now.
 
     Nothing is queued or retried; the destination guard applies as for any
     delivery (CHATHOOKS_ALLOWED_DESTINATIONS opens loopback and private ranges).
     Exits 1 when the endpoint did not accept it.
     """
+    body = _checked(TestRequest, {"kind": kind})
     settings = _settings(database_url=database_url)
 
     async def send(engine: AsyncEngine) -> TestResult:
         await _require_site(engine, site)
         async with Sender.from_settings(settings) as sender:
-            return await manage.test_endpoint(engine, sender, site, endpoint)
+            return await manage.test_endpoint(engine, sender, site, endpoint, body)
 
     result = _run(_with_engine(settings, send), settings)
     if as_json:
