@@ -16,8 +16,10 @@ the work at their next poll, or at once through PostgreSQL's ``NOTIFY``).
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from yarl import URL
 
 from chathooks.api.schemas import (
+    DeliveryCounts,
     DeliveryDetail,
     DeliveryOut,
     DeliveryRef,
@@ -32,10 +34,15 @@ from chathooks.api.schemas import (
     RotateSecretRequest,
     SiteCreated,
     SiteOut,
+    SiteUpdate,
+    SiteUpdated,
+    TestRequest,
     TestResult,
+    UnsavedTestRequest,
 )
 from chathooks.errors import FieldError
 from chathooks.queue import (
+    count_deliveries,
     get_delivery,
     health_of,
     list_deliveries,
@@ -50,23 +57,30 @@ from chathooks.repository import endpoints as endpoint_rows
 from chathooks.repository import sites as site_rows
 from chathooks.repository.endpoints import Endpoint
 from chathooks.sender import Sender, build_request
-from chathooks.wire import dumps, send_test_transcript
+from chathooks.sender.guard import DestinationGuard
+from chathooks.wire import TestPayloadKind, dumps, send_test_payload
 
 __all__ = [
     "NotFound",
+    "Refused",
     "change_endpoint",
+    "change_site",
     "create_endpoint",
     "create_site",
     "delete_endpoint",
     "delivery",
+    "delivery_counts",
     "delivery_page",
     "endpoint_page",
+    "read_endpoint",
+    "read_site",
     "recover_failed",
     "redeliver_delivery",
     "reveal_secret",
     "rotate_secret",
     "site_page",
     "test_endpoint",
+    "test_settings",
     "update_endpoint",
 ]
 
@@ -82,16 +96,64 @@ class NotFound(FieldError):
         self.identifier = identifier
 
 
+class Refused(FieldError):
+    """A value the rules allow but this service will not use (a destination it may not reach)."""
+
+    code = "validation_error"
+    status_code = 422
+
+
 async def create_site(engine: AsyncEngine, name: str) -> SiteCreated:
     async with write_transaction(engine) as connection:
         created = await site_rows.create_site(connection, name)
     return SiteCreated(**SiteOut.of(created.site).model_dump(), api_key=created.api_key)
 
 
-async def site_page(engine: AsyncEngine, *, limit: int, cursor: str | None) -> Page[SiteOut]:
+async def site_page(
+    engine: AsyncEngine, *, limit: int, cursor: str | None, only: str | None = None
+) -> Page[SiteOut]:
+    """Sites oldest first; ``only``: just that site (what a site's own key may list)."""
     async with engine.connect() as connection:
+        if only is not None:
+            site = await site_rows.get_site(connection, only)
+            return Page(items=[SiteOut.of(site)] if site else [])
         sites, next_cursor = await site_rows.list_sites(connection, limit=limit, cursor=cursor)
     return Page(items=[SiteOut.of(site) for site in sites], next_cursor=next_cursor)
+
+
+async def read_site(engine: AsyncEngine, site: str) -> SiteOut:
+    """One site, with the URL its alerts go to."""
+    async with engine.connect() as connection:
+        found = await site_rows.get_site(connection, site)
+        alerts = await endpoint_rows.alert_endpoint(connection, site)
+    if found is None:
+        raise NotFound("site", site)
+    return SiteOut.of(found, alerts.url if alerts else None)
+
+
+async def change_site(
+    engine: AsyncEngine, guard: DestinationGuard, site: str, body: SiteUpdate
+) -> SiteUpdated:
+    """Set (or, with None, stop) where the site's alerts go; a new URL gets a new secret.
+
+    An address the service may not post to is refused now, not at the first alert.
+    """
+    if "alert_url" in body.model_fields_set and body.alert_url is not None:
+        refusal = guard.check_url(URL(body.alert_url))
+        if refusal is not None:
+            raise Refused(refusal, field="alert_url")
+    async with write_transaction(engine) as connection:
+        found = await site_rows.get_site(connection, site)
+        if found is None:
+            raise NotFound("site", site)
+        alerts = await endpoint_rows.alert_endpoint(connection, site)
+        secret = None
+        if "alert_url" in body.model_fields_set:
+            alerts = await endpoint_rows.set_alert_url(connection, site, body.alert_url)
+            secret = alerts.secret if alerts else None
+    return SiteUpdated(
+        **SiteOut.of(found, alerts.url if alerts else None).model_dump(), alert_secret=secret
+    )
 
 
 async def create_endpoint(
@@ -114,6 +176,16 @@ async def endpoint_page(
         )
         health = await health_of(connection, [e.id for e in items])
     return Page(items=[EndpointOut.of(e, health[e.id]) for e in items], next_cursor=next_cursor)
+
+
+async def read_endpoint(engine: AsyncEngine, site: str, endpoint: str) -> EndpointOut:
+    """One endpoint of the site, with its health."""
+    async with engine.connect() as connection:
+        found = await endpoint_rows.get_endpoint(connection, site, endpoint)
+        health = {} if found is None else await health_of(connection, [found.id])
+    if found is None:
+        raise NotFound("endpoint", endpoint)
+    return EndpointOut.of(found, health[found.id])
 
 
 async def update_endpoint(
@@ -179,22 +251,72 @@ async def rotate_secret(
 
 
 async def test_endpoint(
-    engine: AsyncEngine, sender: Sender, site: str, endpoint: str
+    engine: AsyncEngine,
+    sender: Sender,
+    site: str,
+    endpoint: str,
+    body: TestRequest | None = None,
 ) -> TestResult:
-    """Olark's **Send test**: post the test transcript now, through the destination guard."""
+    """Olark's **Send test**: post the test payload now, through the destination guard.
+
+    ``body`` may change the ``kind`` of payload, and ``url``, ``format`` and
+    ``headers`` to test edits without saving them (the stored endpoint is left
+    as it is; ``saved_settings`` tells which was tested). It is signed as a
+    delivery would be: during a rotation's grace, with the new and the old secret.
+    """
     found = await _existing_endpoint(engine, site, endpoint)
+    wanted = body or TestRequest()
+    url = wanted.url if wanted.url is not None else found.url
+    fmt = wanted.format if wanted.format is not None else found.format
+    headers = wanted.headers if wanted.headers is not None else found.headers
+    secrets = tuple(s for s in (found.secret, found.previous_secret) if s)
+    return await _send_test(
+        sender,
+        url=url,
+        fmt=fmt,
+        secret=secrets or None,
+        headers=headers,
+        kind=wanted.kind,
+        saved=(url, fmt, headers) == (found.url, found.format, found.headers),
+    )
+
+
+async def test_settings(sender: Sender, body: UnsavedTestRequest) -> TestResult:
+    """**Send test** of settings not saved as an endpoint yet; nothing is stored or queued."""
+    return await _send_test(
+        sender,
+        url=body.url,
+        fmt=body.format,
+        secret=body.secret,
+        headers=body.headers,
+        kind=body.kind,
+        saved=False,
+    )
+
+
+async def _send_test(
+    sender: Sender,
+    *,
+    url: str,
+    fmt: str,
+    secret: str | tuple[str, ...] | None,
+    headers: dict[str, str],
+    kind: TestPayloadKind,
+    saved: bool,
+) -> TestResult:
     request = build_request(
         delivery_id=new_delivery_id(),
-        url=found.url,
-        document_json=dumps(send_test_transcript().to_wire()),
-        fmt=found.format,
-        secret=found.secret,
-        extra_headers=found.headers,
+        url=url,
+        document_json=dumps(send_test_payload(kind).to_wire()),
+        fmt=fmt,
+        secret=secret,
+        extra_headers=headers,
     )
     result = await sender.send(request)
     return TestResult(
-        url=found.url,
-        saved_settings=True,
+        kind=kind,
+        url=url,
+        saved_settings=saved,
         ok=result.ok,
         status_code=result.status_code,
         duration_ms=round(result.duration_ms, 3),
@@ -236,18 +358,45 @@ async def delivery_page(
     cursor: str | None,
     endpoint_id: str | None = None,
     conversation_id: str | None = None,
+    conversation_prefix: str | None = None,
+    created_from: float | None = None,
+    created_to: float | None = None,
 ) -> Page[DeliveryOut]:
+    """The site's deliveries, newest first; an empty filter (``""``) is no filter."""
     async with engine.connect() as connection:
         items, next_cursor = await list_deliveries(
             connection,
             site,
             status=status,
-            endpoint_id=endpoint_id,
-            conversation_id=conversation_id,
+            endpoint_id=endpoint_id or None,
+            conversation_id=conversation_id or None,
+            conversation_prefix=conversation_prefix or None,
+            created_from=created_from,
+            created_to=created_to,
             limit=limit,
-            cursor=cursor,
+            cursor=cursor or None,
         )
     return Page(items=[DeliveryOut.of(item) for item in items], next_cursor=next_cursor)
+
+
+async def delivery_counts(
+    engine: AsyncEngine,
+    site: str,
+    *,
+    endpoint_id: str | None = None,
+    created_from: float | None = None,
+    created_to: float | None = None,
+) -> DeliveryCounts:
+    """How many of the site's deliveries are in each status that needs a look."""
+    async with engine.connect() as connection:
+        found = await count_deliveries(
+            connection,
+            site,
+            endpoint_id=endpoint_id or None,
+            created_from=created_from,
+            created_to=created_to,
+        )
+    return DeliveryCounts(counts=found)
 
 
 async def delivery(engine: AsyncEngine, site: str, delivery_id: str) -> DeliveryDetail:

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chathooks.queue.claim import MAX_IN_FLIGHT
+from chathooks.receiver.ipcheck import IPNetwork, parse_networks
 from chathooks.sealing import SECRET_KEY_SETTING, Keyring, SecretKeyError, keyring_for
 
 DEFAULT_DATABASE_URL = "sqlite:///./chathooks.db"
 #: Olark documents "a few retries with back off"; ours: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_cidrs(value: str | list[str] | tuple[str, ...] | None) -> list[Network]:
-    """Networks from ``"10.0.0.0/8, ::1/128"`` (or a list); a bare address is a /32 or /128."""
-    if value is None:
-        return []
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    networks: list[Network] = []
-    for part in parts:
-        text = str(part).strip()
-        if not text:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-        except ValueError as exc:
-            raise ValueError(f"{text!r} is not a CIDR network such as 203.0.113.0/24") from exc
-    return networks
 
 
 def _comma_list(value: object) -> object:
@@ -111,10 +92,11 @@ class Settings(BaseSettings):
 
     @field_validator("allowed_destinations", "egress_cidrs", mode="before")
     @classmethod
-    def _split_cidrs(cls, value: object) -> object:
+    def _split_cidrs(cls, value: object, info: ValidationInfo) -> object:
         value = _comma_list(value)
         if isinstance(value, list):
-            parse_cidrs([str(v) for v in value])  # reject bad input at start-up
+            # Bad input is refused at start-up.
+            parse_networks([str(v) for v in value], setting=str(info.field_name))
         return value
 
     @field_validator("secret_key")
@@ -146,5 +128,5 @@ class Settings(BaseSettings):
         return value
 
     @cached_property
-    def allowed_networks(self) -> list[Network]:
-        return parse_cidrs(self.allowed_destinations)
+    def allowed_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.allowed_destinations, setting="allowed_destinations")

@@ -436,6 +436,17 @@ def test_endpoint_update_disable_enable_test_and_delete(
         [sent] = receiver.wait_for(1)
         assert sent.document()["id"] == TEST_TRANSCRIPT_ID
         assert sent.content_type == "application/json"  # the endpoint's format
+        start = admin_json(
+            "endpoint", "test", site_id, endpoint_id, "--kind", "start_event",
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert (start["kind"], start["saved_settings"], start["ok"]) == ("start_event", True, True)
+        assert receiver.wait_for(2)[1].document()["eventType"] == "start"
+        unknown = admin(
+            "endpoint", "test", site_id, endpoint_id, "--kind", "lead",
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert unknown.returncode == 1 and "kind" in unknown.stderr
 
         nothing = admin(
             "endpoint", "update", site_id, endpoint_id, cwd=tmp_path, database_url=database_url

@@ -22,7 +22,13 @@ from playwright.sync_api import Page
 
 from chathooks.signing import generate_secret, signature_headers
 from chathooks.wire import FORM_CONTENT_TYPE, encode_form
-from support.receive_process import READ_KEY, READER, free_port, running_receiver
+from support.receive_process import (
+    READ_KEY,
+    READER,
+    RunningReceiver,
+    free_port,
+    running_receiver,
+)
 
 CHATHOOKS = str(Path(sys.executable).with_name("chathooks"))
 FORM = {"content-type": FORM_CONTENT_TYPE}
@@ -423,6 +429,32 @@ def test_a_generated_read_key_is_printed_once_at_start(tmp_path: Path, sqlite_ur
             f"{receiver.base}/api/transcripts", headers={"Authorization": f"Bearer {key}"}
         )
         assert allowed.status_code == 200
+
+
+def printed_read_key(receiver: RunningReceiver) -> str:
+    [line] = [line for line in receiver.log.read_text().splitlines() if "read key" in line]
+    return line.rsplit(": ", 1)[1].strip()
+
+
+def test_a_generated_read_key_survives_a_restart_and_read_key_overrides_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    # Bookmarks and signed-in browsers keep working when the receiver restarts.
+    with running_receiver(tmp_path, database_url=database_url, read_key=None) as receiver:
+        first = printed_read_key(receiver)
+    with running_receiver(tmp_path, database_url=database_url, read_key=None) as receiver:
+        assert printed_read_key(receiver) == first
+        allowed = httpx.get(
+            f"{receiver.base}/api/transcripts", headers={"Authorization": f"Bearer {first}"}
+        )
+        assert allowed.status_code == 200
+    with running_receiver(tmp_path, database_url=database_url) as receiver:
+        assert "read key" not in receiver.log.read_text()
+        refused = httpx.get(
+            f"{receiver.base}/api/transcripts", headers={"Authorization": f"Bearer {first}"}
+        )
+        assert refused.status_code == 401
+        assert receiver.get("/api/transcripts").status_code == 200  # the given --read-key
 
 
 def test_public_opts_out_with_a_warning(tmp_path: Path, sqlite_url: str) -> None:

@@ -103,6 +103,37 @@ def test_a_json_payload_to_a_json_endpoint(
     assert received.header("webhook-id") == accepted.json()["deliveries"][0]["id"]
 
 
+def test_a_visitor_ip_that_is_not_ipv4_is_left_out_of_the_delivered_payload(
+    service: RunningService, receiver: RecordingReceiver, fixtures_dir: Path
+) -> None:
+    # Snowplow's com.olark schemas have visitor.ip as format: ipv4; a caller's own
+    # "ip": "" (or an IPv6 address) would make a bad row there.
+    site, auth = service.create_site()
+    service.create_endpoint(site, auth, receiver.url, format="json", secret=None)
+    transcript = fixture_json(fixtures_dir, "php-consumer-real-transcript-1")
+    sent = {
+        "empty": "",
+        "six": "2001:db8::7",
+        "junk": "not-an-ip",
+        "mapped": "::ffff:203.0.113.7",
+        "four": "198.51.100.4",
+    }
+    for name, ip in sent.items():
+        document = {**transcript, "id": name, "visitor": {**transcript["visitor"], "ip": ip}}
+        response = service.client.post(
+            f"/api/v1/sites/{site}/transcripts", json=document, headers=auth
+        )
+        assert response.status_code == 202, response.text
+
+    received = {r.document()["id"]: r.document()["visitor"] for r in receiver.wait_for(len(sent))}
+    for name in ("empty", "six", "junk"):
+        assert "ip" not in received[name], name
+        assert received[name] == {k: v for k, v in transcript["visitor"].items() if k != "ip"}
+    assert received["mapped"]["ip"] == "203.0.113.7"
+    assert list(received["mapped"]) == list(transcript["visitor"])  # the key keeps its place
+    assert received["four"]["ip"] == "198.51.100.4"
+
+
 def test_the_three_switches_and_manually_submitted_route_payloads(
     service: RunningService, receiver: RecordingReceiver, fixtures_dir: Path
 ) -> None:

@@ -172,6 +172,21 @@ def test_endpoints_list_page_by_page(service: RunningService) -> None:
     assert seen == ids
 
 
+def test_a_cursor_no_listing_handed_out_is_refused_naming_it(service: RunningService) -> None:
+    site, auth = service.create_site()
+    service.create_endpoint(site, auth, "https://e.example/")
+    # A site id is no cursor: cursors are opaque, and one that was not handed out
+    # is refused rather than read as a place to start.
+    for path, headers in (
+        ("/api/v1/sites", service.admin()),
+        (f"/api/v1/sites/{site}/endpoints", auth),
+    ):
+        for cursor in (site, "not-a-cursor"):
+            response = service.client.get(path, params={"cursor": cursor}, headers=headers)
+            assert response.status_code == 422, (path, cursor, response.text)
+            assert response.json()["field"] == "cursor"
+
+
 def test_a_site_key_cannot_reach_another_site(service: RunningService) -> None:
     mine, my_auth = service.create_site("mine")
     theirs, their_auth = service.create_site("theirs")

@@ -15,13 +15,14 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from chathooks import __version__
+from chathooks.receiver.ipcheck import parse_networks
 from chathooks.sender import AttemptResult, OutgoingRequest, Sender, build_request
-from chathooks.settings import Settings, parse_cidrs
+from chathooks.settings import Settings
 from chathooks.signing import generate_secret
 from chathooks.wire import dumps, send_test_transcript
 from support.receiver import RecordingReceiver
 
-LOOPBACK = parse_cidrs("127.0.0.0/8")
+LOOPBACK = parse_networks("127.0.0.0/8")
 DOCUMENT_JSON = dumps(send_test_transcript().to_wire())
 
 

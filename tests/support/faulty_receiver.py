@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from support.serving import ServingThread, start_aiohttp
+
 #: Answers the sender must treat as success, however odd their bodies.
 SUCCESSES = ("ok", "nul", "invalid_utf8", "ten_mb")
 #: Answers the sender must retry.
@@ -43,7 +45,7 @@ class FaultyReceiver:
         self._attempts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread[tuple[web.AppRunner, int]] | None = None
         self.port = 0
 
     @property
@@ -90,33 +92,18 @@ class FaultyReceiver:
         return web.json_response({"integrationUrl": f"https://crm.example/{webhook_id}"})
 
     def __enter__(self) -> FaultyReceiver:
-        started = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            server = site._server
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="faulty-receiver", daemon=True)
-        self._thread.start()
-        if not started.wait(10):
-            raise RuntimeError("the faulty receiver did not start")
+        serving = ServingThread("faulty receiver", self._start, _cleanup)
+        self._loop, self._serving = serving.loop, serving
+        self.port = serving.run()[1]
         return self
 
+    async def _start(self) -> tuple[web.AppRunner, int]:
+        return await start_aiohttp(self._handle)
+
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._serving is not None:
+            self._serving.stop()
+
+
+async def _cleanup(started: tuple[web.AppRunner, int]) -> None:
+    await started[0].cleanup()

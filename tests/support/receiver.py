@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from support.serving import ServingThread, start_aiohttp
+
 
 @dataclass(frozen=True)
 class Received:
@@ -68,7 +70,7 @@ class RecordingReceiver:
         self._lock = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread[tuple[web.AppRunner, int]] | None = None
         self.port = 0
 
     # -- scripting -----------------------------------------------------------------
@@ -176,40 +178,24 @@ class RecordingReceiver:
         return web.Response(body=text, status=reply.status, headers=reply.headers)
 
     def __enter__(self) -> RecordingReceiver:
-        started = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            self._closing = asyncio.Event()
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            server = site._server
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-            self._runner = runner
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="recording-receiver", daemon=True)
-        self._thread.start()
-        if not started.wait(10):
-            raise RuntimeError("the recording receiver did not start")
+        serving = ServingThread("recording receiver", self._start, self._cleanup)
+        self._loop, self._serving = serving.loop, serving
+        self._runner, self.port = serving.run()
         return self
 
+    async def _start(self) -> tuple[web.AppRunner, int]:
+        self._closing = asyncio.Event()
+        return await start_aiohttp(self._handle)
+
+    @staticmethod
+    async def _cleanup(started: tuple[web.AppRunner, int]) -> None:
+        await started[0].cleanup()
+
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
+        if self._serving is not None:
             if self._closing is not None:
-                self._loop.call_soon_threadsafe(self._closing.set)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+                self._serving.loop.call_soon_threadsafe(self._closing.set)
+            self._serving.stop()
 
 
 def json_body(received: Received) -> Any:

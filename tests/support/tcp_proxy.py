@@ -17,6 +17,8 @@ import struct
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
+from support.serving import ServingThread
+
 
 class TcpProxy:
     """Start with ``with TcpProxy(host, port) as proxy:``; connect to ``proxy.port``."""
@@ -28,7 +30,7 @@ class TcpProxy:
         self._starting = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread[asyncio.Server] | None = None
 
     @classmethod
     def for_url(cls, database_url: str) -> TcpProxy:
@@ -113,31 +115,22 @@ class TcpProxy:
             self._writers.discard(upstream_writer)
 
     def __enter__(self) -> TcpProxy:
-        started = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            server = loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", 0))
-            self.port = server.sockets[0].getsockname()[1]
-            started.set()
-            loop.run_forever()
-            server.close()
-            self._cut_now()
-            loop.run_until_complete(asyncio.sleep(0))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="tcp-proxy", daemon=True)
-        self._thread.start()
-        if not started.wait(10):
-            raise RuntimeError("the TCP proxy did not start")
+        serving = ServingThread("TCP proxy", self._start, self._close)
+        self._loop, self._serving = serving.loop, serving
+        self.port = serving.run().sockets[0].getsockname()[1]
         return self
 
+    async def _start(self) -> asyncio.Server:
+        return await asyncio.start_server(self._accept, "127.0.0.1", 0)
+
+    async def _close(self, server: asyncio.Server) -> None:
+        server.close()
+        self._cut_now()
+        await asyncio.sleep(0)
+
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._serving is not None:
+            self._serving.stop()
 
 
 _SSL_REQUEST = 80877103

@@ -9,8 +9,8 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from chathooks.receiver.ipcheck import parse_networks
 from chathooks.sender import DestinationGuard, DestinationRefused, GuardedResolver
-from chathooks.settings import parse_cidrs
 
 REFUSED = {
     "10.0.0.1": "private",
@@ -96,7 +96,7 @@ def test_mapped_address_message_names_the_ipv4_inside() -> None:
 
 
 def test_allowed_networks_open_exceptions_for_plain_and_mapped_forms() -> None:
-    guard = DestinationGuard(parse_cidrs("127.0.0.0/8, 10.1.0.0/16"))
+    guard = DestinationGuard(parse_networks("127.0.0.0/8, 10.1.0.0/16"))
 
     assert guard.is_allowed("127.0.0.1")
     assert guard.is_allowed("::ffff:127.0.0.1")
@@ -107,7 +107,7 @@ def test_allowed_networks_open_exceptions_for_plain_and_mapped_forms() -> None:
 
 
 def test_an_allow_list_entry_covering_metadata_is_respected() -> None:
-    guard = DestinationGuard(parse_cidrs("169.254.169.254/32"))
+    guard = DestinationGuard(parse_networks("169.254.169.254/32"))
 
     assert guard.is_allowed("169.254.169.254")
 

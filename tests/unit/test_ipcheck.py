@@ -53,6 +53,8 @@ def test_bare_addresses_and_host_bits_are_accepted_in_lists() -> None:
     nets = parse_networks(["203.0.113.9", "10.1.2.3/8", " ::1 "])
     assert [str(n) for n in nets] == ["203.0.113.9/32", "10.0.0.0/8", "::1/128"]
     assert parse_networks("192.0.2.0/24") == (ipaddress.ip_network("192.0.2.0/24"),)
+    # As an environment variable gives it: comma-separated, blanks skipped.
+    assert [str(n) for n in parse_networks("10.0.0.0/8, ,::1")] == ["10.0.0.0/8", "::1/128"]
 
 
 def test_bad_cidr_names_the_setting() -> None:

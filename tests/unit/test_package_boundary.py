@@ -38,6 +38,8 @@ BLOCKED = (
 TOOLKIT = (
     "chathooks",
     "chathooks.errors",
+    "chathooks.urls",
+    "chathooks.paging",
     "chathooks.wire",
     "chathooks.signing",
     "chathooks.receiver",

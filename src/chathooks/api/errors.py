@@ -20,9 +20,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
-from chathooks.conversations.store import InvalidCursor
 from chathooks.db.outage import database_refused_value, database_unavailable
 from chathooks.errors import FieldError
+from chathooks.paging import InvalidCursor
 from chathooks.queue import InvalidQueueQuery
 
 __all__ = ["ApiError", "ErrorBody", "install_error_handlers", "not_found", "unauthorized"]

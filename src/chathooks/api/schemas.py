@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chathooks.queue.claim import MAX_IN_FLIGHT
+from chathooks.queue.statuses import DeliveryStatus
 from chathooks.repository.endpoints import Endpoint
 from chathooks.repository.sites import Site
 from chathooks.repository.validation import (
@@ -409,11 +410,6 @@ class Meta(BaseModel):
     egress_cidrs: list[str] = Field(
         description="The ranges deliveries come from, for receivers' allow-lists."
     )
-
-
-DeliveryStatus = Literal[
-    "pending", "delivering", "retrying", "succeeded", "failed", "held", "superseded"
-]
 
 
 class DeliveryOut(BaseModel):

@@ -10,10 +10,10 @@ space-separated), which keeps secrets out of the process list.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,6 +33,7 @@ from chathooks.receiver.store import (
     ReceivedStore,
     sqlite_file_exists,
 )
+from chathooks.urls import check_url
 
 if TYPE_CHECKING:
     from chathooks.receiver.app import ReceiverConfig
@@ -100,59 +101,55 @@ def send_test_command(
 # -- receive -----------------------------------------------------------------------------
 
 
+def _receive_option(default: Any, flag: str, help: str, **more: Any) -> Any:
+    """An option of ``receive``, also read from ``CHATHOOKS_RECEIVER_<FLAG>``."""
+    env = _ENV + flag.removeprefix("--").replace("-", "_").upper()
+    return typer.Option(default, flag, envvar=env, help=help, **more)
+
+
 def receive_command(
     ctx: typer.Context,
-    host: str = typer.Option(DEFAULT_HOST, envvar=_ENV + "HOST", help="Interface to listen on."),
-    port: int = typer.Option(
-        DEFAULT_PORT, min=0, max=65535, envvar=_ENV + "PORT", help="Port to listen on."
+    host: str = _receive_option(DEFAULT_HOST, "--host", "Interface to listen on."),
+    port: int = _receive_option(DEFAULT_PORT, "--port", "Port to listen on.", min=0, max=65535),
+    database_url: str = _receive_option(
+        DEFAULT_DATABASE_URL, "--database-url", "sqlite:///path.db or postgresql://user@host/db."
     ),
-    database_url: str = typer.Option(
-        DEFAULT_DATABASE_URL,
-        envvar=_ENV + "DATABASE_URL",
-        help="sqlite:///path.db or postgresql://user@host/db.",
-    ),
-    allow_cidr: list[str] = typer.Option(
+    allow_cidr: list[str] = _receive_option(
         [],
         "--allow-cidr",
-        envvar=_ENV + "ALLOW_CIDR",
-        help="Accept POSTs only from this network (repeatable); default: from anyone.",
+        "Accept POSTs only from this network (repeatable); default: from anyone.",
     ),
-    trust_proxy: list[str] = typer.Option(
+    trust_proxy: list[str] = _receive_option(
         [],
         "--trust-proxy",
-        envvar=_ENV + "TRUST_PROXY",
-        help="Believe X-Forwarded-For from this reverse proxy network (repeatable).",
+        "Believe X-Forwarded-For from this reverse proxy network (repeatable).",
     ),
-    secret: list[str] = typer.Option(
+    secret: list[str] = _receive_option(
         [],
         "--secret",
-        envvar=_ENV + "SECRET",
-        help="Require a Standard Webhooks signature with this secret (repeatable, for rotation).",
+        "Require a Standard Webhooks signature with this secret (repeatable, for rotation).",
     ),
-    public_url: str | None = typer.Option(
+    public_url: str | None = _receive_option(
         None,
-        envvar=_ENV + "PUBLIC_URL",
-        help="Base of the integrationUrl answered to Olark; default http://HOST:PORT.",
+        "--public-url",
+        "Base of the integrationUrl answered to Olark; default http://HOST:PORT.",
     ),
-    read_key: str | None = typer.Option(
+    read_key: str | None = _receive_option(
         None,
         "--read-key",
-        envvar=_ENV + "READ_KEY",
-        help="The key that reads the pages and /api/transcripts (Bearer or the sign-in "
-        "form); default: a new one, printed once at start.",
+        "The key that reads the pages and /api/transcripts (Bearer or the sign-in "
+        "form); default: one generated at the first start and kept in the database.",
         show_default=False,
     ),
-    public: bool = typer.Option(
+    public: bool = _receive_option(
         False,
         "--public",
-        envvar=_ENV + "PUBLIC",
-        help="Let anyone who reaches the port read every stored transcript (no read key).",
+        "Let anyone who reaches the port read every stored transcript (no read key).",
     ),
-    retention_days: float | None = typer.Option(
+    retention_days: float | None = _receive_option(
         None,
         "--retention-days",
-        envvar=_ENV + "RETENTION_DAYS",
-        help="Delete conversations last received longer ago than this (fractions allowed); "
+        "Delete conversations last received longer ago than this (fractions allowed); "
         "default: keep forever.",
     ),
     log_format: str = LOG_FORMAT,
@@ -176,7 +173,8 @@ def receive_command(
             param_hint="--read-key",
         )
     generated = not public and read_key is None
-    key = None if public else (read_key.strip() if read_key else generate_read_key())
+    # A generated key is kept in the database at the first start (see _serve).
+    key = read_key.strip() if read_key else None
     config = ReceiverConfig(
         database_url=database_url,
         host=host,
@@ -191,20 +189,20 @@ def receive_command(
     _check_database_url(database_url)
     if retention_days is not None and not retention_days > 0:
         raise typer.BadParameter("must be a number of days above 0", param_hint="--retention-days")
-    if public_url is not None and not _is_http_url(public_url):
-        raise typer.BadParameter(
-            f"{public_url!r} is not an absolute http(s) URL such as https://hooks.example.com",
-            param_hint="--public-url",
-        )
+    if public_url is not None:
+        try:
+            check_url(public_url, example="https://hooks.example.com")
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--public-url") from exc
     try:
         config.webhook_receiver()
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    raise typer.Exit(asyncio.run(_serve(config, show_key=generated)))
+    raise typer.Exit(asyncio.run(_serve(config, keep_generated_key=generated)))
 
 
-async def _serve(config: ReceiverConfig, *, show_key: bool) -> int:
+async def _serve(config: ReceiverConfig, *, keep_generated_key: bool) -> int:
     import uvicorn
 
     from chathooks.http_limits.head import GuardedHttpToolsProtocol
@@ -220,6 +218,10 @@ async def _serve(config: ReceiverConfig, *, show_key: bool) -> int:
                 err=True,
             )
             return 1
+        made_now = False
+        if keep_generated_key:
+            key, made_now = await store.kept_read_key(generate_read_key)
+            config = dataclasses.replace(config, read_key=key)
         base = config.listening_url()
         typer.echo(f"storing in {shown_url(config.database_url)}", err=True)
         typer.echo(f"POST Olark webhooks to {base}/webhook; read them at {base}/", err=True)
@@ -229,10 +231,11 @@ async def _serve(config: ReceiverConfig, *, show_key: bool) -> int:
                 "transcript (visitors' names, e-mail addresses, IP addresses, messages)",
                 err=True,
             )
-        elif show_key:
+        elif keep_generated_key:
+            kept = "generated now" if made_now else "generated at the first start"
             typer.echo(
-                f"read key (shown only now; a new one at each start unless --read-key is "
-                f"given): {config.read_key}",
+                f"read key ({kept}, kept in the database for later starts; --read-key "
+                f"overrides it): {config.read_key}",
                 err=True,
             )
         server = uvicorn.Server(
@@ -357,11 +360,6 @@ def erase_command(
 def _split(values: list[str]) -> tuple[str, ...]:
     """Repeated options and comma-separated environment values, as one list."""
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
-
-
-def _is_http_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _check_database_url(url: str) -> None:

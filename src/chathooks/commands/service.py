@@ -37,6 +37,7 @@ from chathooks.api.schemas import (
     RecoverRequest,
     RotateSecretRequest,
     SiteCreate,
+    TestRequest,
     TestResult,
 )
 from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
@@ -54,6 +55,7 @@ from chathooks.runtime import (
 )
 from chathooks.sender import Sender
 from chathooks.settings import Settings
+from chathooks.wire import TEST_PAYLOAD_KINDS
 
 __all__ = ["register"]
 
@@ -378,24 +380,27 @@ def endpoint_update(
     _change_endpoint(site, endpoint, fields, database_url, as_json, secret=secret)
 
 
-def endpoint_disable(
-    site: str = _SITE,
-    endpoint: str = _ENDPOINT,
-    database_url: str | None = _DATABASE_URL,
-    as_json: bool = _JSON,
-) -> None:
-    """Stop delivering to an endpoint; its deliveries are held until it is enabled."""
-    _change_endpoint(site, endpoint, {"enabled": False}, database_url, as_json)
+def _endpoint_switch(enabled: bool, doc: str) -> Callable[..., None]:
+    """``endpoint disable`` or ``endpoint enable``: one command that sets ``enabled``."""
+
+    def command(
+        site: str = _SITE,
+        endpoint: str = _ENDPOINT,
+        database_url: str | None = _DATABASE_URL,
+        as_json: bool = _JSON,
+    ) -> None:
+        _change_endpoint(site, endpoint, {"enabled": enabled}, database_url, as_json)
+
+    command.__doc__ = doc
+    return command
 
 
-def endpoint_enable(
-    site: str = _SITE,
-    endpoint: str = _ENDPOINT,
-    database_url: str | None = _DATABASE_URL,
-    as_json: bool = _JSON,
-) -> None:
-    """Deliver to an endpoint again, starting with what was held, in order."""
-    _change_endpoint(site, endpoint, {"enabled": True}, database_url, as_json)
+endpoint_disable = _endpoint_switch(
+    False, "Stop delivering to an endpoint; its deliveries are held until it is enabled."
+)
+endpoint_enable = _endpoint_switch(
+    True, "Deliver to an endpoint again, starting with what was held, in order."
+)
 
 
 def _change_endpoint(
@@ -492,21 +497,27 @@ def _print_secret(secret: EndpointSecret, *, as_json: bool) -> None:
 def endpoint_test(
     site: str = _SITE,
     endpoint: str = _ENDPOINT,
+    kind: str = typer.Option(
+        "transcript",
+        "--kind",
+        help=f"Which test payload to post: {', '.join(TEST_PAYLOAD_KINDS)}.",
+    ),
     database_url: str | None = _DATABASE_URL,
     as_json: bool = _JSON,
 ) -> None:
-    """Olark's Send test for a configured endpoint: POST the test transcript now.
+    """Olark's Send test for a configured endpoint: POST the test transcript (or --kind) now.
 
     Nothing is queued or retried; the destination guard applies as for any
     delivery (CHATHOOKS_ALLOWED_DESTINATIONS opens loopback and private ranges).
     Exits 1 when the endpoint did not accept it.
     """
+    body = _checked(TestRequest, {"kind": kind})
     settings = _settings(database_url=database_url)
 
     async def send(engine: AsyncEngine) -> TestResult:
         await _require_site(engine, site)
         async with Sender.from_settings(settings) as sender:
-            return await manage.test_endpoint(engine, sender, site, endpoint)
+            return await manage.test_endpoint(engine, sender, site, endpoint, body)
 
     result = _run(_with_engine(settings, send), settings)
     if as_json:

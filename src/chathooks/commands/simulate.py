@@ -15,12 +15,13 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from chathooks.urls import check_url
 
 __all__ = ["SimulationSummary", "register", "simulate"]
 
@@ -354,11 +355,10 @@ def _check_options(
     api_url: str, conversations: int, rate: float, offline_share: float, concurrency: int
 ) -> list[str]:
     problems = []
-    parts = urlsplit(api_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        problems.append(
-            f"--api-url must be an http(s) URL such as http://127.0.0.1:8700, not {api_url!r}"
-        )
+    try:
+        check_url(api_url, example="http://127.0.0.1:8700")
+    except ValueError as exc:
+        problems.append(f"--api-url must be an http(s) URL: {exc}")
     if conversations < 1:
         problems.append("--conversations must be at least 1")
     if rate < 0:

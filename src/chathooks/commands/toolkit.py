@@ -23,12 +23,12 @@ from chathooks.receiver.sendtest import (
     OutgoingPost,
     PayloadFileError,
     SendTestResult,
-    check_url,
     load_payload_file,
     send_test,
     test_transcript_post,
 )
 from chathooks.signing import secret_key
+from chathooks.urls import check_url
 
 __all__ = ["SERVER_COMMANDS", "BadArgument", "main", "prepare_send_test", "run_send_test"]
 

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from typing import Any, Protocol
 
 from chathooks.conversations.store import PostedDelivery
+from chathooks.queue.statuses import FAILED, HELD, RETRYING, SUCCEEDED
 
 __all__ = [
     "BACKSTOP_SECONDS",
@@ -48,7 +49,7 @@ BACKSTOP_SECONDS = 5.0
 KEEPALIVE_SECONDS = 15.0
 #: The states that are news to an operator: it worked, it failed and will retry, it gave up,
 #: it is held (its endpoint is disabled).
-REPORTED_STATUSES = frozenset({"succeeded", "retrying", "failed", "held"})
+REPORTED_STATUSES = frozenset({SUCCEEDED, RETRYING, FAILED, HELD})
 
 
 class _Outcome(Protocol):
@@ -152,7 +153,7 @@ def event_data(post: PostedDelivery) -> dict[str, Any]:
         "operator_id": post.operator_id,
         "version": post.version,
         "status": post.status,
-        "final": post.status in ("succeeded", "failed"),
+        "final": post.status in (SUCCEEDED, FAILED),
         "attempt_count": post.attempt_count,
         "status_code": post.status_code,
         "integration_url": post.integration_url,

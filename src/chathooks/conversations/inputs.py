@@ -26,14 +26,21 @@ Decisions a platform should know about:
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from chathooks.conversations.ids import CONVERSATION_ID_PATTERN
-from chathooks.wire import ChatFeedback, Group, Operator, Visitor, is_wire_timestamp
+from chathooks.wire import (
+    ChatFeedback,
+    Group,
+    Operator,
+    Visitor,
+    VisitorDetails,
+    ipv4_form,
+    is_wire_timestamp,
+)
 
 __all__ = [
     "ChatFeedbackIn",
@@ -56,19 +63,7 @@ MAX_GROUPS = 50
 
 def normalize_ip(value: str) -> str | None:
     """The visitor ``ip`` as strict consumers accept it: IPv4, or None to leave it out."""
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError as exc:
-        raise ValueError(
-            f'{value!r} is not an IP address; send the visitor\'s IPv4 address or ""'
-        ) from exc
-    if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped
-        return str(mapped) if mapped is not None else None
-    return str(address)
+    return ipv4_form(value)
 
 
 def _check_timestamp(value: Any) -> Any:
@@ -104,23 +99,8 @@ class ChatFeedbackIn(_Input):
         return ChatFeedback.model_validate(self.model_dump(by_alias=True, exclude_unset=True))
 
 
-class _VisitorFields(_Input):
-    """The visitor details Olark sends; each may be missing."""
-
-    id: str | None = None
-    full_name: str | None = None
-    email_address: str | None = None
-    phone_number: str | None = None
-    city: str | None = None
-    region: str | None = None
-    country: str | None = None
-    country_code: str | None = None
-    organization: str | None = None
-    ip: str | None = None
-    browser: str | None = None
-    operating_system: str | None = None
-    conversation_begin_page: str | None = None
-    referrer: str | None = None
+class _VisitorFields(_Input, VisitorDetails):
+    """The visitor details Olark sends (the wire's list); each may be missing."""
 
     @field_validator("ip")
     @classmethod

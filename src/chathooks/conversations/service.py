@@ -33,7 +33,7 @@ from chathooks.conversations.inputs import (
     NewOfflineMessage,
 )
 from chathooks.conversations.store import ConversationRecord, NewPost, PostedDelivery
-from chathooks.queue import deliveries_to, enqueue, write_transaction
+from chathooks.queue import PENDING, deliveries_to, enqueue, write_transaction
 from chathooks.repository.endpoints import Endpoint, enabled_endpoints
 from chathooks.routing import payload_kind, select_endpoints
 from chathooks.wire import Payload, dumps
@@ -63,7 +63,7 @@ class Queued:
     trigger: str
     #: True when no new POST was made because the endpoint already has this exact transcript.
     reused: bool = False
-    status: str = "pending"
+    status: str = PENDING
     integration_url: str | None = None
 
 

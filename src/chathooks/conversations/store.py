@@ -16,8 +16,6 @@ statements, which behaves the same on SQLite and PostgreSQL:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.conversations.rules import PriorPost
 from chathooks.db.tables import conversation_posts, conversations, deliveries
-from chathooks.errors import FieldError
+from chathooks.paging import InvalidCursor, decode_cursor, encode_cursor
 from chathooks.wire import Transcript
 
 __all__ = [
@@ -50,13 +48,6 @@ __all__ = [
 ]
 
 State = Literal["open", "closed"]
-
-
-class InvalidCursor(FieldError, ValueError):
-    """A listing cursor that this service did not hand out."""
-
-    code = "invalid_query"
-    field = "cursor"
 
 
 @dataclass(frozen=True)
@@ -267,22 +258,6 @@ async def idle_conversations(
     return [(row.site_id, row.id) for row in (await connection.execute(query)).all()]
 
 
-def _encode_cursor(record: ConversationRecord) -> str:
-    raw = json.dumps([record.created_at, record.id]).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, conversation_id = json.loads(raw)
-        return float(created_at), str(conversation_id)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise InvalidCursor(
-            "the cursor is not one this listing handed out; pass next_cursor back unchanged"
-        ) from exc
-
-
 async def list_conversations(
     connection: AsyncConnection,
     site_id: str,
@@ -296,7 +271,7 @@ async def list_conversations(
     if state is not None:
         query = query.where(conversations.c.state == state)
     if cursor:
-        created_at, conversation_id = _decode_cursor(cursor)
+        created_at, conversation_id = decode_cursor(cursor, float, str)
         query = query.where(
             or_(
                 conversations.c.created_at < created_at,
@@ -309,7 +284,8 @@ async def list_conversations(
     query = query.order_by(conversations.c.created_at.desc(), conversations.c.id.desc())
     rows = (await connection.execute(query.limit(limit + 1))).all()
     records = [_record(row) for row in rows[:limit]]
-    next_cursor = _encode_cursor(records[-1]) if len(rows) > limit and records else None
+    last = records[-1] if len(rows) > limit and records else None
+    next_cursor = None if last is None else encode_cursor(last.created_at, last.id)
     return records, next_cursor
 
 

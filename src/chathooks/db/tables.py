@@ -7,6 +7,8 @@ The API renders them as ISO-8601.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -173,8 +175,16 @@ deliveries = Table(
     Index("ix_deliveries_site_created", "site_id", "created_at"),
 )
 
+#: Every value of ``deliveries.status``, spelled here once: :mod:`chathooks.queue.statuses`
+#: names each and says what it means.
+DeliveryStatus = Literal[
+    "pending", "delivering", "retrying", "succeeded", "failed", "held", "superseded"
+]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
+_PENDING, _DELIVERING, _RETRYING, *_ = DELIVERY_STATUSES
 #: A delivery in one of these states will still be sent; partial indexes hold only these rows.
-UNFINISHED_STATUSES = ("pending", "retrying", "delivering")
+#: The order is the migrations' predicate, which a query must repeat verbatim.
+UNFINISHED_STATUSES = (_PENDING, _RETRYING, _DELIVERING)
 
 
 def unfinished(table: FromClause) -> ColumnElement[bool]:
@@ -374,9 +384,11 @@ idempotency_keys = Table(
 )
 
 __all__ = [
+    "DELIVERY_STATUSES",
     "NAMING_CONVENTION",
     "UNFINISHED_STATUSES",
     "BigId",
+    "DeliveryStatus",
     "admin_keys",
     "attempts",
     "conversation_posts",

@@ -7,8 +7,6 @@ epoch seconds) for the API and the CLI to render.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import time
 from typing import Any, TypeVar
@@ -19,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chathooks.db.prefix import starts_with
 from chathooks.db.tables import attempts, deliveries, delivery_payloads, unfinished
 from chathooks.errors import FieldError
+from chathooks.paging import InvalidCursor, decode_cursor, encode_cursor
 from chathooks.queue.statuses import (
     DELIVERING,
     FINISHED,
@@ -156,7 +155,7 @@ async def list_deliveries(
         query = query.where(deliveries.c.status == status)
     query = _filtered(query, dialect=connection.dialect.name, searched=searched, **filters)
     if cursor:
-        query = query.where(deliveries.c.seq < _decode_cursor(cursor))
+        query = query.where(deliveries.c.seq < decode_cursor(cursor, int, error=_bad_cursor)[0])
     # Walks ix_deliveries_site (site_id, seq) newest first, the filters checked on the way,
     # so a page costs the rows up to its last match, never a sort of them all; a
     # conversation, and a prefix or created-at range holding few deliveries, are searched
@@ -169,7 +168,7 @@ async def list_deliveries(
     query = query.order_by(newest_first).limit(limit + 1)
     rows = (await connection.execute(query)).all()
     page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1].seq) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit else None
     return [_summary(row._mapping) for row in page], next_cursor
 
 
@@ -199,12 +198,12 @@ async def list_alert_deliveries(
         )
     )
     if cursor:
-        query = query.where(deliveries.c.seq < _decode_cursor(cursor))
+        query = query.where(deliveries.c.seq < decode_cursor(cursor, int, error=_bad_cursor)[0])
     rows = (
         await connection.execute(query.order_by(deliveries.c.seq.desc()).limit(limit + 1))
     ).all()
     page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1].seq) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit else None
     return [{**_summary(row._mapping), "payload": row.payload} for row in page], next_cursor
 
 
@@ -241,7 +240,7 @@ async def count_deliveries(
         created_from=created_from,
         created_to=created_to,
     )
-    counts = dict.fromkeys(COUNTED_STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(COUNTED_STATUSES, 0)
     for row in await connection.execute(query.group_by(deliveries.c.status)):
         counts[row[0]] = int(row[1])
     return counts
@@ -350,18 +349,5 @@ def _summary(row: RowMapping) -> dict[str, Any]:
     return delivery
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, number = text.partition(":")
-        if kind != "seq" or not number.isdigit():
-            raise ValueError(text)
-        return int(number)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidQueueQuery(
-            "cursor", "cursor is not one this listing returned; start again without it"
-        ) from exc
+def _bad_cursor() -> InvalidQueueQuery:
+    return InvalidQueueQuery("cursor", InvalidCursor().message)

@@ -12,17 +12,12 @@ so this older state of the chat is not sent; redeliver sends it by hand).
 
 from __future__ import annotations
 
-from chathooks.db.tables import UNFINISHED_STATUSES
+from chathooks.db.tables import DELIVERY_STATUSES, UNFINISHED_STATUSES
+from chathooks.db.tables import DeliveryStatus as DeliveryStatus
 
-PENDING = "pending"
-RETRYING = "retrying"
-DELIVERING = "delivering"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-HELD = "held"
-SUPERSEDED = "superseded"
-
-STATUSES = (PENDING, DELIVERING, RETRYING, SUCCEEDED, FAILED, HELD, SUPERSEDED)
+#: Every status, in the order of a delivery's life (the column's values, from the schema).
+STATUSES = DELIVERY_STATUSES
+PENDING, DELIVERING, RETRYING, SUCCEEDED, FAILED, HELD, SUPERSEDED = STATUSES
 #: Still to be sent: these hold back later deliveries of the same conversation.
 UNFINISHED = UNFINISHED_STATUSES
 #: Not finished: still to be sent, or held until their endpoint is enabled (queue gauges).

@@ -29,6 +29,7 @@ from chathooks.wire import (
 )
 
 __all__ = [
+    "NO_CONTENT",
     "ReceivedWebhook",
     "WebhookReceiver",
     "WebhookRejected",
@@ -37,6 +38,7 @@ __all__ = [
     "integration_url_response",
     "parse_webhook",
     "rejection_for",
+    "reply_for",
 ]
 
 #: A rejection reason: any of the typed errors the pipeline raises.
@@ -65,6 +67,26 @@ def integration_url_response(url: str) -> WebhookResponse:
         )
     body = json.dumps({"integrationUrl": url}).encode("utf-8")
     return WebhookResponse(200, body, JSON_CONTENT_TYPE)
+
+
+#: The answer to a view that returns None: 204, no body, no content type ("").
+NO_CONTENT = WebhookResponse(204, b"", "")
+
+
+def reply_for(result: object) -> WebhookResponse | None:
+    """The answer for what a webhook view returned, the same in every adapter.
+
+    None is a 204, a string the ``{"integrationUrl": ...}`` Olark shows the
+    operator, a :class:`WebhookResponse` itself; anything else gives None, for
+    the adapter to pass on (its framework's own response) or refuse.
+    """
+    if result is None:
+        return NO_CONTENT
+    if isinstance(result, str):
+        return integration_url_response(result)
+    if isinstance(result, WebhookResponse):
+        return result
+    return None
 
 
 def header_value(headers: Mapping[str, str], name: str) -> str | None:

@@ -41,22 +41,33 @@ class ForbiddenSource(FieldError, PermissionError):
         self.address = address
 
 
-def parse_networks(cidrs: Iterable[str], *, setting: str = "allow_cidrs") -> tuple[IPNetwork, ...]:
+def parse_networks(
+    cidrs: str | Iterable[str] | None, *, setting: str = "allow_cidrs"
+) -> tuple[IPNetwork, ...]:
     """CIDR strings as networks; a bare address is a one-address network.
 
+    The one parser of networks in chathooks: the receiver's allow-lists, the
+    service's ``CHATHOOKS_ALLOWED_DESTINATIONS`` and its egress ranges. A
+    string is a comma-separated list (``"10.0.0.0/8, ::1"``, as environment
+    variables give it); blank entries are skipped and None is no network.
     Host bits are allowed (``10.0.0.7/8`` means ``10.0.0.0/8``) because that is
     how people paste ranges; anything unparseable raises :class:`ValueError`
     naming the setting, so a typo fails at start-up.
     """
+    if cidrs is None:
+        return ()
     if isinstance(cidrs, str):
-        cidrs = [cidrs]
+        cidrs = cidrs.split(",")
     networks: list[IPNetwork] = []
     for cidr in cidrs:
+        text = str(cidr).strip()
+        if not text:
+            continue
         try:
-            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
+            networks.append(ipaddress.ip_network(text, strict=False))
         except ValueError as exc:
             raise ValueError(
-                f"{setting}: {cidr!r} is not an IP network; write e.g. '203.0.113.0/24', "
+                f"{setting}: {text!r} is not an IP network; write e.g. '203.0.113.0/24', "
                 "'2001:db8::/32' or a single address"
             ) from exc
     return tuple(networks)

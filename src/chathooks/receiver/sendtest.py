@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from chathooks import __version__
 from chathooks.signing import signature_headers
+from chathooks.urls import check_url
 from chathooks.wire import FORM_CONTENT_TYPE, encode_form, integration_url_of, send_test_transcript
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "OutgoingPost",
     "PayloadFileError",
     "SendTestResult",
-    "check_url",
     "load_payload_file",
     "send_test",
     "test_transcript_post",
@@ -99,17 +99,6 @@ class SendTestResult:
             "reason": self.reason,
             "webhook_id": self.webhook_id,
         }
-
-
-def check_url(url: str) -> str:
-    """``url`` if it is an absolute http(s) URL, else :class:`ValueError` saying why."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"{url!r} is not an http:// or https:// URL with a host, such as "
-            "http://127.0.0.1:8701/webhook"
-        )
-    return url
 
 
 def test_transcript_post() -> OutgoingPost:

@@ -17,7 +17,7 @@ replace the transcript as the current document.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,10 +46,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chathooks import paging
 from chathooks.db.engine import create_engine, sqlite_file
 from chathooks.db.migrate import alembic_config, run_upgrade
 from chathooks.db.tables import NAMING_CONVENTION, BigId
-from chathooks.errors import FieldError
 from chathooks.wire import (
     Event,
     InvalidPayload,
@@ -76,6 +76,7 @@ __all__ = [
     "kind_of",
     "metadata",
     "received_conversations",
+    "received_settings",
     "received_versions",
 ]
 
@@ -153,18 +154,28 @@ received_versions = Table(
 )
 
 
+#: What the receiver keeps between starts, one value a name (the generated read key).
+received_settings = Table(
+    "received_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+#: The ``received_settings`` name of the read key generated at a first start.
+_READ_KEY_SETTING = "generated_read_key"
+
+
 class MissingSchema(RuntimeError):
     """The database has no received-transcripts tables (``receive`` never ran on it)."""
 
 
-class InvalidCursor(FieldError, ValueError):
+class InvalidCursor(paging.InvalidCursor):
     """A ``cursor`` that this store did not hand out."""
 
     code = "invalid_cursor"
-    field = "cursor"
 
-    def __init__(self, cursor: str) -> None:
-        super().__init__(f"cursor {cursor!r} is not one returned as next_cursor by this receiver")
+    def __init__(self) -> None:
+        super().__init__("the cursor is not one returned as next_cursor by this receiver")
 
 
 def kind_of(payload: Payload) -> str:
@@ -410,6 +421,30 @@ class ReceivedStore:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    async def kept_read_key(self, generate: Callable[[], str]) -> tuple[str, bool]:
+        """The read key generated at the first start, kept here; ``generate`` makes it then.
+
+        Returns the key and whether it was made now. Receivers starting at once
+        on one database agree on one key (the first insert wins). The key sits
+        beside the transcripts it guards, so it tells a reader of the database
+        nothing that the database does not already hold.
+        """
+        async with self.engine.begin() as connection:
+            insert = (
+                postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+            )(received_settings).values(name=_READ_KEY_SETTING, value=generate())
+            created = await connection.execute(
+                insert.on_conflict_do_nothing(index_elements=["name"])
+            )
+            key = (
+                await connection.execute(
+                    select(received_settings.c.value).where(
+                        received_settings.c.name == _READ_KEY_SETTING
+                    )
+                )
+            ).scalar_one()
+        return str(key), created.rowcount == 1
+
     # -- writing -------------------------------------------------------------------
     async def record(
         self,
@@ -537,7 +572,7 @@ class ReceivedStore:
             rows = (await connection.execute(statement.limit(limit + 1))).all()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = str(rows[-1].last_version_id) if more and rows else None
+        next_cursor = paging.encode_cursor(rows[-1].last_version_id) if more and rows else None
         return ConversationPage([ConversationSummary.from_row(r) for r in rows], next_cursor)
 
     async def get_conversation(self, conversation_id: str) -> ConversationDetail | None:
@@ -627,9 +662,10 @@ def _check_ids(conversation_id: str, webhook_id: str | None) -> None:
 
 
 def _parse_cursor(cursor: str) -> int:
-    if not cursor.isascii() or not cursor.isdigit() or int(cursor) >= 2**63:
-        raise InvalidCursor(cursor)
-    return int(cursor)
+    [version_id] = paging.decode_cursor(cursor, int, error=InvalidCursor)
+    if not 0 <= version_id < 2**63:
+        raise InvalidCursor()
+    return int(version_id)
 
 
 def _now() -> float:

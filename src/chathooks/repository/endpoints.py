@@ -15,6 +15,7 @@ from sqlalchemy import Row, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import endpoints
+from chathooks.paging import decode_cursor, encode_cursor
 from chathooks.repository.ids import new_id
 from chathooks.repository.validation import EndpointFormat, check_format
 from chathooks.sealing import Keyring, keyring_of, still_signs
@@ -176,11 +177,11 @@ async def list_endpoints(
         select(endpoints).where(endpoints.c.site_id == site_id, _WEBHOOKS).order_by(endpoints.c.id)
     )
     if cursor:
-        query = query.where(endpoints.c.id > cursor)
+        query = query.where(endpoints.c.id > decode_cursor(cursor, str)[0])
     rows = (await connection.execute(query.limit(limit + 1))).all()
     keyring = keyring_of(connection)
     items = [_endpoint(row, keyring) for row in rows[:limit]]
-    return items, (items[-1].id if len(rows) > limit else None)
+    return items, (encode_cursor(items[-1].id) if len(rows) > limit else None)
 
 
 async def enabled_endpoints(connection: AsyncConnection, site_id: str) -> list[Endpoint]:

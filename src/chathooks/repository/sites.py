@@ -13,6 +13,7 @@ from sqlalchemy import insert, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import admin_keys, sites
+from chathooks.paging import decode_cursor, encode_cursor
 from chathooks.repository.ids import hash_key, new_id, new_key
 from chathooks.repository.validation import check_site_name
 
@@ -87,10 +88,10 @@ async def list_sites(
     """Sites oldest first; ``cursor`` is the ``next_cursor`` of the previous page."""
     query = select(sites.c.id, sites.c.name, sites.c.created_at).order_by(sites.c.id)
     if cursor:
-        query = query.where(sites.c.id > cursor)
+        query = query.where(sites.c.id > decode_cursor(cursor, str)[0])
     rows = (await connection.execute(query.limit(limit + 1))).all()
     items = [Site(id=r.id, name=r.name, created_at=r.created_at) for r in rows[:limit]]
-    return items, (items[-1].id if len(rows) > limit else None)
+    return items, (encode_cursor(items[-1].id) if len(rows) > limit else None)
 
 
 async def key_owner(connection: AsyncConnection, api_key: str) -> KeyOwner | None:

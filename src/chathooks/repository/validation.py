@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Literal
-from urllib.parse import urlsplit
 
 from chathooks.sender.requests import check_extra_headers
+from chathooks.urls import MAX_URL_LENGTH, check_url
 
 __all__ = [
     "ENDPOINT_FORMATS",
@@ -22,7 +22,6 @@ __all__ = [
     "check_url",
 ]
 
-MAX_URL_LENGTH = 2048
 MAX_HEADERS = 20
 MAX_SITE_NAME = 200
 EndpointFormat = Literal["form", "json"]
@@ -50,28 +49,6 @@ def check_site_name(name: str) -> str:
         raise ValueError("the site name must not be empty")
     if len(cleaned) > MAX_SITE_NAME:
         raise ValueError(f"the site name is longer than {MAX_SITE_NAME} characters")
-    return cleaned
-
-
-def check_url(url: str) -> str:
-    """An absolute ``http``/``https`` URL with a host; the query string is kept as given."""
-    cleaned = url.strip()
-    if not cleaned:
-        raise ValueError("the URL must not be empty")
-    if len(cleaned) > MAX_URL_LENGTH:
-        raise ValueError(f"the URL is longer than {MAX_URL_LENGTH} characters")
-    if any(ch.isspace() for ch in cleaned):
-        raise ValueError("the URL must not contain spaces; percent-encode them as %20")
-    parts = urlsplit(cleaned)
-    if parts.scheme.lower() not in ("http", "https"):
-        shown = parts.scheme or "none"
-        raise ValueError(f"the URL must start with http:// or https:// (scheme was {shown})")
-    if not parts.hostname:
-        raise ValueError("the URL has no host name, e.g. https://crm.example.com/olark")
-    try:
-        parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError as exc:
-        raise ValueError(f"the URL's port is not a number from 0 to 65535 ({exc})") from exc
     return cleaned
 
 

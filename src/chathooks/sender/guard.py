@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from chathooks.receiver.ipcheck import IPAddress, IPNetwork, parse_networks
+
 __all__ = [
     "ALLOWED_DESTINATIONS_SETTING",
     "DestinationGuard",
@@ -39,8 +41,6 @@ __all__ = [
     "Refusal",
 ]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: The environment variable that opens exceptions; named in every refusal message.
 ALLOWED_DESTINATIONS_SETTING = "CHATHOOKS_ALLOWED_DESTINATIONS"
@@ -66,7 +66,8 @@ _METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
 
 
 def _table(*rows: tuple[str, str]) -> tuple[tuple[IPNetwork, str], ...]:
-    return tuple((ipaddress.ip_network(cidr), kind) for cidr, kind in rows)
+    networks = parse_networks((cidr for cidr, _ in rows), setting="refused ranges")
+    return tuple(zip(networks, (kind for _, kind in rows), strict=True))
 
 
 # (network, "a/an <kind>") - the phrase completes "destination X is ... address".

@@ -4,6 +4,7 @@ No web framework here: the sender, the receiver toolkit and the API all build
 on this module, and an endpoint owner can use it on its own.
 """
 
+from chathooks.wire.addresses import ipv4_form, with_ipv4_visitor_ip
 from chathooks.wire.codec import (
     DEFAULT_MAX_BODY_BYTES,
     FORM_CONTENT_TYPE,
@@ -49,6 +50,7 @@ from chathooks.wire.models import (
     Transcript,
     UnknownItem,
     Visitor,
+    VisitorDetails,
     WireModel,
     payload_from_dict,
 )
@@ -87,6 +89,7 @@ __all__ = [
     "UnknownItem",
     "UnsupportedContentType",
     "Visitor",
+    "VisitorDetails",
     "WireError",
     "WireModel",
     "decode_body",
@@ -96,6 +99,7 @@ __all__ = [
     "encode_json",
     "format_timestamp",
     "integration_url_of",
+    "ipv4_form",
     "is_wire_timestamp",
     "media_type",
     "parse_timestamp",
@@ -104,4 +108,5 @@ __all__ = [
     "send_test_payload",
     "send_test_transcript",
     "validate_document",
+    "with_ipv4_visitor_ip",
 ]

@@ -73,10 +73,16 @@ class ChatFeedback(WireModel):
     comments: str | None = None
 
 
-class Visitor(WireModel):
-    always_written = frozenset({"kind"})
+class VisitorDetails(BaseModel):
+    """The visitor details Olark sends, each of them optional: the one list of them.
 
-    kind: str = "Visitor"
+    No configuration of its own: :class:`Visitor` reads them tolerantly, and
+    the conversations API's inputs (``chathooks.conversations.inputs``) check
+    them strictly, each with its own base's rules.
+    """
+
+    #: Each model narrows it: always written on the wire, optional in a change.
+    kind: str | None = "Visitor"
     id: str | None = None
     full_name: str | None = None
     email_address: str | None = None
@@ -91,6 +97,13 @@ class Visitor(WireModel):
     operating_system: str | None = None
     conversation_begin_page: str | None = None
     referrer: str | None = None
+
+
+class Visitor(WireModel, VisitorDetails):
+    always_written = frozenset({"kind"})
+
+    kind: str = "Visitor"
+
     custom_fields: dict[str, Any] | None = None
     chat_feedback: ChatFeedback | None = Field(default=None, alias="chat_feedback")
 
@@ -253,5 +266,6 @@ __all__ = [
     "Transcript",
     "UnknownItem",
     "Visitor",
+    "VisitorDetails",
     "payload_from_dict",
 ]

@@ -7,13 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from chathooks import manage
 from chathooks.api.auth import SiteId
-from chathooks.api.errors import not_found
 from chathooks.api.schemas import (
     DeliveryCounts,
     DeliveryDetail,
     DeliveryOut,
-    DeliveryRef,
     DeliveryStatus,
     IngestAccepted,
     Page,
@@ -21,15 +20,6 @@ from chathooks.api.schemas import (
     bound,
 )
 from chathooks.api.state import Cursor, Limit, ServicesDep
-from chathooks.queue import (
-    count_deliveries,
-    get_delivery,
-    list_deliveries,
-    recover,
-    redeliver,
-    write_transaction,
-)
-from chathooks.repository.endpoints import get_endpoint
 
 router = APIRouter(prefix="/api/v1/sites/{site}", tags=["deliveries"])
 
@@ -63,21 +53,19 @@ async def list_all(
     cursor: Cursor = None,
 ) -> Page[DeliveryOut]:
     """The site's deliveries, newest first, optionally filtered."""
-    async with services.engine.connect() as connection:
-        items, next_cursor = await list_deliveries(
-            connection,
-            site,
-            status=status,
-            # An empty parameter (``?endpoint_id=``) means no filter, as in a blank form field.
-            endpoint_id=endpoint_id or None,
-            conversation_id=conversation_id or None,
-            conversation_prefix=conversation_prefix or None,
-            created_from=_epoch(created_from),
-            created_to=_epoch(created_to),
-            limit=limit,
-            cursor=cursor or None,
-        )
-    return Page(items=[DeliveryOut.of(item) for item in items], next_cursor=next_cursor)
+    # An empty parameter (``?endpoint_id=``) means no filter, as in a blank form field.
+    return await manage.delivery_page(
+        services.engine,
+        site,
+        status=status,
+        endpoint_id=endpoint_id,
+        conversation_id=conversation_id,
+        conversation_prefix=conversation_prefix,
+        created_from=_epoch(created_from),
+        created_to=_epoch(created_to),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.get("/delivery-counts", response_model=DeliveryCounts)
@@ -90,25 +78,19 @@ async def counts(
 ) -> DeliveryCounts:
     """How many deliveries wait, retry or failed: the delivery log's counters, and the
     preview of a ``recover`` (``failed`` of one endpoint since a time)."""
-    async with services.engine.connect() as connection:
-        found = await count_deliveries(
-            connection,
-            site,
-            endpoint_id=endpoint_id or None,
-            created_from=_epoch(created_from),
-            created_to=_epoch(created_to),
-        )
-    return DeliveryCounts(counts=found)
+    return await manage.delivery_counts(
+        services.engine,
+        site,
+        endpoint_id=endpoint_id,
+        created_from=_epoch(created_from),
+        created_to=_epoch(created_to),
+    )
 
 
 @router.get("/deliveries/{delivery}", response_model=DeliveryDetail)
 async def read(delivery: str, site: SiteId, services: ServicesDep) -> DeliveryDetail:
     """One delivery with its payload and every attempt (status, timing, reply, error)."""
-    async with services.engine.connect() as connection:
-        found = await get_delivery(connection, site, delivery)
-    if found is None:
-        raise not_found(f"delivery {delivery!r}", field="delivery")
-    return DeliveryDetail.of(found)
+    return await manage.delivery(services.engine, site, delivery)
 
 
 @router.post(
@@ -118,11 +100,7 @@ async def read(delivery: str, site: SiteId, services: ServicesDep) -> DeliveryDe
 )
 async def send_again(delivery: str, site: SiteId, services: ServicesDep) -> DeliveryDetail:
     """Send a delivery again now, with the same ``webhook-id``, whatever its status."""
-    async with write_transaction(services.engine) as connection:
-        found = await redeliver(connection, site, delivery)
-    if found is None:
-        raise not_found(f"delivery {delivery!r}", field="delivery")
-    return DeliveryDetail.of(found)
+    return await manage.redeliver_delivery(services.engine, site, delivery)
 
 
 @router.post(
@@ -134,8 +112,4 @@ async def recover_failed(
     endpoint: str, body: RecoverRequest, site: SiteId, services: ServicesDep
 ) -> IngestAccepted:
     """After an outage: send again every failed delivery to the endpoint made since ``since``."""
-    async with write_transaction(services.engine) as connection:
-        if await get_endpoint(connection, site, endpoint) is None:
-            raise not_found(f"endpoint {endpoint!r}", field="endpoint")
-        ids = await recover(connection, site, endpoint, since=body.since_epoch())
-    return IngestAccepted(deliveries=[DeliveryRef(id=i, endpoint_id=endpoint) for i in ids])
+    return await manage.recover_failed(services.engine, site, endpoint, body)

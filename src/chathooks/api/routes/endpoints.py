@@ -6,7 +6,6 @@ from fastapi import APIRouter, Response, status
 
 from chathooks import manage
 from chathooks.api.auth import SiteId
-from chathooks.api.errors import not_found
 from chathooks.api.schemas import (
     EndpointCreate,
     EndpointOut,
@@ -19,11 +18,7 @@ from chathooks.api.schemas import (
     TestResult,
     UnsavedTestRequest,
 )
-from chathooks.api.state import Cursor, Limit, Services, ServicesDep
-from chathooks.queue import health_of, new_delivery_id, release_held, write_transaction
-from chathooks.repository import endpoints as repository
-from chathooks.sender import build_request
-from chathooks.wire import TestPayloadKind, dumps, send_test_payload
+from chathooks.api.state import Cursor, Limit, ServicesDep
 
 router = APIRouter(prefix="/api/v1/sites/{site}/endpoints", tags=["endpoints"])
 
@@ -31,32 +26,19 @@ router = APIRouter(prefix="/api/v1/sites/{site}/endpoints", tags=["endpoints"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EndpointWithSecret)
 async def create(body: EndpointCreate, site: SiteId, services: ServicesDep) -> EndpointWithSecret:
     """Add an endpoint; the answer holds its signing secret."""
-    async with write_transaction(services.engine) as connection:
-        endpoint = await repository.create_endpoint(connection, site, **body.model_dump())
-        health = await health_of(connection, [endpoint.id])
-    return EndpointWithSecret.of(endpoint, health[endpoint.id])
+    return await manage.create_endpoint(services.engine, site, body)
 
 
 @router.get("", response_model=Page[EndpointOut])
 async def list_all(
     site: SiteId, services: ServicesDep, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[EndpointOut]:
-    async with services.engine.connect() as connection:
-        items, next_cursor = await repository.list_endpoints(
-            connection, site, limit=limit, cursor=cursor
-        )
-        health = await health_of(connection, [e.id for e in items])
-    return Page(items=[EndpointOut.of(e, health[e.id]) for e in items], next_cursor=next_cursor)
+    return await manage.endpoint_page(services.engine, site, limit=limit, cursor=cursor)
 
 
 @router.get("/{endpoint}", response_model=EndpointOut)
 async def read(endpoint: str, site: SiteId, services: ServicesDep) -> EndpointOut:
-    async with services.engine.connect() as connection:
-        found = await repository.get_endpoint(connection, site, endpoint)
-        health = {} if found is None else await health_of(connection, [found.id])
-    if found is None:
-        raise not_found(f"endpoint {endpoint!r}", field="endpoint")
-    return EndpointOut.of(found, health[found.id])
+    return await manage.read_endpoint(services.engine, site, endpoint)
 
 
 @router.patch("/{endpoint}", response_model=EndpointOut)
@@ -67,24 +49,13 @@ async def change(
 
     ``"enabled": true`` sends what was held while the endpoint was disabled, in order.
     """
-    changes = body.changes()
-    async with write_transaction(services.engine) as connection:
-        updated = await repository.update_endpoint(connection, site, endpoint, changes)
-        if updated is not None and changes.get("enabled") is True:
-            await release_held(connection, updated.id)
-        health = {} if updated is None else await health_of(connection, [updated.id])
-    if updated is None:
-        raise not_found(f"endpoint {endpoint!r}", field="endpoint")
-    return EndpointOut.of(updated, health[updated.id])
+    return await manage.update_endpoint(services.engine, site, endpoint, body)
 
 
 @router.delete("/{endpoint}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove(endpoint: str, site: SiteId, services: ServicesDep) -> Response:
     """Delete an endpoint together with its deliveries."""
-    async with write_transaction(services.engine) as connection:
-        deleted = await repository.delete_endpoint(connection, site, endpoint)
-    if not deleted:
-        raise not_found(f"endpoint {endpoint!r}", field="endpoint")
+    await manage.delete_endpoint(services.engine, site, endpoint)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -127,15 +98,7 @@ async def send_unsaved_test(
     Nothing is stored, queued or retried; the destination guard applies as for
     any delivery.
     """
-    return await _send_test(
-        services,
-        url=body.url,
-        fmt=body.format,
-        secret=body.secret,
-        headers=body.headers,
-        kind=body.kind,
-        saved=False,
-    )
+    return await manage.test_settings(services.sender, body)
 
 
 @router.post("/{endpoint}/test", response_model=TestResult)
@@ -149,52 +112,4 @@ async def send_test(
     saving them; the stored endpoint is left as it is. Nothing is queued or
     retried; the destination guard applies as for any delivery.
     """
-    async with services.engine.connect() as connection:
-        found = await repository.get_endpoint(connection, site, endpoint)
-    if found is None:
-        raise not_found(f"endpoint {endpoint!r}", field="endpoint")
-    wanted = body or TestRequest()
-    url = wanted.url if wanted.url is not None else found.url
-    fmt = wanted.format if wanted.format is not None else found.format
-    headers = wanted.headers if wanted.headers is not None else found.headers
-    return await _send_test(
-        services,
-        url=url,
-        fmt=fmt,
-        secret=found.secret,
-        headers=headers,
-        kind=wanted.kind,
-        saved=(url, fmt, headers) == (found.url, found.format, found.headers),
-    )
-
-
-async def _send_test(
-    services: Services,
-    *,
-    url: str,
-    fmt: str,
-    secret: str | None,
-    headers: dict[str, str],
-    kind: TestPayloadKind,
-    saved: bool,
-) -> TestResult:
-    request = build_request(
-        delivery_id=new_delivery_id(),
-        url=url,
-        document_json=dumps(send_test_payload(kind).to_wire()),
-        fmt=fmt,
-        secret=secret,
-        extra_headers=headers,
-    )
-    result = await services.sender.send(request)
-    return TestResult(
-        kind=kind,
-        url=url,
-        saved_settings=saved,
-        ok=result.ok,
-        status_code=result.status_code,
-        duration_ms=round(result.duration_ms, 3),
-        integration_url=result.integration_url,
-        response_body=result.response_body,
-        error=result.error,
-    )
+    return await manage.test_endpoint(services.engine, services.sender, site, endpoint, body)

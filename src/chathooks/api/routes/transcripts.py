@@ -23,6 +23,7 @@ from chathooks.wire import (
     decode_document,
     dumps,
     validate_document,
+    with_ipv4_visitor_ip,
 )
 
 #: The width of ``deliveries.conversation_id``.
@@ -82,7 +83,10 @@ async def ingest(request: Request, site: SiteId, services: ServicesDep) -> JSONR
         )
 
     # The document goes on as it came: the typed model only checked it, so a lax
-    # coercion (a "4" read as 4) never changes what the endpoint receives.
+    # coercion (a "4" read as 4) never changes what the endpoint receives. The
+    # one change is the visitor's ip, left out unless it is IPv4 (as strict
+    # consumers require, and as every payload chathooks builds has it).
+    document = with_ipv4_visitor_ip(document)
     refs = await services.ingestor.ingest(site, payload, dumps(document))
     deliveries = [{"id": ref.id, "endpoint_id": ref.endpoint_id} for ref in refs]
     return JSONResponse({"deliveries": deliveries}, status_code=status.HTTP_202_ACCEPTED)

@@ -26,8 +26,8 @@ from chathooks.receiver.core import (
     WebhookReceiver,
     WebhookRejected,
     WebhookResponse,
-    integration_url_response,
     rejection_for,
+    reply_for,
 )
 from chathooks.wire import BodyTooLarge
 
@@ -67,7 +67,7 @@ def receive_webhook(request: Any, receiver: WebhookReceiver) -> ReceivedWebhook:
 def to_response(reply: WebhookResponse) -> Any:
     from django.http import HttpResponse
 
-    return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)
+    return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type or None)
 
 
 def error_response(exc: WebhookRejected) -> Any:
@@ -83,7 +83,7 @@ def webhook_view(receiver: WebhookReceiver) -> Callable[[WebhookViewFunc], Webho
     may return a string (answered as ``{"integrationUrl": ...}``), None (204),
     a :class:`WebhookResponse` or any ``HttpResponse``.
     """
-    from django.http import HttpResponse, HttpResponseNotAllowed
+    from django.http import HttpResponseNotAllowed
     from django.views.decorators.csrf import csrf_exempt
 
     def decorate(view: WebhookViewFunc) -> WebhookViewFunc:
@@ -96,13 +96,8 @@ def webhook_view(receiver: WebhookReceiver) -> Callable[[WebhookViewFunc], Webho
             except WebhookRejected as exc:
                 return error_response(exc)
             result = view(request, hook, *args, **kwargs)
-            if result is None:
-                return HttpResponse(status=204)
-            if isinstance(result, str):
-                return to_response(integration_url_response(result))
-            if isinstance(result, WebhookResponse):
-                return to_response(result)
-            return result
+            reply = reply_for(result)
+            return result if reply is None else to_response(reply)
 
         exempt: WebhookViewFunc = csrf_exempt(wrapper)
         return exempt

@@ -25,8 +25,8 @@ from chathooks.receiver.core import (
     WebhookReceiver,
     WebhookRejected,
     WebhookResponse,
-    integration_url_response,
     rejection_for,
+    reply_for,
 )
 from chathooks.wire import BodyTooLarge
 
@@ -73,7 +73,7 @@ def _abort(exc: WebhookRejected) -> NoReturn:
 def to_response(reply: WebhookResponse) -> Response:
     from flask import Response
 
-    return Response(reply.body, status=reply.status, content_type=reply.content_type)
+    return Response(reply.body, status=reply.status, content_type=reply.content_type or None)
 
 
 def error_response(exc: WebhookRejected) -> Response:
@@ -96,12 +96,9 @@ def webhook_view(
             from flask import Response, request
 
             result = view(receive_webhook(request, receiver), **url_args)
-            if result is None:
-                return Response(status=204)
-            if isinstance(result, str):
-                return to_response(integration_url_response(result))
-            if isinstance(result, WebhookResponse):
-                return to_response(result)
+            reply = reply_for(result)
+            if reply is not None:
+                return to_response(reply)
             if isinstance(result, Response):
                 return result
             raise TypeError(

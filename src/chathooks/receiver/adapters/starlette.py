@@ -31,7 +31,7 @@ from chathooks.receiver.core import (
     WebhookReceiver,
     WebhookRejected,
     WebhookResponse,
-    integration_url_response,
+    reply_for,
 )
 
 __all__ = [
@@ -69,7 +69,7 @@ async def receive_webhook(request: Request, receiver: WebhookReceiver) -> Receiv
 
 
 def to_response(reply: WebhookResponse) -> Response:
-    return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
+    return Response(reply.body, status_code=reply.status, media_type=reply.content_type or None)
 
 
 def error_response(exc: WebhookRejected) -> Response:
@@ -116,10 +116,12 @@ def webhook_endpoint(
 
 
 def _result_response(result: HandlerResult) -> Response:
-    if result is None:
-        return Response(status_code=204)
-    if isinstance(result, str):
-        return to_response(integration_url_response(result))
-    if isinstance(result, WebhookResponse):
-        return to_response(result)
-    return result
+    if isinstance(result, Response):
+        return result
+    reply = reply_for(result)
+    if reply is None:
+        raise TypeError(
+            "a webhook handler must return str, None, WebhookResponse or a Starlette Response, "
+            f"not {type(result).__name__}"
+        )
+    return to_response(reply)
