@@ -162,8 +162,10 @@ RECEIVER_MAY_LOAD = (
     "chathooks.errors",
     "chathooks.http_limits",
     "chathooks.logs",
+    "chathooks.paging",
     "chathooks.receiver",
     "chathooks.signing",
+    "chathooks.urls",
     "chathooks.wire",
 )
 
