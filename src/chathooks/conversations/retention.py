@@ -1,19 +1,19 @@
 """Deleting conversations: closed ones past the retention period, or named ones (erasure).
 
-A conversation goes with the record of what was posted for it
-(``conversation_posts``). A delivery of it still to be sent is not touched:
-it has its own copy of the payload, and is delivered (and purged) in its
-own time.
+A conversation goes with its lines (``conversation_lines``) and the record
+of what was posted for it (``conversation_posts``). A delivery of it still
+to be sent is not touched: it has its own copy of the payload, and is
+delivered (and purged) in its own time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Text, cast, delete, func, select, tuple_
+from sqlalchemy import Text, cast, delete, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chathooks.db.tables import conversation_posts, conversations
+from chathooks.db.tables import conversation_lines, conversation_posts, conversations
 
 __all__ = ["conversations_to_erase", "delete_conversations", "purge_closed_conversations"]
 
@@ -21,9 +21,17 @@ __all__ = ["conversations_to_erase", "delete_conversations", "purge_closed_conve
 async def delete_conversations(
     connection: AsyncConnection, keys: Sequence[tuple[str, str]]
 ) -> tuple[int, int]:
-    """Delete conversations given as ``(site_id, id)`` and their posts; returns both counts."""
+    """Delete conversations given as ``(site_id, id)``, their lines and their posts; returns
+    how many conversations and posts went."""
     if not keys:
         return 0, 0
+    await connection.execute(
+        delete(conversation_lines).where(
+            tuple_(conversation_lines.c.site_id, conversation_lines.c.conversation_id).in_(
+                list(keys)
+            )
+        )
+    )
     posts = await connection.execute(
         delete(conversation_posts).where(
             tuple_(conversation_posts.c.site_id, conversation_posts.c.conversation_id).in_(
@@ -63,13 +71,20 @@ async def conversations_to_erase(
     containing: str | None = None,
 ) -> list[str]:
     """Ids of ``site_id``'s conversation ``conversation_id``, or of every one whose document
-    contains ``containing`` (case-insensitive; e.g. the visitor's email address)."""
+    or any of whose lines contains ``containing`` (case-insensitive; e.g. the visitor's
+    email address)."""
     query = select(conversations.c.id).where(conversations.c.site_id == site_id)
     if conversation_id is not None:
         query = query.where(conversations.c.id == conversation_id)
     elif containing:
+        needle = containing.lower()
         document = func.lower(cast(conversations.c.document, Text))
-        query = query.where(document.contains(containing.lower(), autoescape=True))
+        in_a_line = exists().where(
+            conversation_lines.c.site_id == conversations.c.site_id,
+            conversation_lines.c.conversation_id == conversations.c.id,
+            func.lower(conversation_lines.c.line).contains(needle, autoescape=True),
+        )
+        query = query.where(or_(document.contains(needle, autoescape=True), in_a_line))
     else:
         return []
     return [row.id for row in await connection.execute(query)]
