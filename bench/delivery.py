@@ -73,6 +73,8 @@ QUICK_OPEN_STREAMS = 100
 #: ...offered at this rate, for this many requests each time (fewer with ``--quick``).
 STREAMS_RATE = 100.0
 STREAMS_REQUESTS = 1_500
+#: ...in this many alternating rounds of each condition (one with ``--quick``).
+STREAMS_ROUNDS = 3
 QUICK_STREAMS_REQUESTS = 300
 #: The history phase compares a queue with this many finished deliveries...
 HISTORY_SMALL = 1_000
@@ -576,20 +578,26 @@ class Benchmark:
         deployment, api = await self._sqlite_api("streams", sink, session, worker=True)
         streams = QUICK_OPEN_STREAMS if self.args.quick else OPEN_STREAMS
         requests = QUICK_STREAMS_REQUESTS if self.args.quick else STREAMS_REQUESTS
-        pool = (latency_samples * (2 * requests // max(1, len(latency_samples)) + 1))[
-            : 2 * requests
+        rounds = 1 if self.args.quick else STREAMS_ROUNDS
+        each = max(1, requests // rounds)
+        pool = latency_samples * (2 * requests // max(1, len(latency_samples)) + 1)
+        alone = [
+            with_prefix(pool[2 * r * each : (2 * r + 1) * each], f"Sa{r}") for r in range(rounds)
         ]
-        alone = with_prefix(pool[:requests], "Sa")
-        beside = with_prefix(pool[requests:], "Sb")
+        beside = [
+            with_prefix(pool[(2 * r + 1) * each : (2 * r + 2) * each], f"Sb{r}")
+            for r in range(rounds)
+        ]
         log(
-            f"(streams) {requests} transcripts at {STREAMS_RATE:g}/s, alone and beside "
-            f"{streams} open event streams"
+            f"(streams) {rounds} rounds of {each} transcripts at {STREAMS_RATE:g}/s alone, "
+            f"then as many beside {streams} open event streams"
         )
         try:
             run = await growth.ingest_beside_streams(
                 api.base_url,
                 deployment.site_id,
                 deployment.api_key,
+                pid=api.child.pid,
                 alone=alone,
                 beside=beside,
                 streams=streams,
@@ -605,15 +613,19 @@ class Benchmark:
         scenario.details = {
             "streams": run.streams,
             "rate": run.rate,
-            "requests_each": run.requests,
-            "alone_p50_ms": run.alone_p50_ms,
+            "rounds": run.rounds,
+            "requests_each": len(run.alone_ms),
+            "alone_p50_ms": percentile(run.alone_ms, 0.5),
             "alone_p99_ms": run.alone_p99_ms,
-            "beside_p50_ms": run.beside_p50_ms,
+            "beside_p50_ms": percentile(run.beside_ms, 0.5),
             "beside_p99_ms": run.beside_p99_ms,
+            "alone_cpu_ms_per_ingest": run.alone_cpu_ms,
+            "beside_cpu_ms_per_ingest": run.beside_cpu_ms,
         }
         log(
             f"(streams) ingest p99 {_ms(run.alone_p99_ms)} alone, {_ms(run.beside_p99_ms)} "
-            f"beside {run.streams} open streams"
+            f"beside {run.streams} open streams; API CPU per ingest {_cpu_ms(run.alone_cpu_ms)} "
+            f"alone, {_cpu_ms(run.beside_cpu_ms)} beside"
         )
 
     # -- history -----------------------------------------------------------------
@@ -1074,9 +1086,11 @@ class Benchmark:
             "around each call; ratio = median far / median near",
             f"streams: `chathooks serve` on SQLite, POST .../transcripts offered at "
             f"{STREAMS_RATE:g}/s ({STREAMS_REQUESTS:,} requests, {QUICK_STREAMS_REQUESTS} with "
-            "--quick), p99 of the API's 202; first with no console open, then with "
+            f"--quick, for each condition), p99 of the API's 202, in {STREAMS_ROUNDS} "
+            f"alternating rounds (one with --quick) with no console open and with "
             f"{OPEN_STREAMS} ({QUICK_OPEN_STREAMS} with --quick) event streams of as many chats "
-            "open; ratio = p99 beside the streams / p99 alone",
+            "open; ratio = p99 beside the streams / p99 alone; the API process's CPU per "
+            "ingest under each condition is noted too",
             f"history: finished deliveries (with payload and attempt rows) written in bulk SQL, "
             f"{HISTORY_SMALL:,} and then {self.args.history_rows:,}; the same batch (count/"
             f"{HISTORY_BATCH_DIVISOR}, at least {HISTORY_MIN_BATCH:,}) ingested and drained by "

@@ -9,8 +9,10 @@ position; the ratio far/near is what must stay flat (appending a line must
 not rewrite the transcript).
 
 Open streams: ``POST .../transcripts`` at a fixed rate, p99 of the API's
-202, first with no console open, then with many consoles each listening to
-a chat's event stream (``GET .../conversations/{id}/events``).
+202, with no console open and with many consoles each listening to a chat's
+event stream (``GET .../conversations/{id}/events``), in alternating rounds;
+the API process's CPU per ingest under each condition is noted too, being
+much steadier than a p99 on a shared machine.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import aiohttp
 
 from bench.chats import chat_line, visitor
-from bench.cpu import scheduled_cpu_seconds
+from bench.cpu import per_item_ms, scheduled_cpu_seconds
 from bench.load import offer_steadily
 from bench.payloads import Sample, conversation_id
 from bench.results import percentile
@@ -134,28 +136,48 @@ async def line_costs(
 
 @dataclass
 class StreamsRun:
-    """Ingest p99 (the API's 202) with no stream open and with ``streams`` open."""
+    """Ingest with no stream open and with ``streams`` open, in alternating rounds."""
 
     streams: int
     rate: float
-    requests: int
-    alone_p99_ms: float | None = None
-    beside_p99_ms: float | None = None
-    alone_p50_ms: float | None = None
-    beside_p50_ms: float | None = None
+    rounds: int
+    #: The API's time to 202 of every request, per condition, pooled over the rounds.
+    alone_ms: list[float] = field(default_factory=list)
+    beside_ms: list[float] = field(default_factory=list)
+    #: The API process's CPU over each condition's requests, and how many were sent.
+    alone_cpu: float = 0.0
+    beside_cpu: float = 0.0
+    alone_requests: int = 0
+    beside_requests: int = 0
     failed: list[str] = field(default_factory=list)
+
+    @property
+    def alone_p99_ms(self) -> float | None:
+        return percentile(self.alone_ms, 0.99)
+
+    @property
+    def beside_p99_ms(self) -> float | None:
+        return percentile(self.beside_ms, 0.99)
 
     @property
     def ratio(self) -> float | None:
         alone, beside = self.alone_p99_ms, self.beside_p99_ms
         return beside / alone if alone and beside else None
 
+    @property
+    def alone_cpu_ms(self) -> float | None:
+        """CPU ms per ingest with no stream open (the poll and the worker included)."""
+        return per_item_ms(0.0, self.alone_cpu, self.alone_requests)
+
+    @property
+    def beside_cpu_ms(self) -> float | None:
+        return per_item_ms(0.0, self.beside_cpu, self.beside_requests)
+
 
 async def _open_streams(
     stack: AsyncExitStack, session: aiohttp.ClientSession, urls: Sequence[str]
-) -> list[aiohttp.ClientResponse]:
+) -> None:
     """Each stream opened and past its first ``: connected`` comment (it is listening)."""
-    opened = []
     for url in urls:
         response = await stack.enter_async_context(session.get(url))
         if response.status != 200:
@@ -163,8 +185,6 @@ async def _open_streams(
         line = await response.content.readline()
         if not line.startswith(b":"):
             raise GrowthFailed(f"GET {url}: the stream began with {line[:80]!r}")
-        opened.append(response)
-    return opened
 
 
 async def ingest_beside_streams(
@@ -172,19 +192,23 @@ async def ingest_beside_streams(
     site_id: str,
     api_key: str,
     *,
-    alone: Sequence[Sample],
-    beside: Sequence[Sample],
+    pid: int,
+    alone: Sequence[Sequence[Sample]],
+    beside: Sequence[Sequence[Sample]],
     streams: int,
     rate: float,
     prefix: str = "S",
 ) -> StreamsRun:
-    """p99 of ``POST .../transcripts`` at ``rate``: alone, then with ``streams`` consoles open."""
-    run = StreamsRun(streams=streams, rate=rate, requests=len(alone))
+    """``POST .../transcripts`` at ``rate``: a round alone, then a round with ``streams``
+    consoles open, once per batch of ``alone`` and ``beside``, so that the machine's
+    other work weighs on both conditions alike."""
+    run = StreamsRun(streams=streams, rate=rate, rounds=len(alone))
     site = f"{base_url}/api/v1/sites/{site_id}"
     headers = {"Authorization": f"Bearer {api_key}"}
     transcripts = f"{site}/transcripts"
 
-    async def offer(samples: Sequence[Sample]) -> tuple[float | None, float | None]:
+    async def offer(samples: Sequence[Sample], into: list[float]) -> float:
+        before = scheduled_cpu_seconds(pid)
         load = await offer_steadily(
             transcripts,
             samples,
@@ -193,29 +217,29 @@ async def ingest_beside_streams(
             content_type="application/json",
             expect=202,
         )
+        after = scheduled_cpu_seconds(pid)
         if load.accepted < len(samples):
             run.failed.append(
                 f"{len(samples) - load.accepted} of {len(samples)} refused: {load.first_error}"
             )
-        answers = [seconds * 1000 for seconds in load.response_seconds]
-        return percentile(answers, 0.5), percentile(answers, 0.99)
+        into.extend(seconds * 1000 for seconds in load.response_seconds)
+        return after - before if before is not None and after is not None else 0.0
 
-    run.alone_p50_ms, run.alone_p99_ms = await offer(alone)
     connector = aiohttp.TCPConnector(limit=streams + 8)
-    async with (
-        aiohttp.ClientSession(
-            connector=connector, headers=headers, timeout=aiohttp.ClientTimeout(total=None)
-        ) as session,
-        AsyncExitStack() as stack,
-    ):
+    async with aiohttp.ClientSession(
+        connector=connector, headers=headers, timeout=aiohttp.ClientTimeout(total=None)
+    ) as session:
         ids = [conversation_id(prefix, index) for index in range(streams)]
         rng = random.Random(f"streams:{prefix}")
         for index, chat_id in enumerate(ids):
-            await _post(
-                session, f"{site}/conversations", {"id": chat_id, "visitor": visitor(index, rng)}
-            )
-        await _open_streams(
-            stack, session, [f"{site}/conversations/{chat_id}/events" for chat_id in ids]
-        )
-        run.beside_p50_ms, run.beside_p99_ms = await offer(beside)
+            body = {"id": chat_id, "visitor": visitor(index, rng)}
+            await _post(session, f"{site}/conversations", body)
+        urls = [f"{site}/conversations/{chat_id}/events" for chat_id in ids]
+        for quiet, busy in zip(alone, beside, strict=True):
+            run.alone_cpu += await offer(quiet, run.alone_ms)
+            run.alone_requests += len(quiet)
+            async with AsyncExitStack() as stack:
+                await _open_streams(stack, session, urls)
+                run.beside_cpu += await offer(busy, run.beside_ms)
+                run.beside_requests += len(busy)
     return run

@@ -22,9 +22,9 @@ from chathooks.api.schemas import Page, utc
 from chathooks.api.state import Cursor, Limit, ServicesDep
 from chathooks.conversations import rules
 from chathooks.conversations.events import (
-    BACKSTOP_SECONDS,
     POLL_SECONDS,
     OutcomeSignal,
+    backstop_seconds,
     delivery_events,
     event_data,
 )
@@ -335,7 +335,7 @@ async def events(
                 disconnected=request.is_disconnected,
                 wake=wake,
                 since=since,
-                poll_seconds=BACKSTOP_SECONDS if shared else POLL_SECONDS,
+                poll_seconds=backstop_seconds() if shared else POLL_SECONDS,
             ):
                 yield chunk
 
