@@ -151,3 +151,27 @@ def test_erase_command_erases_one_conversation(database_url: str) -> None:
     ):
         refused = runner.invoke(cli.app, [*args, "--database-url", database_url])
         assert refused.exit_code != 0 and hint in refused.output, refused.output
+
+
+def test_erasure_by_email_finds_a_chat_where_the_visitor_only_typed_it(
+    database_url: str,
+) -> None:
+    with running_service(database_url, run_worker=False) as service:
+        site, auth = service.create_site()
+        path = f"/api/v1/sites/{site}/conversations"
+        started = service.client.post(path, json={"visitor": {"fullName": "Zelda"}}, headers=auth)
+        chat = started.json()["id"]
+        for line in ("hello", f"you can reach me at {EMAIL.lower()}", "thanks"):
+            said = service.client.post(
+                f"{path}/{chat}/messages", json={"from": "visitor", "body": line}, headers=auth
+            )
+            assert said.status_code == 201, said.text
+
+        erased = service.client.post(
+            f"/api/v1/sites/{site}/erasures", json={"email": EMAIL}, headers=auth
+        )
+        gone = service.client.get(f"{path}/{chat}", headers=auth)
+
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["conversations"] == 1
+    assert gone.status_code == 404
