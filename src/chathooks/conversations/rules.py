@@ -12,8 +12,9 @@ The rules (Olark's webhook guide; ``olark-webhook-spec.md`` §2):
   event at once (``eventType: "start"``, no items, ``operators: {}``);
 * an operator line that starts with ``!lead``, ``!case``, ``!webhook`` (or
   ``!trigger``, which Olark's code also knows) is a command: it is not part of
-  the transcript and POSTs the transcript so far, ``manuallySubmitted: true``,
-  to every enabled endpoint;
+  the transcript (it is kept as typed for the console, :func:`command_line`) and
+  POSTs the transcript so far, ``manuallySubmitted: true``, to every enabled
+  endpoint;
 * when the chat completes, the full transcript goes to endpoints with
   "Send all transcripts automatically", and again to endpoints that got a
   command POST if the chat went on after it (same ``id``; receivers upsert);

@@ -343,6 +343,14 @@ class ConversationService:
         )
 
     # -- reading -----------------------------------------------------------------------
+    async def record(self, site_id: str, conversation_id: str) -> ConversationRecord:
+        """The conversation's row only (no lines read); :class:`ConversationNotFound` if none."""
+        async with self._engine.connect() as connection:
+            record = await store.get_conversation(connection, site_id, conversation_id)
+        if record is None:
+            raise ConversationNotFound(conversation_id)
+        return record
+
     async def view(self, site_id: str, conversation_id: str) -> ConversationView:
         async with self._engine.connect() as connection:
             record = await store.get_conversation(connection, site_id, conversation_id)

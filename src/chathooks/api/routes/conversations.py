@@ -320,7 +320,7 @@ async def events(
     """Server-Sent Events: a ``delivery`` event each time a delivery of this conversation
     succeeds or fails, with the endpoint's ``integration_url``."""
     service = _service(services)
-    await service.view(site, conversation)  # 404 before the stream starts
+    await service.record(site, conversation)  # 404 before the stream starts
     since = _since(last_event_id)
     signal: OutcomeSignal | None = getattr(request.app.state, "conversation_outcomes", None)
 
