@@ -36,7 +36,7 @@ from contextlib import AsyncExitStack, suppress
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -55,6 +55,8 @@ from bench.results import Latency, Report, Scenario, Throughput, percentile
 from bench.service import Api, Deployment, add_site, prepare, start_api, start_worker
 from bench.sink_control import Sink
 from chathooks.heap import freeze_startup_objects
+
+T = TypeVar("T")
 
 DEFAULT_COUNT = 20_000
 QUICK_COUNT = 1_000
@@ -466,6 +468,15 @@ class Benchmark:
         deployment = prepare(self.children, f"sqlite:///{database}", sink.webhook_url)
         return deployment, await start_api(self.children, deployment, session, worker=worker)
 
+    async def _measured(self, api: Api, measurement: Awaitable[T]) -> T:
+        """``measurement``'s figures; ``serve`` is stopped after it, whatever happened."""
+        try:
+            return await measurement
+        except growth.GrowthFailed as exc:
+            raise BenchFailed(str(exc)) from exc
+        finally:
+            self.children.stop(api.child)
+
     # -- the chat API ----------------------------------------------------------------
     async def _conversations(
         self, sink: Sink, session: aiohttp.ClientSession, scenario: Scenario
@@ -535,19 +546,17 @@ class Benchmark:
             f"(chat-growth) {chats_count} chats filled to line {far:,}; lines "
             f"{growth.NEAR_LINE} and {far:,} timed, {growth.WINDOW} of each per chat"
         )
-        try:
-            costs = await growth.line_costs(
+        costs = await self._measured(
+            api,
+            growth.line_costs(
                 api.base_url,
                 deployment.site_id,
                 deployment.api_key,
                 pid=api.child.pid,
                 chats=chats_count,
                 far=far,
-            )
-        except growth.GrowthFailed as exc:
-            raise BenchFailed(str(exc)) from exc
-        finally:
-            self.children.stop(api.child)
+            ),
+        )
         scenario.ratio = costs.ratio
         scenario.cpu_ms_per_call = costs.far_median_ms
         scenario.details = {
@@ -592,8 +601,9 @@ class Benchmark:
             f"(streams) {rounds} rounds of {each} transcripts at {STREAMS_RATE:g}/s alone, "
             f"then as many beside {streams} open event streams"
         )
-        try:
-            run = await growth.ingest_beside_streams(
+        run = await self._measured(
+            api,
+            growth.ingest_beside_streams(
                 api.base_url,
                 deployment.site_id,
                 deployment.api_key,
@@ -602,11 +612,8 @@ class Benchmark:
                 beside=beside,
                 streams=streams,
                 rate=STREAMS_RATE,
-            )
-        except growth.GrowthFailed as exc:
-            raise BenchFailed(str(exc)) from exc
-        finally:
-            self.children.stop(api.child)
+            ),
+        )
         if run.failed:
             raise BenchFailed("; ".join(run.failed))
         scenario.ratio = run.ratio
