@@ -45,6 +45,26 @@ _OPERATOR_LINES = [
 ]
 
 
+def chat_line(rng: random.Random, number: int) -> dict[str, Any]:
+    """The body of line ``number`` of a chat: visitor and operator take turns."""
+    if number % 2 == 0:
+        return {"from": "visitor", "body": rng.choice(_VISITOR_LINES)}
+    return {"from": "operator", "body": rng.choice(_OPERATOR_LINES), "operator": _OPERATOR}
+
+
+def visitor(index: int, rng: random.Random) -> dict[str, Any]:
+    """The visitor of chat ``index``."""
+    return {
+        "id": f"v{index:031d}",
+        "fullName": "Ana Garcia",
+        "emailAddress": "ana.garcia@example.org",
+        "city": "Toronto",
+        "country": "Canada",
+        "countryCode": "CA",
+        "ip": f"203.0.113.{rng.randint(1, 254)}",
+    }
+
+
 @dataclass
 class ChatRun:
     """What the driver did and what the API answered."""
@@ -92,18 +112,7 @@ async def run_chats(
         created = await call(
             session,
             prefix_url,
-            {
-                "id": chat_id,
-                "visitor": {
-                    "id": f"v{index:031d}",
-                    "fullName": "Ana Garcia",
-                    "emailAddress": "ana.garcia@example.org",
-                    "city": "Toronto",
-                    "country": "Canada",
-                    "countryCode": "CA",
-                    "ip": f"203.0.113.{rng.randint(1, 254)}",
-                },
-            },
+            {"id": chat_id, "visitor": visitor(index, rng)},
         )
         run.deliveries += len(created.get("deliveries", []))
         messages = f"{prefix_url}/{chat_id}/messages"
@@ -114,16 +123,7 @@ async def run_chats(
                 run.deliveries += sum(
                     1 for d in result.get("deliveries", []) if not d.get("reused")
                 )
-            line: dict[str, Any]
-            if number % 2 == 0:
-                line = {"from": "visitor", "body": rng.choice(_VISITOR_LINES)}
-            else:
-                line = {
-                    "from": "operator",
-                    "body": rng.choice(_OPERATOR_LINES),
-                    "operator": _OPERATOR,
-                }
-            await call(session, messages, line)
+            await call(session, messages, chat_line(rng, number))
         closed = await call(session, f"{prefix_url}/{chat_id}/close", {})
         run.deliveries += len(closed.get("deliveries", []))
         run.chats += 1

@@ -36,11 +36,11 @@ from contextlib import AsyncExitStack, suppress
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
-from bench import chats, history, loop
+from bench import chats, growth, history, loop
 from bench.baseline import post_all
 from bench.cpu import per_item_ms, process_cpu_seconds
 from bench.drain import DrainIncomplete, measure_drain, throughput_from
@@ -57,6 +57,8 @@ from bench.sink_control import Sink
 from chathooks.heap import freeze_startup_objects
 from chathooks.sealing import new_key
 
+T = TypeVar("T")
+
 DEFAULT_COUNT = 20_000
 QUICK_COUNT = 1_000
 BASELINE_CONCURRENCY = 64
@@ -64,6 +66,19 @@ INGEST_CONCURRENCY = 32
 #: The chat-API phase makes one chat per this many transcripts of the throughput phases.
 CHATS_PER_TRANSCRIPTS = 20
 CHAT_CONCURRENCY = 64
+#: The chat-growth phase measures this many chats (fewer, and not as deep, with ``--quick``).
+GROWTH_CHATS = 4
+QUICK_GROWTH_CHATS = 2
+QUICK_GROWTH_FAR = 1_000
+#: The streams phase opens this many consoles' event streams beside the ingest load...
+OPEN_STREAMS = 400
+QUICK_OPEN_STREAMS = 100
+#: ...offered at this rate, for this many requests each time (fewer with ``--quick``).
+STREAMS_RATE = 100.0
+STREAMS_REQUESTS = 1_500
+#: ...in this many alternating rounds of each condition (one with ``--quick``).
+STREAMS_ROUNDS = 3
+QUICK_STREAMS_REQUESTS = 300
 #: The history phase compares a queue with this many finished deliveries...
 HISTORY_SMALL = 1_000
 #: ...with this many (``--history-rows``; fewer with ``--quick``).
@@ -131,7 +146,18 @@ def positive_float(text: str) -> float:
 
 
 #: Every phase, in the order a run goes through them.
-PHASES = ("a", "b", "c", "conversations", "history", "noisy-neighbour", "celery", "procrastinate")
+PHASES = (
+    "a",
+    "b",
+    "c",
+    "conversations",
+    "chat-growth",
+    "streams",
+    "history",
+    "noisy-neighbour",
+    "celery",
+    "procrastinate",
+)
 
 
 def phase_list(text: str) -> frozenset[str]:
@@ -322,6 +348,12 @@ class Benchmark:
         if self._wanted("conversations"):
             chats = partial(self._conversations, sink, session)
             await self._guarded("conversations", "chat API, SQLite", chats)
+        if self._wanted("chat-growth"):
+            growing = partial(self._chat_growth, sink, session)
+            await self._guarded("chat-growth", "chat line cost as it grows", growing)
+        if self._wanted("streams"):
+            streams = partial(self._streams, sink, session, latency_samples)
+            await self._guarded("streams", "ingest beside open event streams", streams)
         if self._wanted("history"):
             past = partial(self._history, sink, session, samples)
             title = f"{self.args.history_rows:,} finished rows vs {HISTORY_SMALL:,}"
@@ -441,14 +473,29 @@ class Benchmark:
         scenario.latency = await self._latency(scenario, sink, api, deployment, batch, (api.child,))
         self.children.stop(api.child)
 
+    async def _sqlite_api(
+        self, name: str, sink: Sink, session: aiohttp.ClientSession, *, worker: bool
+    ) -> tuple[Deployment, Api]:
+        """A fresh SQLite database of the phase's own, and ``chathooks serve`` on it."""
+        database = self.scratch / f"bench-{name}.db"
+        deployment = prepare(self.children, f"sqlite:///{database}", sink.webhook_url)
+        return deployment, await start_api(self.children, deployment, session, worker=worker)
+
+    async def _measured(self, api: Api, measurement: Awaitable[T]) -> T:
+        """``measurement``'s figures; ``serve`` is stopped after it, whatever happened."""
+        try:
+            return await measurement
+        except growth.GrowthFailed as exc:
+            raise BenchFailed(str(exc)) from exc
+        finally:
+            self.children.stop(api.child)
+
     # -- the chat API ----------------------------------------------------------------
     async def _conversations(
         self, sink: Sink, session: aiohttp.ClientSession, scenario: Scenario
     ) -> None:
         """Whole chats through the conversations API, then the posts they made, drained."""
-        database = self.scratch / "bench-conversations.db"
-        deployment = prepare(self.children, f"sqlite:///{database}", sink.webhook_url)
-        api = await start_api(self.children, deployment, session, worker=False)
+        deployment, api = await self._sqlite_api("conversations", sink, session, worker=False)
         count = max(2, self.args.count // CHATS_PER_TRANSCRIPTS)
         await sink.reset()
         log(
@@ -499,6 +546,107 @@ class Benchmark:
                 raise BenchFailed(str(exc)) from exc
         log(f"(conversations) {scenario.throughput.rate:,.0f} deliveries/s")
         self.children.stop(api.child)
+
+    # -- chat growth -------------------------------------------------------------
+    async def _chat_growth(
+        self, sink: Sink, session: aiohttp.ClientSession, scenario: Scenario
+    ) -> None:
+        """CPU of one chat line early in a chat and deep into it (see :mod:`bench.growth`)."""
+        deployment, api = await self._sqlite_api("growth", sink, session, worker=False)
+        chats_count = QUICK_GROWTH_CHATS if self.args.quick else GROWTH_CHATS
+        far = QUICK_GROWTH_FAR if self.args.quick else growth.FAR_LINE
+        log(
+            f"(chat-growth) {chats_count} chats filled to line {far:,}; lines "
+            f"{growth.NEAR_LINE} and {far:,} timed, {growth.WINDOW} of each per chat"
+        )
+        costs = await self._measured(
+            api,
+            growth.line_costs(
+                api.base_url,
+                deployment.site_id,
+                deployment.api_key,
+                pid=api.child.pid,
+                chats=chats_count,
+                far=far,
+            ),
+        )
+        scenario.ratio = costs.ratio
+        scenario.cpu_ms_per_call = costs.far_median_ms
+        scenario.details = {
+            "chats": costs.chats,
+            "near_line": costs.near,
+            "far_line": costs.far,
+            "calls_per_position": len(costs.near_ms),
+            "near_cpu_ms_median": costs.near_median_ms,
+            "far_cpu_ms_median": costs.far_median_ms,
+            "near_cpu_ms_p90": percentile(costs.near_ms, 0.9),
+            "far_cpu_ms_p90": percentile(costs.far_ms, 0.9),
+            "fill_seconds": costs.fill_seconds,
+        }
+        log(
+            f"(chat-growth) line {costs.near}: {_cpu_ms(costs.near_median_ms)}, line "
+            f"{costs.far:,}: {_cpu_ms(costs.far_median_ms)} CPU per call (medians)"
+        )
+
+    # -- open event streams ------------------------------------------------------
+    async def _streams(
+        self,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        latency_samples: list[Sample],
+        scenario: Scenario,
+    ) -> None:
+        """Ingest p99 at a fixed rate with no console open, then with many open."""
+        deployment, api = await self._sqlite_api("streams", sink, session, worker=True)
+        streams = QUICK_OPEN_STREAMS if self.args.quick else OPEN_STREAMS
+        requests = QUICK_STREAMS_REQUESTS if self.args.quick else STREAMS_REQUESTS
+        rounds = 1 if self.args.quick else STREAMS_ROUNDS
+        each = max(1, requests // rounds)
+        pool = latency_samples * (2 * requests // max(1, len(latency_samples)) + 1)
+        alone = [
+            with_prefix(pool[2 * r * each : (2 * r + 1) * each], f"Sa{r}") for r in range(rounds)
+        ]
+        beside = [
+            with_prefix(pool[(2 * r + 1) * each : (2 * r + 2) * each], f"Sb{r}")
+            for r in range(rounds)
+        ]
+        log(
+            f"(streams) {rounds} rounds of {each} transcripts at {STREAMS_RATE:g}/s alone, "
+            f"then as many beside {streams} open event streams"
+        )
+        run = await self._measured(
+            api,
+            growth.ingest_beside_streams(
+                api.base_url,
+                deployment.site_id,
+                deployment.api_key,
+                pid=api.child.pid,
+                alone=alone,
+                beside=beside,
+                streams=streams,
+                rate=STREAMS_RATE,
+            ),
+        )
+        if run.failed:
+            raise BenchFailed("; ".join(run.failed))
+        scenario.ratio = run.ratio
+        scenario.details = {
+            "streams": run.streams,
+            "rate": run.rate,
+            "rounds": run.rounds,
+            "requests_each": len(run.alone_ms),
+            "alone_p50_ms": percentile(run.alone_ms, 0.5),
+            "alone_p99_ms": run.alone_p99_ms,
+            "beside_p50_ms": percentile(run.beside_ms, 0.5),
+            "beside_p99_ms": run.beside_p99_ms,
+            "alone_cpu_ms_per_ingest": run.alone_cpu_ms,
+            "beside_cpu_ms_per_ingest": run.beside_cpu_ms,
+        }
+        log(
+            f"(streams) ingest p99 {_ms(run.alone_p99_ms)} alone, {_ms(run.beside_p99_ms)} "
+            f"beside {run.streams} open streams; API CPU per ingest {_cpu_ms(run.alone_cpu_ms)} "
+            f"alone, {_cpu_ms(run.beside_cpu_ms)} beside"
+        )
 
     # -- history -----------------------------------------------------------------
     async def _history(
@@ -957,6 +1105,19 @@ class Benchmark:
             "sides, !lead halfway, close) to `chathooks serve --no-worker` on SQLite; CPU per "
             "call is the API process's; then `chathooks serve` drains the posts they queued, "
             "every POST counted at the sink",
+            f"chat-growth: {GROWTH_CHATS} chats ({QUICK_GROWTH_CHATS} with --quick) filled "
+            f"through POST .../messages on `chathooks serve --no-worker` (SQLite); "
+            f"{growth.WINDOW} consecutive lines from line {growth.NEAR_LINE} and from line "
+            f"{growth.FAR_LINE:,} ({QUICK_GROWTH_FAR:,} with --quick) of each chat sent one at "
+            "a time, the API process's CPU (all threads, /proc/<pid>/task/*/schedstat) read "
+            "around each call; ratio = median far / median near",
+            f"streams: `chathooks serve` on SQLite, POST .../transcripts offered at "
+            f"{STREAMS_RATE:g}/s ({STREAMS_REQUESTS:,} requests, {QUICK_STREAMS_REQUESTS} with "
+            f"--quick, for each condition), p99 of the API's 202, in {STREAMS_ROUNDS} "
+            f"alternating rounds (one with --quick) with no console open and with "
+            f"{OPEN_STREAMS} ({QUICK_OPEN_STREAMS} with --quick) event streams of as many chats "
+            "open; ratio = p99 beside the streams / p99 alone; the API process's CPU per "
+            "ingest under each condition is noted too",
             f"history: finished deliveries (with payload and attempt rows) written in bulk SQL, "
             f"{HISTORY_SMALL:,} and then {self.args.history_rows:,}; the same batch (count/"
             f"{HISTORY_BATCH_DIVISOR}, at least {HISTORY_MIN_BATCH:,}) ingested and drained by "
@@ -1014,6 +1175,10 @@ async def _main(
 
 def _ms(value: float | None) -> str:
     return "unknown" if value is None else f"{value:.1f} ms"
+
+
+def _cpu_ms(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.2f} ms"
 
 
 def warn_if_busy() -> None:

@@ -25,6 +25,11 @@ HISTORY_RATIO_AT_MOST = 1.2
 SCRAPE_RATIO_AT_MOST = 1.2
 SERVE_P99_MS_BELOW = 50.0
 NOISY_RATIO_AT_MOST = 1.5
+#: The hostile-input issue's: a chat line deep into a chat, and ingest beside open consoles.
+GROWTH_RATIO_AT_MOST = 1.5
+STREAMS_RATIO_AT_MOST = 1.5
+#: The number the hostile-input issue's targets are listed under.
+HOSTILE_INPUT_ISSUE = 12
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,12 @@ def _scrape_ratio(history: Scenario | None, backend: str) -> float | None:
         return None
     ratio = figures.get("metrics_scrape_ratio")
     return float(ratio) if isinstance(ratio, int | float) else None
+
+
+def _ratio_check(what: str, scenario: Scenario | None, bound: float) -> Check:
+    """One of the hostile-input issue's targets: a phase's ratio within ``bound``."""
+    ratio = scenario.ratio if scenario else None
+    return _check(HOSTILE_INPUT_ISSUE, what, ratio, f"within {bound}x", bound)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -256,6 +267,8 @@ class Report:
             p99 = None
         noisy_ratio = noisy.ratio if noisy and noisy.latency else None
         noisy_unknown = bool(noisy and noisy.latency and noisy.latency.p99_ms is None)
+        growth = self.scenario("chat-growth")
+        streams = self.scenario("streams")
         return [
             _check(
                 1,
@@ -339,6 +352,21 @@ class Report:
                 noisy_ratio,
                 f"<= {NOISY_RATIO_AT_MOST}",
                 NOISY_RATIO_AT_MOST,
+            ),
+            _ratio_check(
+                f"CPU of a chat's line {growth.details.get('far_line', 0):,} / of its line 10"
+                if growth
+                else "CPU of a chat's line 5,000 / of its line 10",
+                growth,
+                GROWTH_RATIO_AT_MOST,
+            ),
+            _ratio_check(
+                f"ingest p99 beside {streams.details.get('streams', 0)} open event streams "
+                "/ with none"
+                if streams
+                else "ingest p99 beside 400 open event streams / with none",
+                streams,
+                STREAMS_RATIO_AT_MOST,
             ),
         ]
 

@@ -27,7 +27,7 @@ def test_the_console_after_a_reload_shows_the_same_lines_in_the_same_order(
     expect(chat.locator(".notice-succeeded")).to_have_count(1)  # the start event
     send(page, "Visitor", "Do you ship to Norway?")
     send(page, "Operator", "We do.")
-    send(page, "Operator", "!lead")
+    send(page, "Operator", "!lead wants a quote for 40 seats")
     expect(chat.locator(".notice-succeeded")).to_have_count(2)
     send(page, "Visitor", "Thanks!")
     page.get_by_role("button", name="Close chat").click()
@@ -35,7 +35,8 @@ def test_the_console_after_a_reload_shows_the_same_lines_in_the_same_order(
     before = lines(page)
     assert len(before) == 9, before
     assert "Chat started" in before[0] and "Start event delivered to CRM" in before[1]
-    assert "!lead" in before[4] and "Transcript (!lead) delivered to CRM" in before[5]
+    assert "!lead wants a quote for 40 seats" in before[4]
+    assert "Transcript (!lead) delivered to CRM" in before[5]
     assert "Chat closed." in before[7] and "Final transcript delivered" in before[8]
     # Every line has its time.
     expect(chat.locator(":scope > * time")).to_have_count(len(before))
@@ -113,3 +114,24 @@ def test_an_outcome_told_before_the_commands_answer_still_follows_the_command(
     page.locator("body[data-ready='true']").wait_for()
     expect(chat.locator(".notice-succeeded")).to_have_count(1)
     assert lines(page) == before
+
+
+def test_a_command_with_no_endpoint_to_post_to_is_still_there_after_a_reload(
+    page: Page, ui_site: UiSite
+) -> None:
+    ui_site.sign_in(page, "/ui/console")
+    page.get_by_role("button", name="Start chat").click()
+    chat = page.get_by_role("log", name="Chat log")
+    send(page, "Visitor", "Can someone call me back?")
+    send(page, "Operator", "!case callback tomorrow 9am")
+    send(page, "Operator", "Noted, we will call you.")
+    expect(chat.get_by_text("No enabled endpoint to post to")).to_be_visible()
+    before = lines(page)
+    assert "!case callback tomorrow 9am" in before[2], before
+
+    page.reload()
+    page.locator("body[data-ready='true']").wait_for()
+    expect(chat.get_by_text("Noted, we will call you.")).to_be_visible()
+    after = lines(page)
+    assert "!case callback tomorrow 9am" in after[2], after
+    assert "Noted, we will call you." in after[-1], after

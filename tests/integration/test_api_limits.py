@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from chathooks.repository.validation import MAX_HEADER_NAME, MAX_HEADER_VALUE, MAX_HEADERS
 from support.raw_http import exchange
 from support.service import running_service
 
@@ -95,3 +96,36 @@ def test_a_nul_in_the_path_or_query_is_a_400_naming_it(
     assert response.json()["error"] == "bad_request"
     assert response.json()["field"] == field
     assert "NUL" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "says"),
+    [
+        ({"X-Token": "v" * (MAX_HEADER_VALUE + 1)}, "value of header 'X-Token' is longer than"),
+        ({"X-" + "n" * MAX_HEADER_NAME: "v"}, f"longer than {MAX_HEADER_NAME} characters"),
+        ({f"X-H{n}": "v" for n in range(MAX_HEADERS + 1)}, f"at most {MAX_HEADERS} extra"),
+    ],
+    ids=["value", "name", "count"],
+)
+def test_endpoint_headers_over_their_limits_get_422_naming_the_field(
+    sqlite_url: str, headers: dict[str, str], says: str
+) -> None:
+    with running_service(sqlite_url, run_worker=False) as service:
+        site, auth = service.create_site()
+        endpoints = f"/api/v1/sites/{site}/endpoints"
+        made = service.client.post(
+            endpoints, json={"url": "https://example.com/hook", "headers": headers}, headers=auth
+        )
+        largest = {"X-Token": "v" * MAX_HEADER_VALUE}
+        kept = service.client.post(
+            endpoints, json={"url": "https://example.com/hook", "headers": largest}, headers=auth
+        )
+        changed = service.client.patch(
+            f"{endpoints}/{kept.json()['id']}", json={"headers": headers}, headers=auth
+        )
+
+    assert kept.status_code == 201, kept.text
+    for response in (made, changed):
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == "headers"
+        assert says in response.json()["message"]

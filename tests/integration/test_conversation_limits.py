@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from chathooks.conversations.rules import MAX_MESSAGES
 from chathooks.db.engine import create_engine
-from chathooks.db.tables import conversations
+from chathooks.db.tables import conversation_lines, conversations
 from integration.test_conversations_http import VISITOR
 from support.service import running_service
 
@@ -22,25 +21,34 @@ def fill(database_url: str, conversation: str, count: int) -> None:
         engine = create_engine(database_url)
         try:
             async with engine.begin() as connection:
-                row = (
+                site_id = (
                     await connection.execute(
-                        select(conversations.c.document).where(conversations.c.id == conversation)
+                        select(conversations.c.site_id).where(conversations.c.id == conversation)
                     )
-                ).one()
-                document: dict[str, Any] = (
-                    row.document if isinstance(row.document, dict) else json.loads(row.document)
-                )
+                ).scalar_one()
                 line = {
                     "kind": "MessageToOperator",
                     "nickname": "Paul",
                     "timestamp": "1700000000.000000",
                     "body": "hi",
                 }
-                document["items"] = [line] * count
+                await connection.execute(
+                    insert(conversation_lines),
+                    [
+                        {
+                            "site_id": site_id,
+                            "conversation_id": conversation,
+                            "seq": seq,
+                            "line": json.dumps(line),
+                            "created_at": 1700000000.0,
+                        }
+                        for seq in range(1, count + 1)
+                    ],
+                )
                 await connection.execute(
                     update(conversations)
                     .where(conversations.c.id == conversation)
-                    .values(document=document)
+                    .values(messages=count, lines=count)
                 )
         finally:
             await engine.dispose()

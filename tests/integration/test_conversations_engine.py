@@ -242,7 +242,7 @@ async def test_concurrent_messages_are_all_kept(world: World) -> None:
     conversation = await start(world)
     await asyncio.gather(*(say(world, conversation, "visitor", f"line {n}") for n in range(10)))
     view = await world.service.view(world.site, conversation)
-    bodies = sorted(item.to_wire()["body"] for item in view.conversation.transcript.items)
+    bodies = sorted(item.to_wire()["body"] for item in view.transcript.items)
     assert bodies == sorted(f"line {n}" for n in range(10))
     assert view.conversation.version == 11
 

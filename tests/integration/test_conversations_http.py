@@ -151,6 +151,37 @@ def test_lead_posts_the_transcript_so_far_and_shows_the_integration_url(
     assert delivery["integration_url"] == f"https://crm.example/leads/{conversation}"
 
 
+def test_a_command_line_is_kept_as_typed_in_its_place_but_not_posted(
+    site: Site, receiver: RecordingReceiver
+) -> None:
+    site.endpoint(receiver.url, auto_send=True)
+    conversation = site.start()
+    site.visitor_says(conversation, "Can you call me tomorrow?")
+    answer = site.operator_says(conversation, "!lead call back tomorrow 9am")
+    site.operator_says(conversation, "!case no endpoint cares twice")
+    site.operator_says(conversation, "Sure, talk tomorrow.")
+
+    assert answer["line"]["body"] == "!lead call back tomorrow 9am"
+    assert answer["line"]["after_items"] == 1
+    state = site.get(f"/conversations/{conversation}")
+    assert [(c["command"], c["body"], c["after_items"]) for c in state["commands"]] == [
+        ("lead", "!lead call back tomorrow 9am", 1),
+        ("case", "!case no endpoint cares twice", 1),
+    ]
+    assert state["commands"][0]["operator_id"] == OPERATOR["id"]
+    assert state["commands"][0]["at"] == answer["line"]["at"]
+    assert state["messages"] == 2
+    site.close(conversation)
+    requests = receiver.wait_for(2)
+    for request in requests:
+        bodies = [item["body"] for item in request.document()["items"]]
+        assert not any(body.startswith("!") for body in bodies), bodies
+    assert [item["body"] for item in requests[-1].document()["items"]] == [
+        "Can you call me tomorrow?",
+        "Sure, talk tomorrow.",
+    ]
+
+
 def test_a_visitor_typing_lead_is_just_a_message(site: Site, receiver: RecordingReceiver) -> None:
     site.endpoint(receiver.url, auto_send=False)
     conversation = site.start()

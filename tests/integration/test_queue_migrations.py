@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import (
@@ -20,6 +21,13 @@ from chathooks.db.migrate import (
     upgrade_async,
 )
 from chathooks.db.tables import metadata
+
+
+async def insert_site(connection: AsyncConnection) -> None:
+    """Site ``s``, written in SQL so that it works at any revision."""
+    await connection.execute(
+        text("INSERT INTO sites (id, name, api_key_hash, created_at) VALUES ('s', 'S', 'h', 0)")
+    )
 
 
 def test_upgrade_builds_the_schema_and_is_idempotent(database_url: str) -> None:
@@ -82,7 +90,6 @@ def test_a_url_that_is_not_a_database_is_refused_with_a_hint() -> None:
 def test_moving_payloads_to_their_own_table_keeps_every_payload(database_url: str) -> None:
     """A queue filled under r0001 is delivered unchanged after r0002."""
     from alembic import command
-    from sqlalchemy import text
 
     command.upgrade(alembic_config(database_url), "r0001")
 
@@ -90,12 +97,7 @@ def test_moving_payloads_to_their_own_table_keeps_every_payload(database_url: st
         engine = create_engine(database_url)
         try:
             async with engine.begin() as connection:
-                await connection.execute(
-                    text(
-                        "INSERT INTO sites (id, name, api_key_hash, created_at)"
-                        " VALUES ('s', 'S', 'h', 0)"
-                    )
-                )
+                await insert_site(connection)
                 await connection.execute(
                     text(
                         "INSERT INTO endpoints (id, site_id, url, description, enabled,"

@@ -101,3 +101,26 @@ def test_the_drain_rate_can_count_every_post() -> None:
     )
     assert stats.drain_rate() == 50.0
     assert stats.drain_rate(requests=True) == 100.0
+
+
+def test_a_chats_growth_and_open_streams_are_held_to_one_and_a_half_times() -> None:
+    report = Report(config={}, method=[])
+    report.scenarios += [
+        Scenario(key="chat-growth", title="", ratio=1.09, details={"far_line": 5000}),
+        Scenario(key="streams", title="", ratio=2.75, details={"streams": 400}),
+    ]
+
+    found = verdicts(report)
+    lines = report.table()
+
+    assert found["CPU of a chat's line 5,000 / of its line 10"] is True
+    assert found["ingest p99 beside 400 open event streams / with none"] is False
+    assert "line 5,000 / of its line 10: 1.09 (target within 1.5x): met" in lines
+    assert "streams / with none: 2.75 (target within 1.5x): MISSED" in lines
+
+
+def test_growth_and_streams_not_run_are_not_measured() -> None:
+    found = verdicts(Report(config={}, method=[]))
+
+    assert found["CPU of a chat's line 5,000 / of its line 10"] is None
+    assert found["ingest p99 beside 400 open event streams / with none"] is None

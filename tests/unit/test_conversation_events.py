@@ -6,7 +6,7 @@ import asyncio
 import json
 from dataclasses import replace
 
-from chathooks.conversations.events import OutcomeSignal, delivery_events
+from chathooks.conversations.events import OutcomeSignal, backstop_seconds, delivery_events
 from chathooks.conversations.store import PostedDelivery
 from chathooks.queue import Outcome
 
@@ -152,3 +152,12 @@ async def test_a_wake_up_cuts_the_poll_wait_short() -> None:
     wake.set()
     chunk = await asyncio.wait_for(waiting, 5)
     assert '"status":"succeeded"' in chunk
+
+
+def test_streams_opened_together_do_not_read_on_the_same_beat() -> None:
+    periods = [backstop_seconds(30.0) for _ in range(400)]
+
+    assert all(15.0 <= period <= 45.0 for period in periods)
+    # Spread over the range: no second of it holds more than a tenth of the streams.
+    per_second = [sum(1 for p in periods if s <= p < s + 1) for s in range(15, 45)]
+    assert max(per_second) < 40, per_second

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
@@ -35,6 +36,7 @@ __all__ = [
     "POLL_SECONDS",
     "REPORTED_STATUSES",
     "OutcomeSignal",
+    "backstop_seconds",
     "delivery_events",
     "event_data",
 ]
@@ -43,8 +45,11 @@ log = logging.getLogger("chathooks.conversations")
 
 #: How often the process's one poll reads the watched conversations' deliveries.
 POLL_SECONDS = 0.3
-#: How often a stream that is woken by the shared poll still reads on its own, as a backstop.
-BACKSTOP_SECONDS = 5.0
+#: How often, on average, a stream that is woken by the shared poll still reads on its own,
+#: as a backstop. Each stream's period is drawn around it (:func:`backstop_seconds`): 400
+#: consoles opened together and reading on the same beat blocked SQLite's loop for long
+#: enough to multiply the ingest path's p99 by 3 to 12.
+BACKSTOP_SECONDS = 30.0
 #: A comment line this often keeps proxies and browsers from closing an idle stream.
 KEEPALIVE_SECONDS = 15.0
 #: The states that are news to an operator: it worked, it failed and will retry, it gave up,
@@ -141,6 +146,11 @@ class OutcomeSignal:
                 if not waiters:
                     del self._waiters[key]
                     self._seen.pop(key, None)
+
+
+def backstop_seconds(mean: float = BACKSTOP_SECONDS) -> float:
+    """One stream's backstop period: ``mean`` ± 50 %, so that streams do not read together."""
+    return mean * random.uniform(0.5, 1.5)
 
 
 def event_data(post: PostedDelivery) -> dict[str, Any]:

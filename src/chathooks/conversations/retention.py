@@ -1,9 +1,9 @@
 """Deleting conversations: closed ones past the retention period, or named ones (erasure).
 
-A conversation goes with the record of what was posted for it
-(``conversation_posts``). A delivery of it still to be sent is not touched:
-it has its own copy of the payload, and is delivered (and purged) in its
-own time.
+A conversation goes with its lines (``conversation_lines``) and the record
+of what was posted for it (``conversation_posts``). A delivery of it still
+to be sent is not touched: it has its own copy of the payload, and is
+delivered (and purged) in its own time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.forget import oldest_batch
 from chathooks.db.jsonpath import visitor_email_is
-from chathooks.db.tables import conversation_posts, conversations
+from chathooks.db.tables import conversation_lines, conversation_posts, conversations
 
 __all__ = ["conversations_to_erase", "delete_conversations", "purge_closed_conversations"]
 
@@ -23,9 +23,17 @@ __all__ = ["conversations_to_erase", "delete_conversations", "purge_closed_conve
 async def delete_conversations(
     connection: AsyncConnection, keys: Sequence[tuple[str, str]]
 ) -> tuple[int, int]:
-    """Delete conversations given as ``(site_id, id)`` and their posts; returns both counts."""
+    """Delete conversations given as ``(site_id, id)``, their lines and their posts; returns
+    how many conversations and posts went."""
     if not keys:
         return 0, 0
+    await connection.execute(
+        delete(conversation_lines).where(
+            tuple_(conversation_lines.c.site_id, conversation_lines.c.conversation_id).in_(
+                list(keys)
+            )
+        )
+    )
     posts = await connection.execute(
         delete(conversation_posts).where(
             tuple_(conversation_posts.c.site_id, conversation_posts.c.conversation_id).in_(

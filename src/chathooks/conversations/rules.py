@@ -12,8 +12,9 @@ The rules (Olark's webhook guide; ``olark-webhook-spec.md`` §2):
   event at once (``eventType: "start"``, no items, ``operators: {}``);
 * an operator line that starts with ``!lead``, ``!case``, ``!webhook`` (or
   ``!trigger``, which Olark's code also knows) is a command: it is not part of
-  the transcript and POSTs the transcript so far, ``manuallySubmitted: true``,
-  to every enabled endpoint;
+  the transcript (it is kept as typed for the console, :func:`command_line`) and
+  POSTs the transcript so far, ``manuallySubmitted: true``, to every enabled
+  endpoint;
 * when the chat completes, the full transcript goes to endpoints with
   "Send all transcripts automatically", and again to endpoints that got a
   command POST if the chat went on after it (same ``id``; receivers upsert);
@@ -60,6 +61,8 @@ __all__ = [
     "add_message",
     "apply_changes",
     "begin",
+    "chat_item",
+    "command_line",
     "command_recipients",
     "completion_recipients",
     "join_operator",
@@ -167,25 +170,24 @@ def add_message(transcript: Transcript, message: NewMessage, *, now: float) -> T
 
     Refused (:class:`ConversationFull`) once it holds :data:`MAX_MESSAGES`.
     """
-    if len(transcript.items) >= MAX_MESSAGES:
+    transcript, item = chat_item(transcript, message, now=now, messages=len(transcript.items))
+    return transcript.model_copy(update={"items": [*transcript.items, item]})
+
+
+def chat_item(
+    transcript: Transcript, message: NewMessage, *, now: float, messages: int
+) -> tuple[Transcript, Item]:
+    """The item a chat line adds to a transcript of ``messages`` items, and the transcript
+    with its writer among the ``operators`` (the items themselves are not touched).
+
+    Refused (:class:`ConversationFull`) once ``messages`` reaches :data:`MAX_MESSAGES`.
+    """
+    if messages >= MAX_MESSAGES:
         raise ConversationFull(transcript.id, MAX_MESSAGES)
     timestamp = message.timestamp or format_timestamp(now)
     item: Item
     if message.sender == "operator":
-        assert message.operator is not None  # the input model guarantees it
-        operator = message.operator.to_wire()
-        transcript = join_operator(transcript, operator)
-        item = MessageToVisitor(
-            body=message.body,
-            timestamp=timestamp,
-            nickname=clip_nickname(
-                message.nickname
-                or operator.nickname
-                or operator.username
-                or f"Operator {operator.id}"
-            ),
-            operator_id=operator.id,
-        )
+        transcript, item = _operator_line(transcript, message, timestamp)
     else:
         visitor = transcript.visitor or Visitor()
         item = MessageToOperator(
@@ -196,7 +198,35 @@ def add_message(transcript: Transcript, message: NewMessage, *, now: float) -> T
                 visitor.full_name or message.nickname or visitor_label(visitor)
             ),
         )
-    return transcript.model_copy(update={"items": [*transcript.items, item]})
+    return transcript, item
+
+
+def command_line(
+    transcript: Transcript, message: NewMessage, *, now: float
+) -> tuple[Transcript, MessageToVisitor]:
+    """An operator's command line (``!lead`` and the text after it) as the console keeps it.
+
+    The same shape as an operator's chat line, but never one of the transcript's
+    items: Olark's payload has only the chat (``olark-webhook-spec.md`` §3.2).
+    """
+    return _operator_line(transcript, message, message.timestamp or format_timestamp(now))
+
+
+def _operator_line(
+    transcript: Transcript, message: NewMessage, timestamp: str
+) -> tuple[Transcript, MessageToVisitor]:
+    assert message.operator is not None  # the input model guarantees it
+    operator = message.operator.to_wire()
+    transcript = join_operator(transcript, operator)
+    line = MessageToVisitor(
+        body=message.body,
+        timestamp=timestamp,
+        nickname=clip_nickname(
+            message.nickname or operator.nickname or operator.username or f"Operator {operator.id}"
+        ),
+        operator_id=operator.id,
+    )
+    return transcript, line
 
 
 def apply_changes(transcript: Transcript, changes: ConversationChanges) -> Transcript:

@@ -32,11 +32,16 @@ from chathooks.conversations.inputs import (
     NewMessage,
     NewOfflineMessage,
 )
-from chathooks.conversations.store import ConversationRecord, NewPost, PostedDelivery
+from chathooks.conversations.store import (
+    CommandLine,
+    ConversationRecord,
+    NewPost,
+    PostedDelivery,
+)
 from chathooks.queue import PENDING, deliveries_to, enqueue, write_transaction
 from chathooks.repository.endpoints import Endpoint, enabled_endpoints
 from chathooks.routing import payload_kind, select_endpoints
-from chathooks.wire import Payload, dumps
+from chathooks.wire import Item, MessageToVisitor, Payload, Transcript, dumps
 
 __all__ = [
     "CommandOutcome",
@@ -78,6 +83,7 @@ class MessageOutcome:
     """A chat line was added to the transcript."""
 
     conversation: ConversationRecord
+    item: Item
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class CommandOutcome:
     conversation: ConversationRecord
     command: str
     deliveries: list[Queued]
+    #: The command line as typed and kept (``!lead`` and the text after it).
+    line: MessageToVisitor
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,10 @@ class ConversationView:
     """A conversation and every payload of it that was queued, with its delivery status."""
 
     conversation: ConversationRecord
+    #: The whole transcript, as it would be posted now.
+    transcript: Transcript
     posts: list[PostedDelivery] = field(default_factory=list)
+    commands: list[CommandLine] = field(default_factory=list)
 
 
 class ConversationService:
@@ -145,23 +156,27 @@ class ConversationService:
             now = self._clock()
             async with write_transaction(self._engine) as connection:
                 record = await self._open(connection, site_id, conversation_id)
+                line: Item
                 if command is None:
-                    transcript = rules.add_message(record.transcript, message, now=now)
+                    envelope, line = rules.chat_item(
+                        record.envelope, message, now=now, messages=record.messages
+                    )
                 else:
-                    assert message.operator is not None
-                    transcript = rules.join_operator(record.transcript, message.operator.to_wire())
-                saved = await store.save_transcript(
-                    connection, record, transcript, now=now, activity=True
+                    envelope, line = rules.command_line(record.envelope, message, now=now)
+                saved = await store.append_line(
+                    connection, record, envelope, line, command=command, now=now
                 )
                 if saved is None:
                     continue  # changed or closed meanwhile: load it again
                 if command is None:
-                    return MessageOutcome(conversation=saved)
-                assert message.operator is not None
+                    return MessageOutcome(conversation=saved, item=line)
+                assert message.operator is not None and isinstance(line, MessageToVisitor)
                 queued = await self._command(
                     connection, saved, command, message.operator.id, now=now
                 )
-                return CommandOutcome(conversation=saved, command=command, deliveries=queued)
+                return CommandOutcome(
+                    conversation=saved, command=command, deliveries=queued, line=line
+                )
         raise ConversationBusy(conversation_id)
 
     async def _command(
@@ -176,9 +191,12 @@ class ConversationService:
         endpoints = await enabled_endpoints(connection, record.site_id)
         prior = await store.prior_posts(connection, record.site_id, record.id)
         to_post, already = rules.command_recipients(
-            endpoints, prior, record.transcript, record.version
+            endpoints, prior, record.envelope, record.version
         )
-        payload = rules.transcript_payload(record.transcript, manually_submitted=True)
+        if not to_post:
+            return await self._earlier(connection, record, already) if already else []
+        transcript = await store.read_transcript(connection, record)
+        payload = rules.transcript_payload(transcript, manually_submitted=True)
         queued = await self._post(
             connection,
             record,
@@ -227,9 +245,9 @@ class ConversationService:
             now = self._clock()
             async with write_transaction(self._engine) as connection:
                 record = await self._open(connection, site_id, conversation_id)
-                transcript = rules.apply_changes(record.transcript, changes)
+                envelope = rules.apply_changes(record.envelope, changes)
                 saved = await store.save_transcript(
-                    connection, record, transcript, now=now, activity=False
+                    connection, record, envelope, now=now, activity=False
                 )
                 if saved is not None:
                     return saved
@@ -289,10 +307,11 @@ class ConversationService:
     ) -> list[Queued]:
         endpoints = await enabled_endpoints(connection, record.site_id)
         prior = await store.prior_posts(connection, record.site_id, record.id)
-        recipients = rules.completion_recipients(
-            endpoints, prior, record.transcript, record.version
-        )
-        payload = rules.transcript_payload(record.transcript, manually_submitted=False)
+        recipients = rules.completion_recipients(endpoints, prior, record.envelope, record.version)
+        if not recipients:
+            return []
+        transcript = await store.read_transcript(connection, record)
+        payload = rules.transcript_payload(transcript, manually_submitted=False)
         return await self._post(
             connection, record, payload, recipients, trigger="completion", now=now
         )
@@ -324,13 +343,25 @@ class ConversationService:
         )
 
     # -- reading -----------------------------------------------------------------------
+    async def record(self, site_id: str, conversation_id: str) -> ConversationRecord:
+        """The conversation's row only (no lines read); :class:`ConversationNotFound` if none."""
+        async with self._engine.connect() as connection:
+            record = await store.get_conversation(connection, site_id, conversation_id)
+        if record is None:
+            raise ConversationNotFound(conversation_id)
+        return record
+
     async def view(self, site_id: str, conversation_id: str) -> ConversationView:
         async with self._engine.connect() as connection:
             record = await store.get_conversation(connection, site_id, conversation_id)
             if record is None:
                 raise ConversationNotFound(conversation_id)
+            transcript = await store.read_transcript(connection, record)
             posts = await store.posted_deliveries(connection, site_id, conversation_id)
-        return ConversationView(conversation=record, posts=posts)
+            commands = await store.command_lines(connection, site_id, conversation_id)
+        return ConversationView(
+            conversation=record, transcript=transcript, posts=posts, commands=commands
+        )
 
     async def page(
         self,

@@ -3,11 +3,19 @@
 Every function takes a connection and leaves the transaction to the caller,
 so a change to a conversation and the deliveries it causes commit together.
 
+A conversation is two things: its row (state, bookkeeping and the transcript
+document without its items) and its lines, one row each in
+``conversation_lines``. Adding a line is an UPDATE of the small row and one
+INSERT; the lines before it are not read or written, so line 5,000 costs what
+line 10 does. The whole transcript is put together only when it is posted or
+read (:func:`read_transcript`).
+
 Concurrency is handled by conditional UPDATEs rather than locks held across
 statements, which behaves the same on SQLite and PostgreSQL:
 
 * a change is written only ``WHERE version = <the version it was computed
-  from> AND state = 'open'``; when another writer got there first the caller
+  from> AND state = 'open'`` (a line also ``AND lines = <the lines it saw>``,
+  which gives it its ``seq``); when another writer got there first the caller
   reloads and tries again (or learns the conversation closed);
 * closing is one UPDATE ``WHERE state = 'open'`` (and, for the idle check,
   ``AND last_activity_at <= cutoff``), so of several workers racing to close
@@ -25,17 +33,20 @@ from sqlalchemy import Row, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.conversations.rules import PriorPost
-from chathooks.db.tables import conversation_posts, conversations, deliveries
+from chathooks.db.tables import conversation_lines, conversation_posts, conversations, deliveries
 from chathooks.paging import InvalidCursor, decode_cursor, encode_cursor
-from chathooks.wire import Transcript
+from chathooks.wire import Item, MessageToVisitor, Transcript, dumps
 
 __all__ = [
+    "CommandLine",
     "ConversationRecord",
     "InvalidCursor",
     "NewPost",
     "PostedDelivery",
     "State",
+    "append_line",
     "close_conversation",
+    "command_lines",
     "get_conversation",
     "idle_conversations",
     "insert_conversation",
@@ -43,6 +54,7 @@ __all__ = [
     "list_conversations",
     "posted_deliveries",
     "prior_posts",
+    "read_transcript",
     "record_posts",
     "save_transcript",
 ]
@@ -52,12 +64,16 @@ State = Literal["open", "closed"]
 
 @dataclass(frozen=True)
 class ConversationRecord:
-    """A stored conversation: its transcript as it would be posted now, and its bookkeeping."""
+    """A stored conversation: its transcript's envelope and its bookkeeping.
+
+    ``envelope`` is the transcript as it would be posted now without its items
+    (visitor, operators, tags, groups); :func:`read_transcript` adds them.
+    """
 
     site_id: str
     id: str
     state: State
-    transcript: Transcript
+    envelope: Transcript
     #: Bumped whenever the transcript changes; posts record the version they showed.
     version: int
     created_at: float
@@ -65,6 +81,20 @@ class ConversationRecord:
     last_activity_at: float
     closed_at: float | None
     close_reason: str | None
+    #: Chat lines (the transcript's items) and all lines (commands too) so far.
+    messages: int = 0
+    lines: int = 0
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """An operator's command line as typed (``!lead wants a quote``), where it was typed."""
+
+    command: str
+    line: MessageToVisitor
+    #: How many of the transcript's items came before it.
+    after_items: int
+    created_at: float
 
 
 @dataclass(frozen=True)
@@ -110,27 +140,31 @@ def _record(row: Row[Any]) -> ConversationRecord:
         site_id=row.site_id,
         id=row.id,
         state=state,
-        transcript=Transcript.model_validate(document),
+        envelope=Transcript.model_validate({**document, "items": []}),
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_activity_at=row.last_activity_at,
         closed_at=row.closed_at,
         close_reason=row.close_reason,
+        messages=row.messages,
+        lines=row.lines,
     )
 
 
 def _document(transcript: Transcript) -> dict[str, Any]:
-    """What is stored: the transcript without ``manuallySubmitted``, which each post sets."""
+    """What is stored: the envelope, without ``items`` (rows of their own) and without
+    ``manuallySubmitted``, which each post sets."""
     document = transcript.to_wire()
     document.pop("manuallySubmitted", None)
+    document.pop("items", None)
     return document
 
 
 async def insert_conversation(
     connection: AsyncConnection, site_id: str, transcript: Transcript, *, now: float
 ) -> ConversationRecord:
-    """Store a new open conversation; a duplicate id raises the database's IntegrityError."""
+    """Store a new open conversation (no lines yet); a duplicate id raises IntegrityError."""
     await connection.execute(
         insert(conversations).values(
             site_id=site_id,
@@ -138,6 +172,8 @@ async def insert_conversation(
             state="open",
             document=_document(transcript),
             version=1,
+            messages=0,
+            lines=0,
             created_at=now,
             updated_at=now,
             last_activity_at=now,
@@ -147,7 +183,7 @@ async def insert_conversation(
         site_id=site_id,
         id=transcript.id,
         state="open",
-        transcript=transcript,
+        envelope=transcript.model_copy(update={"items": []}),
         version=1,
         created_at=now,
         updated_at=now,
@@ -170,24 +206,64 @@ async def get_conversation(
 async def save_transcript(
     connection: AsyncConnection,
     record: ConversationRecord,
-    transcript: Transcript,
+    envelope: Transcript,
     *,
     now: float,
     activity: bool,
 ) -> ConversationRecord | None:
-    """Write ``transcript`` if ``record`` is still current and open; None when it is not.
+    """Write ``envelope`` if ``record`` is still current and open; None when it is not.
 
-    The version goes up only when the transcript changed. ``activity`` (a
-    message or a command) also restarts the idle clock. The row is written
-    even when nothing changed, so concurrent writers of one conversation queue
-    up behind each other's row lock instead of interleaving.
+    The version goes up only when the envelope changed. ``activity`` also
+    restarts the idle clock. The row is written even when nothing changed, so
+    concurrent writers of one conversation queue up behind each other's row
+    lock instead of interleaving.
     """
-    changed = _document(transcript) != _document(record.transcript)
+    return await _write(connection, record, envelope, now=now, activity=activity, line=None)
+
+
+async def append_line(
+    connection: AsyncConnection,
+    record: ConversationRecord,
+    envelope: Transcript,
+    line: Item,
+    *,
+    command: str | None,
+    now: float,
+) -> ConversationRecord | None:
+    """Add one line after ``record``'s last, if ``record`` is still current and open.
+
+    A chat line (``command`` None) is the transcript's next item and bumps the
+    version; a command line does only if ``envelope`` changed (an operator
+    joined). One UPDATE of the conversation's row and one INSERT: the earlier
+    lines are neither read nor rewritten. None when another writer got there first.
+    """
+    return await _write(connection, record, envelope, now=now, activity=True, line=(line, command))
+
+
+async def _write(
+    connection: AsyncConnection,
+    record: ConversationRecord,
+    envelope: Transcript,
+    *,
+    now: float,
+    activity: bool,
+    line: tuple[Item, str | None] | None,
+) -> ConversationRecord | None:
+    document = _document(envelope)
+    envelope_changed = document != _document(record.envelope)
+    item = line is not None and line[1] is None
+    changed = envelope_changed or item
     version = record.version + 1 if changed else record.version
     values: dict[str, Any] = {"updated_at": now if changed else record.updated_at}
+    if envelope_changed:
+        values["document"] = document
     if changed:
-        values["document"] = _document(transcript)
         values["version"] = version
+    messages = record.messages + 1 if item else record.messages
+    lines = record.lines + 1 if line is not None else record.lines
+    if line is not None:
+        values["lines"] = lines
+        values["messages"] = messages
     last_activity = now if activity else record.last_activity_at
     values["last_activity_at"] = last_activity
     result = await connection.execute(
@@ -196,24 +272,85 @@ async def save_transcript(
             conversations.c.site_id == record.site_id,
             conversations.c.id == record.id,
             conversations.c.version == record.version,
+            conversations.c.lines == record.lines,
             conversations.c.state == "open",
         )
         .values(values)
     )
     if result.rowcount != 1:
         return None
+    if line is not None:
+        await connection.execute(
+            insert(conversation_lines).values(
+                site_id=record.site_id,
+                conversation_id=record.id,
+                seq=lines,
+                command=line[1],
+                line=dumps(line[0].to_wire()),
+                created_at=now,
+            )
+        )
     return ConversationRecord(
         site_id=record.site_id,
         id=record.id,
         state="open",
-        transcript=transcript,
+        envelope=envelope,
         version=version,
         created_at=record.created_at,
         updated_at=values["updated_at"],
         last_activity_at=last_activity,
         closed_at=None,
         close_reason=None,
+        messages=messages,
+        lines=lines,
     )
+
+
+async def read_transcript(connection: AsyncConnection, record: ConversationRecord) -> Transcript:
+    """The whole transcript of ``record``: its envelope with every chat line, in order."""
+    query = (
+        select(conversation_lines.c.line)
+        .where(
+            conversation_lines.c.site_id == record.site_id,
+            conversation_lines.c.conversation_id == record.id,
+            conversation_lines.c.command.is_(None),
+        )
+        .order_by(conversation_lines.c.seq)
+    )
+    items = [json.loads(row.line) for row in await connection.execute(query)]
+    return Transcript.model_validate({**record.envelope.to_wire(), "items": items})
+
+
+async def command_lines(
+    connection: AsyncConnection, site_id: str, conversation_id: str
+) -> list[CommandLine]:
+    """The operator commands typed in a conversation, in order, each placed among the items."""
+    query = (
+        select(
+            conversation_lines.c.seq,
+            conversation_lines.c.command,
+            conversation_lines.c.line,
+            conversation_lines.c.created_at,
+        )
+        .where(
+            conversation_lines.c.site_id == site_id,
+            conversation_lines.c.conversation_id == conversation_id,
+            conversation_lines.c.command.is_not(None),
+        )
+        .order_by(conversation_lines.c.seq)
+    )
+    found = []
+    for index, row in enumerate(await connection.execute(query)):
+        found.append(
+            CommandLine(
+                command=row.command,
+                line=MessageToVisitor.model_validate(json.loads(row.line)),
+                # Every line before it that is not a command is an item.
+                after_items=row.seq - 1 - index,
+                created_at=row.created_at,
+            )
+        )
+    return found
 
 
 async def close_conversation(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -294,10 +295,15 @@ conversations = Table(
     Column("id", String(200), primary_key=True),
     #: ``open`` or ``closed``.
     Column("state", String(10), nullable=False),
-    #: The transcript document as it would be posted now (``manuallySubmitted`` aside).
+    #: The transcript document as it would be posted now, without its ``items`` (they are
+    #: rows of ``conversation_lines``) and ``manuallySubmitted`` (each post sets it).
     Column("document", JSON, nullable=False),
     #: Bumped on every change: "nothing is posted twice for the same state".
     Column("version", Integer, nullable=False, default=1),
+    #: Chat lines in the transcript (its ``items``), for the 10,000 limit and the listing.
+    Column("messages", Integer, nullable=False, default=0, server_default="0"),
+    #: Rows in ``conversation_lines`` (chat lines and commands): the last one's ``seq``.
+    Column("lines", Integer, nullable=False, default=0, server_default="0"),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("last_activity_at", Float, nullable=False),
@@ -309,6 +315,29 @@ conversations = Table(
     Index("ix_conversations_site_created", "site_id", "created_at", "id"),
     #: Retention: closed conversations oldest first.
     Index("ix_conversations_closed", "state", "closed_at"),
+)
+
+#: A conversation's lines in order, one row each, so a line is one INSERT and never a
+#: rewrite of the lines before it. A chat line is a transcript item (its wire JSON); an
+#: operator command (``!lead`` and the text after it) is kept for the console, but it is
+#: not an item: what is posted is what Olark posts.
+conversation_lines = Table(
+    "conversation_lines",
+    metadata,
+    Column("site_id", String(40), primary_key=True),
+    Column("conversation_id", String(200), primary_key=True),
+    #: 1, 2, 3... within the conversation: the order the lines were written in.
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    #: ``lead``, ``case``... for a command line; NULL for a chat line (a transcript item).
+    Column("command", String(20), nullable=True),
+    #: The line as an item's wire JSON (``kind``, ``body``, ``timestamp``, ``nickname``...).
+    Column("line", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    ForeignKeyConstraint(
+        ["site_id", "conversation_id"],
+        ["conversations.site_id", "conversations.id"],
+        ondelete="CASCADE",
+    ),
 )
 
 conversation_posts = Table(
@@ -391,6 +420,7 @@ __all__ = [
     "DeliveryStatus",
     "admin_keys",
     "attempts",
+    "conversation_lines",
     "conversation_posts",
     "conversations",
     "deliveries",

@@ -14,6 +14,9 @@ from chathooks.urls import MAX_URL_LENGTH, check_url
 
 __all__ = [
     "ENDPOINT_FORMATS",
+    "MAX_HEADERS",
+    "MAX_HEADER_NAME",
+    "MAX_HEADER_VALUE",
     "MAX_URL_LENGTH",
     "EndpointFormat",
     "check_format",
@@ -23,6 +26,10 @@ __all__ = [
 ]
 
 MAX_HEADERS = 20
+#: An extra header's name and value. Receivers' servers commonly refuse a header line
+#: over 8 KiB (nginx, Node) and a name is a word or two.
+MAX_HEADER_NAME = 128
+MAX_HEADER_VALUE = 4096
 MAX_SITE_NAME = 200
 EndpointFormat = Literal["form", "json"]
 ENDPOINT_FORMATS: tuple[EndpointFormat, ...] = ("form", "json")
@@ -62,7 +69,17 @@ def check_format(value: str) -> EndpointFormat:
 def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Extra request headers; hop-by-hop names and those the sender sets are refused."""
     if len(headers) > MAX_HEADERS:
-        raise ValueError(f"at most {MAX_HEADERS} extra headers are allowed")
+        raise ValueError(f"at most {MAX_HEADERS} extra headers are allowed ({len(headers)} given)")
+    for name, value in headers.items():
+        if len(name) > MAX_HEADER_NAME:
+            raise ValueError(
+                f"the header name {name[:40]!r}... is longer than {MAX_HEADER_NAME} characters"
+            )
+        if len(value) > MAX_HEADER_VALUE:
+            raise ValueError(
+                f"the value of header {name!r} is longer than {MAX_HEADER_VALUE} characters "
+                f"({len(value)})"
+            )
     check_extra_headers(headers)
     seen: set[str] = set()
     for name in headers:

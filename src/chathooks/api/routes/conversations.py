@@ -22,9 +22,9 @@ from chathooks.api.schemas import Page, utc
 from chathooks.api.state import Cursor, Limit, ServicesDep
 from chathooks.conversations import rules
 from chathooks.conversations.events import (
-    BACKSTOP_SECONDS,
     POLL_SECONDS,
     OutcomeSignal,
+    backstop_seconds,
     delivery_events,
     event_data,
 )
@@ -39,7 +39,7 @@ from chathooks.conversations.service import (
     ConversationService,
     Queued,
 )
-from chathooks.conversations.store import ConversationRecord, PostedDelivery
+from chathooks.conversations.store import CommandLine, ConversationRecord, PostedDelivery
 
 __all__ = ["router"]
 
@@ -88,8 +88,8 @@ class ConversationSummary(BaseModel):
             "id": record.id,
             "state": record.state,
             "version": record.version,
-            "messages": len(record.transcript.items),
-            "tags": list(record.transcript.tags or []),
+            "messages": record.messages,
+            "tags": list(record.envelope.tags or []),
             "created_at": utc(record.created_at),
             "updated_at": utc(record.updated_at),
             "last_activity_at": utc(record.last_activity_at),
@@ -129,9 +129,37 @@ class Integration(BaseModel):
     deliveries: list[IntegrationDelivery]
 
 
+class CommandLineOut(BaseModel):
+    """An operator command as typed (``!lead wants a quote``): kept for the console, but not
+    one of the transcript's items, since Olark's payload has only the chat."""
+
+    command: str = Field(description="lead, case, webhook or trigger.")
+    body: str = Field(description="The whole line as the operator typed it.")
+    operator_id: str | None
+    nickname: str
+    timestamp: str = Field(description="Epoch seconds as a string, as an item's timestamp.")
+    after_items: int = Field(description="How many transcript items came before it.")
+    at: datetime
+
+    @classmethod
+    def of(cls, line: CommandLine) -> CommandLineOut:
+        return cls(
+            command=line.command,
+            body=line.line.body,
+            operator_id=line.line.operator_id,
+            nickname=line.line.nickname or "",
+            timestamp=line.line.timestamp,
+            after_items=line.after_items,
+            at=utc(line.created_at),
+        )
+
+
 class ConversationOut(ConversationSummary):
     transcript: dict[str, Any] = Field(description="The transcript exactly as it would be posted.")
     integrations: list[Integration]
+    commands: list[CommandLineOut] = Field(
+        description="The operator commands typed, in order, each placed among the items."
+    )
 
 
 class MessageResult(BaseModel):
@@ -141,6 +169,7 @@ class MessageResult(BaseModel):
     version: int
     command: str | None = None
     item: dict[str, Any] | None = None
+    line: CommandLineOut | None = Field(None, description="A command: the line as kept.")
     deliveries: list[DeliveryOut] = Field(default_factory=list)
 
 
@@ -217,8 +246,9 @@ async def read(conversation: str, site: SiteId, services: ServicesDep) -> Conver
     record = view.conversation
     return ConversationOut(
         **ConversationSummary.fields_of(record),
-        transcript=rules.transcript_payload(record.transcript, manually_submitted=False).to_wire(),
+        transcript=rules.transcript_payload(view.transcript, manually_submitted=False).to_wire(),
         integrations=_integrations(view.posts),
+        commands=[CommandLineOut.of(line) for line in view.commands],
     )
 
 
@@ -239,13 +269,24 @@ async def add_message(
             conversation_id=record.id,
             version=record.version,
             command=outcome.command,
+            line=_command_out(outcome, record),
             deliveries=[DeliveryOut.of(q) for q in outcome.deliveries],
         )
     return MessageResult(
         conversation_id=record.id,
         version=record.version,
-        item=record.transcript.items[-1].to_wire(),
+        item=outcome.item.to_wire(),
     )
+
+
+def _command_out(outcome: CommandOutcome, record: ConversationRecord) -> CommandLineOut:
+    line = CommandLine(
+        command=outcome.command,
+        line=outcome.line,
+        after_items=record.messages,
+        created_at=record.last_activity_at,
+    )
+    return CommandLineOut.of(line)
 
 
 @router.patch("/conversations/{conversation}", response_model=ConversationSummary)
@@ -279,7 +320,7 @@ async def events(
     """Server-Sent Events: a ``delivery`` event each time a delivery of this conversation
     succeeds or fails, with the endpoint's ``integration_url``."""
     service = _service(services)
-    await service.view(site, conversation)  # 404 before the stream starts
+    await service.record(site, conversation)  # 404 before the stream starts
     since = _since(last_event_id)
     signal: OutcomeSignal | None = getattr(request.app.state, "conversation_outcomes", None)
 
@@ -294,7 +335,7 @@ async def events(
                 disconnected=request.is_disconnected,
                 wake=wake,
                 since=since,
-                poll_seconds=BACKSTOP_SECONDS if shared else POLL_SECONDS,
+                poll_seconds=backstop_seconds() if shared else POLL_SECONDS,
             ):
                 yield chunk
 

@@ -7,7 +7,7 @@ their own. The service key comes from ``chathooks migrate`` (the setting or
 the SQLite key file), as the service will use it.
 
 Revision ID: r0008
-Revises: r0006
+Revises: r0007
 Create Date: 2026-12-01 14:40:00
 """
 
@@ -21,7 +21,7 @@ from alembic import context, op
 from chathooks.sealing import Keyring, configured_keyring, is_sealed
 
 revision: str = "r0008"
-down_revision: str | Sequence[str] | None = "r0006"
+down_revision: str | Sequence[str] | None = "r0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -409,10 +409,12 @@ async function sendMessage(event) {
     input.value = "";
     if (result.command) {
       const queued = result.deliveries ?? [];
-      const at = await commandTime(queued);
+      // The line as the service keeps it: a reload shows it with this time and text.
+      const at = result.line ? secondsOf(result.line.at) : await commandTime(queued);
       // The stream may have told an outcome already: its notice goes after the command.
       const early = takeNotices(queued, at);
-      addMessage(operator().nickname || "Operator", "command", `!${result.command}`, at);
+      addMessage(result.line?.nickname || operator().nickname || "Operator", "command",
+        result.line?.body ?? `!${result.command}`, at);
       for (const delivery of early) showDelivery(delivery);
       showQueued(queued, at, "No enabled endpoint to post to: add one on the Settings page.");
     } else if (result.item) {
@@ -452,13 +454,13 @@ async function resume(id) {
     addNotice("info", secondsOf(conversation.created_at),
       startedWith(conversation.transcript?.visitor ?? {}));
     for (const item of conversation.transcript?.items ?? []) addItem(item);
-    // Commands are not transcript items: the API keeps them as integrations, with their time.
-    const operators = conversation.transcript?.operators ?? {};
+    // Commands are not transcript items: the API keeps them as typed, with their time.
+    for (const line of conversation.commands ?? []) {
+      addMessage(line.nickname || "Operator", "command", line.body, secondsOf(line.at));
+    }
     for (const integration of conversation.integrations ?? []) {
       if (integration.trigger !== "command") continue;
       const at = secondsOf(integration.at);
-      const who = operators[integration.operator_id]?.nickname || "Operator";
-      addMessage(who, "command", `!${integration.command}`, at);
       for (const delivery of integration.deliveries) state.noticeAt.set(delivery.delivery_id, at);
     }
     if (conversation.state !== "open" && conversation.closed_at) {
