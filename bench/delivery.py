@@ -52,7 +52,15 @@ from bench.postgres import DEFAULT_ADMIN_URL, Databases, PostgresUnavailable
 from bench.processes import Child, ChildFailed, Children
 from bench.profiling import Profiler, ProfilerMissing
 from bench.results import Latency, Report, Scenario, Throughput, percentile
-from bench.service import Api, Deployment, add_site, prepare, start_api, start_worker
+from bench.service import (
+    ENDPOINT_IN_FLIGHT,
+    Api,
+    Deployment,
+    add_site,
+    prepare,
+    start_api,
+    start_worker,
+)
 from bench.sink_control import Sink
 from chathooks.heap import freeze_startup_objects
 from chathooks.sealing import new_key
@@ -1089,6 +1097,9 @@ class Benchmark:
             "is excluded (the time from process start is shown too)",
             "(b): `chathooks serve --no-worker` on SQLite fills the queue and stops; one "
             "`chathooks serve` (API + worker) delivers",
+            f"endpoint: the benchmark's endpoint allows {ENDPOINT_IN_FLIGHT} requests in flight "
+            f"(`--max-in-flight`), as many as (a) and the peers keep; the neighbour's hanging "
+            "endpoint keeps the default cap (CHATHOOKS_ENDPOINT_CONCURRENCY, 8)",
             "(c): `chathooks serve --no-worker` (API) + 1 or 2 `chathooks worker` processes on a "
             "fresh PostgreSQL database, dropped afterwards",
             f"ingest/s: JSON bodies through the API, {INGEST_CONCURRENCY} requests in flight, "

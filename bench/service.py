@@ -51,19 +51,33 @@ class Deployment:
         return {"CHATHOOKS_DATABASE_URL": self.database_url}
 
 
+#: The requests in flight the benchmark's own endpoint allows: as many as the bare loop
+#: (a) and the peers keep in flight, so all post at the same concurrency. A new endpoint's
+#: default is CHATHOOKS_ENDPOINT_CONCURRENCY (8), a share of one worker's 64 slots.
+ENDPOINT_IN_FLIGHT = 64
+
+
 def prepare(children: Children, database_url: str, webhook_url: str) -> Deployment:
     """Migrate ``database_url`` and create the site and endpoint the benchmark posts through."""
     cli = chathooks_command()
     db = ["--database-url", database_url]
     env = {"CHATHOOKS_DATABASE_URL": database_url}
     children.run("chathooks migrate", [*cli, "migrate", *db], env=env)
-    return add_site(children, database_url, webhook_url)
+    return add_site(children, database_url, webhook_url, max_in_flight=ENDPOINT_IN_FLIGHT)
 
 
 def add_site(
-    children: Children, database_url: str, webhook_url: str, name: str = "bench"
+    children: Children,
+    database_url: str,
+    webhook_url: str,
+    name: str = "bench",
+    *,
+    max_in_flight: int | None = None,
 ) -> Deployment:
-    """Another site, with one endpoint posting to ``webhook_url``, in a migrated database."""
+    """Another site, with one endpoint posting to ``webhook_url``, in a migrated database.
+
+    ``max_in_flight`` None leaves the endpoint at the service's default cap.
+    """
     cli = chathooks_command()
     db = ["--database-url", database_url]
     env = {"CHATHOOKS_DATABASE_URL": database_url}
@@ -75,7 +89,16 @@ def add_site(
     endpoint = _json_output(
         children.run(
             "chathooks endpoint add",
-            [*cli, "endpoint", "add", str(site["id"]), webhook_url, "--json", *db],
+            [
+                *cli,
+                "endpoint",
+                "add",
+                str(site["id"]),
+                webhook_url,
+                "--json",
+                *db,
+                *([] if max_in_flight is None else ["--max-in-flight", str(max_in_flight)]),
+            ],
             env=env,
         )
     )

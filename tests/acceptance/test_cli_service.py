@@ -385,9 +385,11 @@ def test_endpoint_update_disable_enable_test_and_delete(
     site = admin_json("site", "create", "s", cwd=tmp_path, database_url=database_url)
     site_id, auth = site["id"], {"Authorization": f"Bearer {site['api_key']}"}
     endpoint = admin_json(
-        "endpoint", "add", site_id, receiver.url, cwd=tmp_path, database_url=database_url
-    )
+        "endpoint", "add", site_id, receiver.url, "--max-in-flight", "2",
+        cwd=tmp_path, database_url=database_url,
+    )  # fmt: skip
     endpoint_id = endpoint["id"]
+    assert endpoint["max_in_flight"] == 2
 
     with serving(tmp_path, database_url, "--no-worker") as (base, _):
         path = f"{base}/api/v1/sites/{site_id}/endpoints/{endpoint_id}"
@@ -404,6 +406,18 @@ def test_endpoint_update_disable_enable_test_and_delete(
         )
         assert changed["send_offline"] is True  # not given, not changed
         assert httpx.get(path, headers=auth).json() == changed
+
+        capped = admin_json(
+            "endpoint", "update", site_id, endpoint_id, "--max-in-flight", "64",
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert capped["max_in_flight"] == 64
+        assert httpx.get(path, headers=auth).json()["max_in_flight"] == 64
+        too_many = admin(
+            "endpoint", "update", site_id, endpoint_id, "--max-in-flight", "65",
+            cwd=tmp_path, database_url=database_url,
+        )  # fmt: skip
+        assert too_many.returncode == 1 and "max_in_flight" in too_many.stderr
 
         unsigned = admin_json(
             "endpoint", "update", site_id, endpoint_id, "--no-secret",

@@ -265,6 +265,15 @@ def site_list(
     _more(page)
 
 
+#: Validated by the API's schema, so the CLI says the same as a 422 would.
+_MAX_IN_FLIGHT = typer.Option(
+    None,
+    "--max-in-flight",
+    help="Requests in flight to this endpoint at most, across all workers (1-64; default "
+    "CHATHOOKS_ENDPOINT_CONCURRENCY).",
+)
+
+
 def endpoint_add(
     site: str = _SITE,
     url: str = typer.Argument(..., help="Where to POST payloads (http or https)."),
@@ -280,6 +289,7 @@ def endpoint_add(
         False, "--no-secret", help="Do not sign requests (no webhook-signature header)."
     ),
     description: str = typer.Option("", "--description", help="A note for people."),
+    max_in_flight: int | None = _MAX_IN_FLIGHT,
     database_url: str | None = _DATABASE_URL,
     as_json: bool = _JSON,
 ) -> None:
@@ -292,6 +302,8 @@ def endpoint_add(
         "format": body_format,
         "description": description,
     }
+    if max_in_flight is not None:
+        fields["max_in_flight"] = max_in_flight
     if no_secret:
         fields["secret"] = None
     body = _checked(EndpointCreate, fields)
@@ -347,6 +359,7 @@ def endpoint_update(
     events: bool | None = typer.Option(None, "--events/--no-events", help="Send start events."),
     body_format: str | None = typer.Option(None, "--format", help="form or json."),
     description: str | None = typer.Option(None, "--description", help="A note for people."),
+    max_in_flight: int | None = _MAX_IN_FLIGHT,
     new_secret: bool = typer.Option(
         False,
         "--new-secret",
@@ -366,6 +379,7 @@ def endpoint_update(
         "send_events": events,
         "format": body_format,
         "description": description,
+        "max_in_flight": max_in_flight,
     }
     fields: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
     secret = None
