@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from chathooks.db import create_engine, tables
 from chathooks.db.migrate import upgrade_async
-from chathooks.ingest import Ingestor
+from chathooks.ingest import GATHER_TURNS, Ingestor
 from chathooks.queue import write_transaction
 from chathooks.repository.endpoints import create_endpoint
 from chathooks.repository.sites import create_site
@@ -91,5 +91,36 @@ async def test_a_payload_the_database_refuses_fails_alone(database_url: str) -> 
         async with engine.connect() as connection:
             stored = await connection.scalar(select(func.count()).select_from(tables.deliveries))
         assert stored == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_requests_arriving_over_a_few_turns_of_the_loop_share_one_transaction(
+    database_url: str,
+) -> None:
+    # On SQLite a batch commits without yielding: a request that reached the
+    # ingestor a turn after the first used to wait for a transaction of its own.
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    try:
+        async with write_transaction(engine) as connection:
+            site = (await create_site(connection, "Acme")).site
+            await create_endpoint(connection, site.id, url="http://127.0.0.1:9/a")
+        ingestor = Ingestor(engine)
+
+        async def after(turns: int) -> str:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            payload = Transcript(id=f"late{turns}")
+            [ref] = await ingestor.ingest(site.id, payload, dumps(payload.to_wire()))
+            return ref.id
+
+        ids = await asyncio.gather(*(after(turns) for turns in range(GATHER_TURNS)))
+        async with engine.connect() as connection:
+            created = await connection.scalars(
+                select(tables.deliveries.c.created_at).where(tables.deliveries.c.id.in_(ids))
+            )
+            # One enqueue stamps its whole batch with one time.
+            assert len(set(created.all())) == 1
     finally:
         await engine.dispose()
