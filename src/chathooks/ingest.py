@@ -6,7 +6,8 @@ per request, and the database round trips dominate the cost of the ingest
 path. So concurrent requests share a transaction: while one batch commits,
 the next gathers; each caller is answered when the batch holding its payload
 has committed (group commit). An idle service adds no delay: a lone request
-is committed at once. The endpoint read is inside the same transaction, so
+is committed as soon as the event loop has had :data:`GATHER_TURNS` turns, and
+no timer is waited on. The endpoint read is inside the same transaction, so
 routing always sees the endpoints as they are.
 """
 
@@ -24,6 +25,12 @@ from chathooks.wire import Payload
 
 #: Most payloads committed in one transaction.
 MAX_BATCH = 256
+#: Turns of the event loop a new batch lets pass before it is taken. On SQLite a
+#: batch commits without yielding, so nothing gathers while it runs: without
+#: these, a batch was the requests whose bytes came in the same read of the
+#: sockets (4 on average with 32 in flight); with them, about twice as many,
+#: and the transaction's cost is shared by as many more.
+GATHER_TURNS = 3
 
 
 @dataclass(slots=True)
@@ -61,6 +68,8 @@ class Ingestor:
         return await asyncio.shield(request.done)
 
     async def _commit_waiting(self) -> None:
+        for _ in range(GATHER_TURNS):
+            await asyncio.sleep(0)
         while self._waiting:
             batch = self._waiting[: self.max_batch]
             del self._waiting[: self.max_batch]
@@ -117,4 +126,4 @@ def _settle(request: _Request, result: list[DeliveryRef] | BaseException) -> Non
         request.done.set_result(result)
 
 
-__all__ = ["MAX_BATCH", "Ingestor"]
+__all__ = ["GATHER_TURNS", "MAX_BATCH", "Ingestor"]

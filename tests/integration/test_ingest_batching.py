@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks.db import create_engine, tables
 from chathooks.db.migrate import upgrade_async
-from chathooks.ingest import Ingestor
+from chathooks.ingest import GATHER_TURNS, Ingestor
 from chathooks.queue import write_transaction
 from chathooks.repository.endpoints import create_endpoint
 from chathooks.repository.sites import create_site
@@ -69,20 +72,29 @@ async def test_concurrent_payloads_are_routed_and_committed_each_to_its_own_call
         await engine.dispose()
 
 
-async def test_a_payload_the_database_refuses_fails_alone(database_url: str) -> None:
+@contextlib.asynccontextmanager
+async def _one_site(database_url: str) -> AsyncIterator[tuple[AsyncEngine, str]]:
+    """A migrated database with one site and one endpoint: its engine and the site's id."""
     await upgrade_async(database_url)
     engine = create_engine(database_url)
     try:
         async with write_transaction(engine) as connection:
             site = (await create_site(connection, "Acme")).site
             await create_endpoint(connection, site.id, url="http://127.0.0.1:9/a")
+        yield engine, site.id
+    finally:
+        await engine.dispose()
+
+
+async def test_a_payload_the_database_refuses_fails_alone(database_url: str) -> None:
+    async with _one_site(database_url) as (engine, site_id):
         ingestor = Ingestor(engine)
         ids = ["ok1", "bad\ud800", "ok2", "ok3"]  # a lone surrogate cannot be stored as text
 
         async def one(conversation_id: str) -> list[str]:
             payload = Transcript(id=conversation_id)
             text = dumps(payload.to_wire())
-            return [ref.id for ref in await ingestor.ingest(site.id, payload, text)]
+            return [ref.id for ref in await ingestor.ingest(site_id, payload, text)]
 
         results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
 
@@ -91,5 +103,27 @@ async def test_a_payload_the_database_refuses_fails_alone(database_url: str) -> 
         async with engine.connect() as connection:
             stored = await connection.scalar(select(func.count()).select_from(tables.deliveries))
         assert stored == 3
-    finally:
-        await engine.dispose()
+
+
+async def test_requests_arriving_over_a_few_turns_of_the_loop_share_one_transaction(
+    database_url: str,
+) -> None:
+    # On SQLite a batch commits without yielding: a request that reached the
+    # ingestor a turn after the first used to wait for a transaction of its own.
+    async with _one_site(database_url) as (engine, site_id):
+        ingestor = Ingestor(engine)
+
+        async def after(turns: int) -> str:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            payload = Transcript(id=f"late{turns}")
+            [ref] = await ingestor.ingest(site_id, payload, dumps(payload.to_wire()))
+            return ref.id
+
+        ids = await asyncio.gather(*(after(turns) for turns in range(GATHER_TURNS)))
+        async with engine.connect() as connection:
+            created = await connection.scalars(
+                select(tables.deliveries.c.created_at).where(tables.deliveries.c.id.in_(ids))
+            )
+            # One enqueue stamps its whole batch with one time.
+            assert len(set(created.all())) == 1

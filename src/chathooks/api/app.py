@@ -124,11 +124,13 @@ def create_app(
     # request is looked up (and its body hashed) by its Idempotency-Key.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestLimits, limit_for=body_limits(config), gate=key_gate)
+    # Routes are matched in this order, by the router and by the key gate: the
+    # hottest route (one request per chat) first. No two routers share a path.
     for module in (
+        transcripts,
         sites,
         alerts,
         endpoints,
-        transcripts,
         deliveries,
         conversations,
         erasures,

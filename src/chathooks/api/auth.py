@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Security
@@ -23,7 +24,15 @@ from chathooks.http_limits.body import Refusal
 from chathooks.repository.ids import hash_key
 from chathooks.repository.sites import KeyOwner, get_site, key_owner
 
-__all__ = ["AdminOnly", "Authenticator", "SiteId", "authenticate", "key_gate", "site_scope"]
+__all__ = [
+    "AdminOnly",
+    "Authenticator",
+    "SiteId",
+    "authenticate",
+    "key_gate",
+    "open_site",
+    "site_scope",
+]
 
 #: How long a looked-up key (or a site an admin opened) is trusted without asking the database.
 CACHE_SECONDS = 5.0
@@ -87,16 +96,21 @@ async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> KeyOwner:
     """The owner of the request's bearer key, or 401."""
-    if credentials is None or not credentials.credentials.strip():
+    key = credentials.credentials.strip() if credentials is not None else ""
+    return await _owner_of(request, key or None)
+
+
+async def _owner_of(request: Request, key: str | None) -> KeyOwner:
+    if key is None:
         raise unauthorized(_NO_KEY)
     authenticator: Authenticator = request.app.state.services.auth
-    owner = await authenticator.owner(credentials.credentials.strip())
+    owner = await authenticator.owner(key)
     if owner is None:
         raise unauthorized(_BAD_KEY)
     return owner
 
 
-def _bearer_key(scope: dict[str, Any]) -> str | None:
+def _bearer_key(scope: Mapping[str, Any]) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             scheme, _, key = bytes(value).decode("latin-1").partition(" ")
@@ -149,6 +163,18 @@ async def site_scope(
     site: Annotated[str, Path(description="The site id (site_...).")],
 ) -> str:
     """The site id of the path, once the key is known to open it; 404 otherwise."""
+    return await _scoped(request, owner, site)
+
+
+async def open_site(request: Request, site: str) -> str:
+    """:data:`SiteId` for a route that reads its request itself: 401, 404 or ``site``.
+
+    The same checks as the dependency, without FastAPI solving one per request.
+    """
+    return await _scoped(request, await _owner_of(request, _bearer_key(request.scope)), site)
+
+
+async def _scoped(request: Request, owner: KeyOwner, site: str) -> str:
     if owner.site_id == site:
         return site
     if owner.is_admin:

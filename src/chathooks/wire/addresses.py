@@ -9,7 +9,12 @@ IPv4-mapped IPv6 address (``::ffff:203.0.113.7``) is written as its IPv4 form.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
+
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: An IPv4 address written as ``ipaddress`` writes it: kept as it is without parsing it.
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 def ipv4_form(value: str) -> str | None:
@@ -43,6 +48,8 @@ def with_ipv4_visitor_ip(document: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(visitor, dict) or "ip" not in visitor:
         return document
     value = visitor["ip"]
+    if isinstance(value, str) and _CANONICAL_IPV4.fullmatch(value):
+        return document
     try:
         ip = ipv4_form(value) if isinstance(value, str) else None
     except ValueError:
