@@ -32,7 +32,7 @@ from chathooks.conversations.inputs import (
 from chathooks.conversations.service import CommandOutcome, ConversationService
 from chathooks.db import create_engine
 from chathooks.db.migrate import upgrade_async
-from chathooks.db.tables import deliveries, delivery_payloads
+from chathooks.db.tables import conversation_lines, deliveries, delivery_payloads
 from chathooks.repository.endpoints import create_endpoint
 from chathooks.repository.sites import create_site
 
@@ -273,3 +273,43 @@ async def test_racing_idle_checks_complete_each_conversation_once(postgres_url: 
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_lines_sent_at_once_are_committed_in_order_before_each_answer(
+    world: World, database_url: str
+) -> None:
+    """Concurrent chat lines share transactions; each is answered only once it is committed,
+    the lines of a conversation keep the order they were sent in, and a line the rules
+    refuse fails alone."""
+    first, second, closed = await start(world), await start(world), await start(world)
+    await world.service.close(world.site, closed)
+    reader = create_engine(database_url)  # another connection sees only what was committed
+
+    async def line(conversation_id: str, text: str) -> int:
+        outcome = await say(world, conversation_id, "visitor", text)
+        async with reader.connect() as connection:
+            rows = await connection.execute(
+                select(conversation_lines.c.seq).where(
+                    conversation_lines.c.conversation_id == conversation_id,
+                    conversation_lines.c.seq == outcome.conversation.lines,
+                )
+            )
+            assert rows.first() is not None, f"{text!r} answered before it was committed"
+        return int(outcome.conversation.version)
+
+    try:
+        answers = await asyncio.gather(
+            *(line(c, f"{c[:4]} {n}") for n in range(8) for c in (first, second)),
+            line(closed, "too late"),
+            line("nope", "nobody"),
+            return_exceptions=True,
+        )
+    finally:
+        await reader.dispose()
+    assert isinstance(answers[-2], ConversationClosed)
+    assert isinstance(answers[-1], ConversationNotFound)
+    assert sorted(a for a in answers[:-2] if isinstance(a, int)) == sorted([*range(2, 10)] * 2)
+    for conversation in (first, second):
+        view = await world.service.view(world.site, conversation)
+        bodies = [item.to_wire()["body"] for item in view.transcript.items]
+        assert bodies == [f"{conversation[:4]} {n}" for n in range(8)]
