@@ -29,6 +29,7 @@ from chathooks.conversations.inputs import (
     NewMessage,
     NewOfflineMessage,
 )
+from chathooks.conversations.retention import delete_conversations
 from chathooks.conversations.service import CommandOutcome, ConversationService
 from chathooks.db import create_engine
 from chathooks.db.migrate import upgrade_async
@@ -313,3 +314,56 @@ async def test_lines_sent_at_once_are_committed_in_order_before_each_answer(
         view = await world.service.view(world.site, conversation)
         bodies = [item.to_wire()["body"] for item in view.transcript.items]
         assert bodies == [f"{conversation[:4]} {n}" for n in range(8)]
+
+
+async def test_a_line_sees_what_another_process_did_to_its_conversation(
+    world: World, database_url: str
+) -> None:
+    """A process starts a line from the conversation as it last wrote it; whatever another
+    process did since (lines, a change, an erasure and a new chat with the same id, a close)
+    is what the line is written on."""
+    other_engine = create_engine(database_url)
+    other = ConversationService(other_engine, clock=world.clock)
+
+    async def elsewhere(text: str) -> None:
+        body = NewMessage.model_validate({"from": "visitor", "body": text})
+        await other.add_message(world.site, conversation, body)
+
+    async def renamed(name: str) -> None:
+        changes = ConversationChanges.model_validate({"visitor": {"fullName": name}})
+        await other.change(world.site, conversation, changes)
+
+    async def bodies() -> list[str]:
+        view = await world.service.view(world.site, conversation)
+        return [item.to_wire()["body"] for item in view.transcript.items]
+
+    try:
+        conversation = await start(world, "chat-0001")
+        await say(world, conversation, "visitor", "one")
+        await elsewhere("two")
+        await renamed("Ana")
+        three = await say(world, conversation, "visitor", "three")
+        assert (three.conversation.lines, three.conversation.version) == (3, 5)
+        assert three.item.to_wire()["visitor_nickname"] == "Ana"
+        assert await bodies() == ["one", "two", "three"]
+
+        # Erased, and a new chat under the same id grows to the same version and line count.
+        async with other_engine.begin() as connection:
+            await delete_conversations(connection, [(world.site, conversation)])
+        request = NewConversation.model_validate({"id": conversation, "visitor": VISITOR})
+        world.clock.now += 1
+        await other.start(world.site, request)
+        await elsewhere("a")
+        await elsewhere("b")
+        await renamed("Bea")
+        await elsewhere("c")
+        d = await say(world, conversation, "visitor", "d")
+        assert (d.conversation.lines, d.conversation.version) == (4, 6)
+        assert d.item.to_wire()["visitor_nickname"] == "Bea"
+        assert await bodies() == ["a", "b", "c", "d"]
+
+        await other.close(world.site, conversation)
+        with pytest.raises(ConversationClosed):
+            await say(world, conversation, "visitor", "too late")
+    finally:
+        await other_engine.dispose()

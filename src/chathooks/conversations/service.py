@@ -443,6 +443,8 @@ async def _open(
 # -- chat lines, committed together -----------------------------------------------------
 #: Most chat lines committed in one transaction.
 MAX_LINE_BATCH = 256
+#: Conversations whose last written state a line writer keeps (see ``_LineWriter._known``).
+KNOWN_CONVERSATIONS = 10_000
 
 
 @dataclass(slots=True)
@@ -476,6 +478,11 @@ class _LineWriter:
         self._engine = engine
         self._waiting: list[_Line] = []
         self._committer: asyncio.Task[None] | None = None
+        #: The conversations this writer wrote last, as it left them, oldest first. A
+        #: line starts from one without reading it: the UPDATE is conditional on the
+        #: version, the line count, the creation time and the state, so an entry that is
+        #: out of date (another writer, a close, an erasure) costs a read and a retry.
+        self._known: dict[tuple[str, str], ConversationRecord] = {}
 
     async def add(self, line: _Line) -> MessageOutcome:
         self._waiting.append(line)
@@ -515,24 +522,44 @@ class _LineWriter:
             # Conversations in one order, so on PostgreSQL two processes' batches never
             # wait for each other's row locks in a cycle (the sort keeps arrival order).
             for line in sorted(batch, key=lambda line: (line.site_id, line.conversation_id)):
+                key = (line.site_id, line.conversation_id)
                 try:
-                    answers[id(line)] = await _write_line(connection, line)
+                    outcome = await _write_line(connection, line, self._known.pop(key, None))
                 except ConversationError as refused:  # raised before it wrote anything
                     answers[id(line)] = refused
+                    continue
+                answers[id(line)] = outcome
+                self._known[key] = outcome.conversation
+                if len(self._known) > KNOWN_CONVERSATIONS:
+                    del self._known[next(iter(self._known))]
         return [answers[id(line)] for line in batch]
 
 
-async def _write_line(connection: AsyncConnection, line: _Line) -> MessageOutcome:
+async def _write_line(
+    connection: AsyncConnection, line: _Line, known: ConversationRecord | None
+) -> MessageOutcome:
+    """Write ``line``, starting from ``known`` (the conversation as this process last wrote
+    it) when there is one: the conditional UPDATE finds out whether it is still current."""
+    record = known
     for _ in range(MAX_ATTEMPTS):
         now = line.clock()
-        record = await _open(connection, line.site_id, line.conversation_id)
-        envelope, item = rules.chat_item(
-            record.envelope, line.message, now=now, messages=record.messages
-        )
+        fresh = record is None
+        if record is None:
+            record = await _open(connection, line.site_id, line.conversation_id)
+        try:
+            envelope, item = rules.chat_item(
+                record.envelope, line.message, now=now, messages=record.messages
+            )
+        except ConversationError:
+            if fresh:
+                raise
+            record = None  # refused on what this process knew: ask the database
+            continue
         saved = await store.append_line(connection, record, envelope, item, command=None, now=now)
         if saved is not None:
             return MessageOutcome(conversation=saved, item=item)
-        # Another process changed or closed it meanwhile: each statement sees the latest.
+        # Changed, closed or gone meanwhile (or ``known`` was out of date): read it again.
+        record = None
     raise ConversationBusy(line.conversation_id)
 
 

@@ -14,9 +14,12 @@ Concurrency is handled by conditional UPDATEs rather than locks held across
 statements, which behaves the same on SQLite and PostgreSQL:
 
 * a change is written only ``WHERE version = <the version it was computed
-  from> AND state = 'open'`` (a line also ``AND lines = <the lines it saw>``,
-  which gives it its ``seq``); when another writer got there first the caller
-  reloads and tries again (or learns the conversation closed);
+  from> AND lines = <the lines it saw> AND created_at = <its creation time>
+  AND state = 'open'`` (the line count gives a line its ``seq``; the creation
+  time tells a chat erased and started again under the same id from the one
+  the change was computed on); when another writer got there first the caller
+  reloads and tries again (or learns the conversation closed). So a caller may
+  also start from a record it kept rather than read;
 * closing is one UPDATE ``WHERE state = 'open'`` (and, for the idle check,
   ``AND last_activity_at <= cutoff``), so of several workers racing to close
   the same conversation exactly one sees a changed row.
@@ -204,6 +207,8 @@ _WRITE_IF_CURRENT = update(conversations).where(
     conversations.c.id == bindparam("b_id"),
     conversations.c.version == bindparam("b_version"),
     conversations.c.lines == bindparam("b_lines"),
+    # A conversation erased and started again under the same id is another one.
+    conversations.c.created_at == bindparam("b_created"),
     conversations.c.state == "open",
 )
 _INSERT_LINE = insert(conversation_lines)
@@ -287,6 +292,7 @@ async def _write(
         "b_id": record.id,
         "b_version": record.version,
         "b_lines": record.lines,
+        "b_created": record.created_at,
     }
     result = await connection.execute(_WRITE_IF_CURRENT, {**current, **values})
     if result.rowcount != 1:
