@@ -270,8 +270,9 @@ async def _write(
     activity: bool,
     line: tuple[Item, str | None] | None,
 ) -> ConversationRecord | None:
-    document = _document(envelope)
-    envelope_changed = document != _document(record.envelope)
+    # The rules hand back the very envelope they were given when a line leaves it as it was.
+    document = None if envelope is record.envelope else _document(envelope)
+    envelope_changed = document is not None and document != _document(record.envelope)
     item = line is not None and line[1] is None
     changed = envelope_changed or item
     version = record.version + 1 if changed else record.version
