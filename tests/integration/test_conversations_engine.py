@@ -29,10 +29,11 @@ from chathooks.conversations.inputs import (
     NewMessage,
     NewOfflineMessage,
 )
+from chathooks.conversations.retention import delete_conversations
 from chathooks.conversations.service import CommandOutcome, ConversationService
 from chathooks.db import create_engine
 from chathooks.db.migrate import upgrade_async
-from chathooks.db.tables import deliveries, delivery_payloads
+from chathooks.db.tables import conversation_lines, deliveries, delivery_payloads
 from chathooks.repository.endpoints import create_endpoint
 from chathooks.repository.sites import create_site
 
@@ -273,3 +274,96 @@ async def test_racing_idle_checks_complete_each_conversation_once(postgres_url: 
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_lines_sent_at_once_are_committed_in_order_before_each_answer(
+    world: World, database_url: str
+) -> None:
+    """Concurrent chat lines share transactions; each is answered only once it is committed,
+    the lines of a conversation keep the order they were sent in, and a line the rules
+    refuse fails alone."""
+    first, second, closed = await start(world), await start(world), await start(world)
+    await world.service.close(world.site, closed)
+    reader = create_engine(database_url)  # another connection sees only what was committed
+
+    async def line(conversation_id: str, text: str) -> int:
+        outcome = await say(world, conversation_id, "visitor", text)
+        async with reader.connect() as connection:
+            rows = await connection.execute(
+                select(conversation_lines.c.seq).where(
+                    conversation_lines.c.conversation_id == conversation_id,
+                    conversation_lines.c.seq == outcome.conversation.lines,
+                )
+            )
+            assert rows.first() is not None, f"{text!r} answered before it was committed"
+        return int(outcome.conversation.version)
+
+    try:
+        answers = await asyncio.gather(
+            *(line(c, f"{c[:4]} {n}") for n in range(8) for c in (first, second)),
+            line(closed, "too late"),
+            line("nope", "nobody"),
+            return_exceptions=True,
+        )
+    finally:
+        await reader.dispose()
+    assert isinstance(answers[-2], ConversationClosed)
+    assert isinstance(answers[-1], ConversationNotFound)
+    assert sorted(a for a in answers[:-2] if isinstance(a, int)) == sorted([*range(2, 10)] * 2)
+    for conversation in (first, second):
+        view = await world.service.view(world.site, conversation)
+        bodies = [item.to_wire()["body"] for item in view.transcript.items]
+        assert bodies == [f"{conversation[:4]} {n}" for n in range(8)]
+
+
+async def test_a_line_sees_what_another_process_did_to_its_conversation(
+    world: World, database_url: str
+) -> None:
+    """A process starts a line from the conversation as it last wrote it; whatever another
+    process did since (lines, a change, an erasure and a new chat with the same id, a close)
+    is what the line is written on."""
+    other_engine = create_engine(database_url)
+    other = ConversationService(other_engine, clock=world.clock)
+
+    async def elsewhere(text: str) -> None:
+        body = NewMessage.model_validate({"from": "visitor", "body": text})
+        await other.add_message(world.site, conversation, body)
+
+    async def renamed(name: str) -> None:
+        changes = ConversationChanges.model_validate({"visitor": {"fullName": name}})
+        await other.change(world.site, conversation, changes)
+
+    async def bodies() -> list[str]:
+        view = await world.service.view(world.site, conversation)
+        return [item.to_wire()["body"] for item in view.transcript.items]
+
+    try:
+        conversation = await start(world, "chat-0001")
+        await say(world, conversation, "visitor", "one")
+        await elsewhere("two")
+        await renamed("Ana")
+        three = await say(world, conversation, "visitor", "three")
+        assert (three.conversation.lines, three.conversation.version) == (3, 5)
+        assert three.item.to_wire()["visitor_nickname"] == "Ana"
+        assert await bodies() == ["one", "two", "three"]
+
+        # Erased, and a new chat under the same id grows to the same version and line count.
+        async with other_engine.begin() as connection:
+            await delete_conversations(connection, [(world.site, conversation)])
+        request = NewConversation.model_validate({"id": conversation, "visitor": VISITOR})
+        world.clock.now += 1
+        await other.start(world.site, request)
+        await elsewhere("a")
+        await elsewhere("b")
+        await renamed("Bea")
+        await elsewhere("c")
+        d = await say(world, conversation, "visitor", "d")
+        assert (d.conversation.lines, d.conversation.version) == (4, 6)
+        assert d.item.to_wire()["visitor_nickname"] == "Bea"
+        assert await bodies() == ["a", "b", "c", "d"]
+
+        await other.close(world.site, conversation)
+        with pytest.raises(ConversationClosed):
+            await say(world, conversation, "visitor", "too late")
+    finally:
+        await other_engine.dispose()

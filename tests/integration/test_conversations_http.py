@@ -489,3 +489,50 @@ def test_the_in_process_worker_sends_a_command_and_a_completion_at_once(
         receiver.wait_for(2, timeout=5)
         assert time.monotonic() - started < 10
     assert [r.document()["id"] for r in receiver.requests] == [conversation, conversation]
+
+
+def test_a_line_is_answered_alike_whichever_content_type_sends_it(site: Site) -> None:
+    """``application/json`` lines take the route's short path; other JSON types go
+    through FastAPI's own handler. The answers, and the checks, are the same."""
+    conversation = site.start()
+    path = site.path(f"/conversations/{conversation}/messages")
+    answers = []
+    for content_type in ("application/json; charset=utf-8", "application/vnd.chat+json"):
+        for body in (
+            {"from": "visitor", "body": "Grüße", "timestamp": "1473774821.4"},
+            {"from": "operator", "body": "Hi", "timestamp": "1473774822.4", "operator": OPERATOR},
+            {
+                "from": "operator",
+                "body": "!lead",
+                "timestamp": "1473774823.4",
+                "operator": OPERATOR,
+            },
+        ):
+            headers = {**site.auth, "content-type": content_type}
+            response = site.client.post(path, content=json.dumps(body), headers=headers)
+            assert response.status_code == 201, response.text
+            assert response.headers["content-type"] == "application/json"
+            answers.append(response.json())
+    lean, full = answers[:3], answers[3:]
+    for short, usual in zip(lean, full, strict=True):
+        assert short.keys() == usual.keys()
+        assert short["item"] == usual["item"]
+        assert short["command"] == usual["command"]
+        if short["line"] is not None:
+            assert {k: v for k, v in short["line"].items() if k not in ("at", "after_items")} == {
+                k: v for k, v in usual["line"].items() if k not in ("at", "after_items")
+            }
+    assert [a["version"] for a in answers] == [2, 3, 3, 4, 5, 5]
+
+    _, other = site.service.create_site("other.example")
+    line = {"from": "visitor", "body": "x"}
+    assert site.client.post(path, json=line, headers=other).status_code == 404
+    assert site.client.post(path, json=line, headers=site.service.admin()).status_code == 201
+    assert site.client.post(path, json=line, headers={}).status_code == 401
+    untyped = site.client.post(path, content=json.dumps(line), headers=site.auth)
+    assert untyped.status_code == 422
+    missing = site.client.post(
+        site.path("/conversations/nope/messages"), json=line, headers=site.auth
+    )
+    assert missing.status_code == 404
+    assert missing.json()["field"] == "conversation"

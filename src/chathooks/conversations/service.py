@@ -10,11 +10,14 @@ change that was not stored.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -22,6 +25,7 @@ from chathooks.conversations import rules, store
 from chathooks.conversations.errors import (
     ConversationBusy,
     ConversationClosed,
+    ConversationError,
     ConversationExists,
     ConversationNotFound,
 )
@@ -152,30 +156,25 @@ class ConversationService:
     ) -> MessageOutcome | CommandOutcome:
         """Add a chat line, or carry out an operator command (``!lead``...)."""
         command = rules.parse_command(message.body) if message.sender == "operator" else None
+        if command is None:
+            line = _Line(site_id, conversation_id, message, self._clock)
+            return await _line_writer(self._engine).add(line)
         for _ in range(MAX_ATTEMPTS):
             now = self._clock()
             async with write_transaction(self._engine) as connection:
-                record = await self._open(connection, site_id, conversation_id)
-                line: Item
-                if command is None:
-                    envelope, line = rules.chat_item(
-                        record.envelope, message, now=now, messages=record.messages
-                    )
-                else:
-                    envelope, line = rules.command_line(record.envelope, message, now=now)
+                record = await _open(connection, site_id, conversation_id)
+                envelope, typed = rules.command_line(record.envelope, message, now=now)
                 saved = await store.append_line(
-                    connection, record, envelope, line, command=command, now=now
+                    connection, record, envelope, typed, command=command, now=now
                 )
                 if saved is None:
                     continue  # changed or closed meanwhile: load it again
-                if command is None:
-                    return MessageOutcome(conversation=saved, item=line)
-                assert message.operator is not None and isinstance(line, MessageToVisitor)
+                assert message.operator is not None
                 queued = await self._command(
                     connection, saved, command, message.operator.id, now=now
                 )
                 return CommandOutcome(
-                    conversation=saved, command=command, deliveries=queued, line=line
+                    conversation=saved, command=command, deliveries=queued, line=typed
                 )
         raise ConversationBusy(conversation_id)
 
@@ -244,7 +243,7 @@ class ConversationService:
         for _ in range(MAX_ATTEMPTS):
             now = self._clock()
             async with write_transaction(self._engine) as connection:
-                record = await self._open(connection, site_id, conversation_id)
+                record = await _open(connection, site_id, conversation_id)
                 envelope = rules.apply_changes(record.envelope, changes)
                 saved = await store.save_transcript(
                     connection, record, envelope, now=now, activity=False
@@ -381,16 +380,6 @@ class ConversationService:
             return await store.posted_deliveries(connection, site_id, conversation_id)
 
     # -- shared ------------------------------------------------------------------------
-    async def _open(
-        self, connection: AsyncConnection, site_id: str, conversation_id: str
-    ) -> ConversationRecord:
-        record = await store.get_conversation(connection, site_id, conversation_id)
-        if record is None:
-            raise ConversationNotFound(conversation_id)
-        if record.state != "open":
-            raise ConversationClosed(conversation_id, record.close_reason)
-        return record
-
     async def _post(
         self,
         connection: AsyncConnection,
@@ -438,3 +427,148 @@ class ConversationService:
             now=now,
         )
         return [Queued(id=ref.id, endpoint_id=ref.endpoint_id, trigger=trigger) for ref in refs]
+
+
+async def _open(
+    connection: AsyncConnection, site_id: str, conversation_id: str
+) -> ConversationRecord:
+    record = await store.get_conversation(connection, site_id, conversation_id)
+    if record is None:
+        raise ConversationNotFound(conversation_id)
+    if record.state != "open":
+        raise ConversationClosed(conversation_id, record.close_reason)
+    return record
+
+
+# -- chat lines, committed together -----------------------------------------------------
+#: Most chat lines committed in one transaction.
+MAX_LINE_BATCH = 256
+#: Conversations whose last written state a line writer keeps (see ``_LineWriter._known``).
+KNOWN_CONVERSATIONS = 10_000
+
+
+@dataclass(slots=True)
+class _Line:
+    """A chat line (not a command) waiting for its transaction."""
+
+    site_id: str
+    conversation_id: str
+    message: NewMessage
+    clock: Callable[[], float]
+    done: asyncio.Future[MessageOutcome] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class _LineWriter:
+    """Chat lines of concurrent requests share a transaction (group commit).
+
+    A line is one small UPDATE and one INSERT, so its own transaction (on
+    SQLite ``BEGIN IMMEDIATE``, a commit and a flush) would cost more than
+    the line. While one batch commits the next gathers; each caller is
+    answered once the transaction holding its line has committed, and a lone
+    line is committed at once. The lines of a batch are written in arrival
+    order within each conversation, each reading the conversation as the
+    line before it left it. A line the rules refuse (closed, full, unknown)
+    writes nothing and is answered with its error; when the database refuses
+    the batch, each line is tried in a transaction of its own.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._waiting: list[_Line] = []
+        self._committer: asyncio.Task[None] | None = None
+        #: The conversations this writer wrote last, as it left them, oldest first. A
+        #: line starts from one without reading it: the UPDATE is conditional on the
+        #: version, the line count, the creation time and the state, so an entry that is
+        #: out of date (another writer, a close, an erasure) costs a read and a retry.
+        self._known: dict[tuple[str, str], ConversationRecord] = {}
+
+    async def add(self, line: _Line) -> MessageOutcome:
+        self._waiting.append(line)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting())
+        # A caller that gives up does not take its neighbours' transaction with it.
+        return await asyncio.shield(line.done)
+
+    async def _commit_waiting(self) -> None:
+        while self._waiting:
+            batch = self._waiting[:MAX_LINE_BATCH]
+            del self._waiting[:MAX_LINE_BATCH]
+            try:
+                answers = await self._commit(batch)
+            except Exception as exc:
+                # One line the database refuses must not fail its neighbours.
+                alone = len(batch) > 1
+                answers = [await self._alone(line) for line in batch] if alone else [exc]
+            for line, answer in zip(batch, answers, strict=True):
+                if line.done.done():
+                    continue
+                if isinstance(answer, BaseException):
+                    line.done.set_exception(answer)
+                else:
+                    line.done.set_result(answer)
+
+    async def _alone(self, line: _Line) -> MessageOutcome | Exception:
+        try:
+            [answer] = await self._commit([line])
+        except Exception as exc:
+            return exc
+        return answer
+
+    async def _commit(self, batch: list[_Line]) -> list[MessageOutcome | Exception]:
+        answers: dict[int, MessageOutcome | Exception] = {}
+        async with write_transaction(self._engine) as connection:
+            # Conversations in one order, so on PostgreSQL two processes' batches never
+            # wait for each other's row locks in a cycle (the sort keeps arrival order).
+            for line in sorted(batch, key=lambda line: (line.site_id, line.conversation_id)):
+                key = (line.site_id, line.conversation_id)
+                try:
+                    outcome = await _write_line(connection, line, self._known.pop(key, None))
+                except ConversationError as refused:  # raised before it wrote anything
+                    answers[id(line)] = refused
+                    continue
+                answers[id(line)] = outcome
+                self._known[key] = outcome.conversation
+                if len(self._known) > KNOWN_CONVERSATIONS:
+                    del self._known[next(iter(self._known))]
+        return [answers[id(line)] for line in batch]
+
+
+async def _write_line(
+    connection: AsyncConnection, line: _Line, known: ConversationRecord | None
+) -> MessageOutcome:
+    """Write ``line``, starting from ``known`` (the conversation as this process last wrote
+    it) when there is one: the conditional UPDATE finds out whether it is still current."""
+    record = known
+    for _ in range(MAX_ATTEMPTS):
+        now = line.clock()
+        fresh = record is None
+        if record is None:
+            record = await _open(connection, line.site_id, line.conversation_id)
+        try:
+            envelope, item = rules.chat_item(
+                record.envelope, line.message, now=now, messages=record.messages
+            )
+        except ConversationError:
+            if fresh:
+                raise
+            record = None  # refused on what this process knew: ask the database
+            continue
+        saved = await store.append_line(connection, record, envelope, item, command=None, now=now)
+        if saved is not None:
+            return MessageOutcome(conversation=saved, item=item)
+        # Changed, closed or gone meanwhile (or ``known`` was out of date): read it again.
+        record = None
+    raise ConversationBusy(line.conversation_id)
+
+
+_line_writers: WeakKeyDictionary[Engine, _LineWriter] = WeakKeyDictionary()
+
+
+def _line_writer(engine: AsyncEngine) -> _LineWriter:
+    """The one writer of chat lines of this process for ``engine``."""
+    writer = _line_writers.get(engine.sync_engine)
+    if writer is None:
+        writer = _line_writers[engine.sync_engine] = _LineWriter(engine)
+    return writer

@@ -14,9 +14,12 @@ Concurrency is handled by conditional UPDATEs rather than locks held across
 statements, which behaves the same on SQLite and PostgreSQL:
 
 * a change is written only ``WHERE version = <the version it was computed
-  from> AND state = 'open'`` (a line also ``AND lines = <the lines it saw>``,
-  which gives it its ``seq``); when another writer got there first the caller
-  reloads and tries again (or learns the conversation closed);
+  from> AND lines = <the lines it saw> AND created_at = <its creation time>
+  AND state = 'open'`` (the line count gives a line its ``seq``; the creation
+  time tells a chat erased and started again under the same id from the one
+  the change was computed on); when another writer got there first the caller
+  reloads and tries again (or learns the conversation closed). So a caller may
+  also start from a record it kept rather than read;
 * closing is one UPDATE ``WHERE state = 'open'`` (and, for the idle check,
   ``AND last_activity_at <= cutoff``), so of several workers racing to close
   the same conversation exactly one sees a changed row.
@@ -29,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Row, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.conversations.rules import PriorPost
@@ -193,13 +196,31 @@ async def insert_conversation(
     )
 
 
+# The statements of the per-line path are built once: SQLAlchemy then neither
+# constructs them nor computes their cache key on every chat line.
+_GET_CONVERSATION = select(conversations).where(
+    conversations.c.site_id == bindparam("b_site"), conversations.c.id == bindparam("b_id")
+)
+#: The SET clause is the parameters' column keys (``version``, ``lines``...) of each call.
+_WRITE_IF_CURRENT = update(conversations).where(
+    conversations.c.site_id == bindparam("b_site"),
+    conversations.c.id == bindparam("b_id"),
+    conversations.c.version == bindparam("b_version"),
+    conversations.c.lines == bindparam("b_lines"),
+    # A conversation erased and started again under the same id is another one.
+    conversations.c.created_at == bindparam("b_created"),
+    conversations.c.state == "open",
+)
+_INSERT_LINE = insert(conversation_lines)
+
+
 async def get_conversation(
     connection: AsyncConnection, site_id: str, conversation_id: str
 ) -> ConversationRecord | None:
-    query = select(conversations).where(
-        conversations.c.site_id == site_id, conversations.c.id == conversation_id
+    result = await connection.execute(
+        _GET_CONVERSATION, {"b_site": site_id, "b_id": conversation_id}
     )
-    row = (await connection.execute(query)).first()
+    row = result.first()
     return None if row is None else _record(row)
 
 
@@ -249,8 +270,9 @@ async def _write(
     activity: bool,
     line: tuple[Item, str | None] | None,
 ) -> ConversationRecord | None:
-    document = _document(envelope)
-    envelope_changed = document != _document(record.envelope)
+    # The rules hand back the very envelope they were given when a line leaves it as it was.
+    document = None if envelope is record.envelope else _document(envelope)
+    envelope_changed = document is not None and document != _document(record.envelope)
     item = line is not None and line[1] is None
     changed = envelope_changed or item
     version = record.version + 1 if changed else record.version
@@ -266,29 +288,27 @@ async def _write(
         values["messages"] = messages
     last_activity = now if activity else record.last_activity_at
     values["last_activity_at"] = last_activity
-    result = await connection.execute(
-        update(conversations)
-        .where(
-            conversations.c.site_id == record.site_id,
-            conversations.c.id == record.id,
-            conversations.c.version == record.version,
-            conversations.c.lines == record.lines,
-            conversations.c.state == "open",
-        )
-        .values(values)
-    )
+    current = {
+        "b_site": record.site_id,
+        "b_id": record.id,
+        "b_version": record.version,
+        "b_lines": record.lines,
+        "b_created": record.created_at,
+    }
+    result = await connection.execute(_WRITE_IF_CURRENT, {**current, **values})
     if result.rowcount != 1:
         return None
     if line is not None:
         await connection.execute(
-            insert(conversation_lines).values(
-                site_id=record.site_id,
-                conversation_id=record.id,
-                seq=lines,
-                command=line[1],
-                line=dumps(line[0].to_wire()),
-                created_at=now,
-            )
+            _INSERT_LINE,
+            {
+                "site_id": record.site_id,
+                "conversation_id": record.id,
+                "seq": lines,
+                "command": line[1],
+                "line": dumps(line[0].to_wire()),
+                "created_at": now,
+            },
         )
     return ConversationRecord(
         site_id=record.site_id,

@@ -9,17 +9,19 @@ HTTP to the conversation service and back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from chathooks.api.auth import SiteId
+from chathooks.api.auth import SiteId, open_site
 from chathooks.api.schemas import Page, utc
-from chathooks.api.state import Cursor, Limit, ServicesDep
+from chathooks.api.state import Cursor, Limit, Services, ServicesDep
 from chathooks.conversations import rules
 from chathooks.conversations.events import (
     POLL_SECONDS,
@@ -37,6 +39,7 @@ from chathooks.conversations.inputs import (
 from chathooks.conversations.service import (
     CommandOutcome,
     ConversationService,
+    MessageOutcome,
     Queued,
 )
 from chathooks.conversations.store import CommandLine, ConversationRecord, PostedDelivery
@@ -252,17 +255,69 @@ async def read(conversation: str, site: SiteId, services: ServicesDep) -> Conver
     )
 
 
-@router.post(
-    "/conversations/{conversation}/messages",
-    status_code=status.HTTP_201_CREATED,
-    response_model=MessageResult,
-)
 async def add_message(
     conversation: str, body: NewMessage, site: SiteId, services: ServicesDep
 ) -> MessageResult:
     """Add a line of chat. An operator line starting with ``!lead``, ``!case`` or
     ``!webhook`` is a command instead: it posts the transcript so far to every endpoint."""
     outcome = await _service(services).add_message(site, conversation, body)
+    return _message_result(outcome)
+
+
+class _MessageRoute(APIRoute):
+    """``POST .../messages``, one call per chat line: its usual request is answered here.
+
+    A JSON body that is a valid :class:`NewMessage` goes straight to the
+    service: the same key and site checks as :data:`SiteId`, the same errors
+    raised (and answered by the same handlers), and the same bytes as FastAPI
+    would answer, without its dependency solving and response validation.
+    Anything else (another content type, a body that is not JSON or not
+    valid) goes through FastAPI's own handler, so its answer is unchanged.
+    The middleware (body limit, key gate, Idempotency-Key) runs for both.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            body = await _valid_message(request)
+            if body is None:
+                return await handler(request)
+            params = request.path_params
+            site = await open_site(request, params["site"])
+            services: Services = request.app.state.services
+            outcome = await _service(services).add_message(site, params["conversation"], body)
+            return Response(
+                _message_result(outcome).model_dump_json(by_alias=True),
+                status_code=status.HTTP_201_CREATED,
+                media_type="application/json",
+            )
+
+        return handle
+
+
+async def _valid_message(request: Request) -> NewMessage | None:
+    """The body as a :class:`NewMessage`, read as FastAPI reads it; None if it is not one."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.partition(";")[0].strip().lower() != "application/json":
+        return None
+    try:
+        return NewMessage.model_validate(json.loads(await request.body()))
+    except (ValueError, RecursionError):  # not JSON, or not a valid message
+        return None
+
+
+router.add_api_route(
+    "/conversations/{conversation}/messages",
+    add_message,
+    methods=["POST"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageResult,
+    route_class_override=_MessageRoute,
+)
+
+
+def _message_result(outcome: MessageOutcome | CommandOutcome) -> MessageResult:
     record = outcome.conversation
     if isinstance(outcome, CommandOutcome):
         return MessageResult(
