@@ -131,8 +131,8 @@ async def key_gate(scope: dict[str, Any]) -> Refusal | None:
     byte of the body is read. When the database cannot answer, the request
     goes on, and the route answers as it does for any request then.
     """
-    if not scope.get("path", "").startswith("/api/") or not _routed(scope):
-        return None  # a wrong path or method keeps its 404 or 405
+    if not scope.get("path", "").startswith("/api/"):
+        return None
     key = _bearer_key(scope)
     message = _NO_KEY
     if key is not None:
@@ -143,6 +143,10 @@ async def key_gate(scope: dict[str, Any]) -> Refusal | None:
         except Exception:
             return None
         message = _BAD_KEY
+    # Matched against the routes only for a refusal, not for every request with a good key
+    # (each included router costs a match): a wrong path or method keeps its 404 or 405.
+    if not _routed(scope):
+        return None
     return Refusal(401, "unauthorized", "authorization", message, {"www-authenticate": "Bearer"})
 
 
