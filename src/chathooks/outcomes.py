@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chathooks.db.outage import database_unavailable
 from chathooks.queue import Outcome, record_outcomes, unstorable, write_transaction
 
-__all__ = ["MAX_HELD_OUTCOMES", "FollowUp", "OutcomeWriter"]
+__all__ = ["MAX_HELD_OUTCOMES", "Committed", "FollowUp", "OutcomeWriter"]
 
 log = logging.getLogger("chathooks.worker")
 
@@ -38,9 +38,10 @@ log = logging.getLogger("chathooks.worker")
 MAX_HELD_OUTCOMES = 20_000
 
 #: Runs in the transaction that recorded outcomes, with those recorded (e.g. endpoint
-#: health); what it returns is kept for :meth:`OutcomeWriter.take_followed_up` once
-#: that transaction committed.
-FollowUp = Callable[[AsyncConnection, list[Outcome]], Awaitable[Sequence[Any]]]
+#: health); what it returns goes to the ``committed`` callback once that transaction
+#: committed, and is dropped if it rolled back.
+FollowUp = Callable[[AsyncConnection, list[Outcome]], Awaitable[Any]]
+Committed = Callable[[Any], None]
 
 
 class OutcomeWriter:
@@ -52,19 +53,15 @@ class OutcomeWriter:
         owner: str,
         *,
         follow_up: FollowUp | None = None,
+        committed: Committed | None = None,
         limit: int = MAX_HELD_OUTCOMES,
     ) -> None:
         self.engine = engine
         self.owner = owner
         self.follow_up = follow_up
+        self.committed = committed
         self.limit = limit
         self._held: list[Outcome] = []
-        self._followed_up: list[Any] = []
-
-    def take_followed_up(self) -> list[Any]:
-        """What ``follow_up`` returned in the transactions committed since the last call."""
-        taken, self._followed_up = self._followed_up, []
-        return taken
 
     @property
     def held(self) -> int:
@@ -88,12 +85,14 @@ class OutcomeWriter:
         return await self._write_each(batch)
 
     async def _write(self, batch: Sequence[Outcome]) -> list[Outcome]:
-        followed: Sequence[Any] = ()
+        followed: Any = None
         async with write_transaction(self.engine) as connection:
             recorded = await record_outcomes(connection, batch, owner=self.owner)
             if self.follow_up is not None and recorded:
                 followed = await self.follow_up(connection, recorded)
-        self._followed_up.extend(followed)
+        # At once, before a next transaction (of a row-by-row write, say) follows up again.
+        if self.committed is not None and followed is not None:
+            self.committed(followed)
         return recorded
 
     async def _write_each(self, batch: list[Outcome]) -> list[Outcome]:

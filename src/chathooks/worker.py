@@ -27,6 +27,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -178,6 +179,14 @@ def _settling(claimed: ClaimedDelivery, **result: Any) -> Outcome:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """What a recording transaction learnt and claimed, handed over once it committed."""
+
+    transitions: list[Transition]
+    claimed: list[ClaimedDelivery]
+
+
 def _log_transition(transition: Transition) -> None:
     log.warning(
         "%s: endpoint %s of site %s (%s)",
@@ -236,7 +245,11 @@ class Worker:
         )
         #: Records outcomes (and what they say of their endpoints); holds them
         #: while the database is away.
-        self._writer = OutcomeWriter(engine, self.worker_id, follow_up=self._settle)
+        self._writer = OutcomeWriter(
+            engine, self.worker_id, follow_up=self._settle, committed=self._settled
+        )
+        #: Claimed by the recording transactions of the current :meth:`_record` call.
+        self._claimed_with_outcomes = 0
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next poll (e.g. right after enqueue)."""
@@ -323,7 +336,7 @@ class Worker:
         next_poll = loop.time()
         while not stop.is_set():
             self._nudge.clear()
-            room = self._backlog.qsize() < self._refill_below
+            room = self._backlog_has_room()
             if room and (more_due or self._new_work or loop.time() >= next_poll):
                 self._new_work = False
                 claimed = await self._claim()
@@ -340,7 +353,7 @@ class Worker:
     async def _send_continuously(self, sender: Sender) -> None:
         """One of ``worker_concurrency`` loops: post the next claimed delivery, until stopped."""
         while (claimed := await self._backlog.get()) is not None:
-            if self._backlog.qsize() < self._refill_below:
+            if self._backlog_has_room():
                 self._nudge.set()
             if claimed.lease_expires_at - time.time() < self._lease_margin:
                 # Too late to post and record it within the lease: another claim may
@@ -421,16 +434,15 @@ class Worker:
             log.exception("claiming deliveries failed")
             return []
 
-    async def _settle(
-        self, connection: AsyncConnection, outcomes: list[Outcome]
-    ) -> list[Transition | ClaimedDelivery]:
+    async def _settle(self, connection: AsyncConnection, outcomes: list[Outcome]) -> _Settled:
         """In the transaction recording ``outcomes``: endpoint health, alerts, the next claim.
 
         Claiming here rather than in a transaction of its own halves the
         commits of a busy worker: what just finished freed room at its
         endpoint (and may have released the next delivery of its
         conversation), and this claim takes that at once. What is claimed
-        reaches the backlog only once the transaction committed.
+        reaches the backlog only once the transaction committed
+        (:meth:`_settled`), before any next recording transaction claims.
 
         A claim that fails here fails the recording transaction with it; the
         outcomes are then written again (see :class:`OutcomeWriter`) without a
@@ -438,40 +450,47 @@ class Worker:
         """
         transitions = await learn_from(connection, outcomes, policy=self._health)
         await queue_alerts(connection, transitions, min_interval=self.settings.alert_interval)
-        settled: list[Transition | ClaimedDelivery] = list(transitions)
+        claimed: list[ClaimedDelivery] = []
         if (
             self._claiming
-            and self._backlog.qsize() < self._refill_below
+            and self._backlog_has_room()
             and time.monotonic() >= self._claim_with_outcomes_after
         ):
             try:
-                settled.extend(await self._claim_in(connection))
+                claimed = await self._claim_in(connection)
             except Exception:
                 self._claim_with_outcomes_after = time.monotonic() + CLAIM_WITH_OUTCOMES_PAUSE
                 log.exception("claiming with recorded outcomes failed; claiming on its own")
                 raise
-        return settled
+        return _Settled(transitions, claimed)
+
+    def _settled(self, settled: _Settled) -> None:
+        """After a recording transaction committed: its claims join the backlog."""
+        for transition in settled.transitions:
+            _log_transition(transition)
+        for delivery in settled.claimed:
+            self._backlog.put_nowait(delivery)
+        self._claimed_with_outcomes += len(settled.claimed)
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         # Never raises: a refused outcome is recorded as failed, and through a database
         # outage outcomes are held and written with the next call (see OutcomeWriter).
+        self._claimed_with_outcomes = 0
         outcomes = await self._writer.write(outcomes)
-        claimed = 0
-        for item in self._writer.take_followed_up():
-            if isinstance(item, ClaimedDelivery):
-                self._backlog.put_nowait(item)
-                claimed += 1
-            else:
-                _log_transition(item)
+        claimed = self._claimed_with_outcomes
         if outcomes and (claimed == 0 or claimed >= self.settings.claim_batch_size):
-            # Nothing was claimed with them (the backlog was full, or the write was
-            # row by row), or a full batch was: the claimer looks again.
+            # Nothing was claimed with them (the backlog was full), or a full batch
+            # was: the claimer looks again.
             self.wake()
         if self.on_outcome is not None and outcomes:
             try:
                 await self.on_outcome(outcomes)
             except Exception:
                 log.exception("an on_outcome listener failed")
+
+    def _backlog_has_room(self) -> bool:
+        """Fewer claimed deliveries wait than cover a claim's round trip: claim more."""
+        return self._backlog.qsize() < self._refill_below
 
     def _empty_backlog(self) -> list[int]:
         unsent: list[int] = []

@@ -105,6 +105,39 @@ async def test_an_outcome_the_database_refuses_fails_alone_with_the_reason(
     assert failed["last_error"].startswith("the outcome could not be stored: ")
 
 
+async def test_a_batch_written_row_by_row_claims_no_more_than_one_batch_with_it(
+    engine: AsyncEngine,  # noqa: F811
+) -> None:
+    """Each row's transaction claims only while the backlog has room, counting the claims of
+    the rows before it: those join the backlog as soon as their transaction commits.
+
+    Before, claims reached the backlog only after the last row, so every row of a refused
+    batch claimed a whole batch again, and the surplus waited out its lease.
+    """
+    await add_endpoint(engine, "ep_1", "http://127.0.0.1:9/hook", max_in_flight=64)
+    ids = await put(engine, "ep_1", *[None] * 4)
+    await put(engine, "ep_1", *[None] * 40)  # due, for the claims made with the outcomes
+    async with engine.begin() as connection:
+        claimed = await claim(connection, owner="w1", limit=4, lease_seconds=60)
+    assert sorted(each.id for each in claimed) == sorted(ids)
+    started = time.time()
+    ok = AttemptResult(ok=True, status_code=200, response_body="ok")
+    refused = AttemptResult(ok=True, status_code=2**70, response_body="ok")  # no column holds it
+    outcomes = [
+        decide(each, refused if each.id == ids[0] else ok, started_at=started, schedule=[1.0])
+        for each in claimed
+    ]
+    settings = settings_for(engine, claim_batch_size=5, worker_concurrency=2)
+    worker = Worker(engine, settings, worker_id="w1")
+    worker._claiming = True  # as while it runs: recording transactions claim too
+
+    await worker._record(outcomes)
+
+    assert (await delivery(engine, ids[1]))["status"] == "succeeded"
+    assert (await delivery(engine, ids[0]))["status"] == "failed"
+    assert 0 < worker._backlog.qsize() <= settings.claim_batch_size
+
+
 @pytest.mark.parametrize("url", ["javascript:alert(document.cookie)", "data:text/html,<b>x</b>"])
 async def test_only_an_http_integration_url_is_kept_as_a_link(
     engine: AsyncEngine,  # noqa: F811
