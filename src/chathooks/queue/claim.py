@@ -493,14 +493,26 @@ async def release(
     """
     if not seqs:
         return 0
+    return await release_where(
+        connection,
+        deliveries.c.seq.in_(list(seqs)),
+        deliveries.c.lease_owner == owner,
+        now=now,
+    )
+
+
+async def release_where(
+    connection: AsyncConnection, *conditions: ColumnElement[bool], now: float | None = None
+) -> int:
+    """Make the claims matching ``conditions`` due again at once; returns how many.
+
+    A delivery never attempted is ``pending`` again, one attempted before
+    ``retrying``; the attempt under way, if any, was never recorded.
+    """
     at = time.time() if now is None else now
     result = await connection.execute(
         update(deliveries)
-        .where(
-            deliveries.c.seq.in_(list(seqs)),
-            deliveries.c.lease_owner == owner,
-            deliveries.c.status == DELIVERING,
-        )
+        .where(deliveries.c.status == DELIVERING, *conditions)
         .values(
             status=case((deliveries.c.attempt_count == 0, PENDING), else_=RETRYING),
             next_attempt_at=at,

@@ -24,12 +24,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.tables import deliveries, workers
-from chathooks.queue.notify import announce_due
-from chathooks.queue.statuses import DELIVERING, PENDING, RETRYING
+from chathooks.queue.claim import release_where
 
 __all__ = [
     "FORGET_AFTER_SECONDS",
@@ -143,21 +142,7 @@ async def release_claims_of(
     """
     if not owners:
         return 0
-    at = time.time() if now is None else now
-    result = await connection.execute(
-        update(deliveries)
-        .where(deliveries.c.status == DELIVERING, deliveries.c.lease_owner.in_(list(owners)))
-        .values(
-            status=case((deliveries.c.attempt_count == 0, PENDING), else_=RETRYING),
-            next_attempt_at=at,
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=at,
-        )
-    )
-    if result.rowcount:
-        await announce_due(connection)
-    return int(result.rowcount)
+    return await release_where(connection, deliveries.c.lease_owner.in_(list(owners)), now=now)
 
 
 async def release_claims_of_dead_workers(
