@@ -47,9 +47,12 @@ ABANDONED_AFTER_SECONDS = 300.0
 _SITE_POST = re.compile(r"^/api/v1/sites/(?P<site>[^/]+)/.+")
 
 
-def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
-    body = {"error": code, "field": HEADER, "message": message}
-    return status, json.dumps(body).encode()
+async def _refuse(
+    send: Send, status: int, code: str, message: str, *, retry_after: bool = False
+) -> None:
+    """Answer with the API's error body naming the header."""
+    body = json.dumps({"error": code, "field": HEADER, "message": message}).encode()
+    await _answer(send, status, body, "application/json", retry_after=retry_after)
 
 
 class IdempotencyMiddleware:
@@ -68,12 +71,12 @@ class IdempotencyMiddleware:
             return
         key = raw_key.decode("latin-1").strip()
         if not key or len(key) > MAX_KEY_LENGTH:
-            status, body = _error(
+            await _refuse(
+                send,
                 400,
                 "invalid_idempotency_key",
                 f"the {HEADER} header must be 1 to {MAX_KEY_LENGTH} characters",
             )
-            await _answer(send, status, body, "application/json")
             return
         site = match.group("site")
         services = scope["app"].state.services
@@ -119,26 +122,29 @@ class IdempotencyMiddleware:
         async with engine.connect() as connection:
             stored = await find_key(connection, site, key)
         if stored is None:  # released meanwhile: the first attempt failed; ask for a retry
-            status, body = _error(
-                409, "idempotency_key_in_use", f"a request with this {HEADER} is being retried"
+            await _refuse(
+                send,
+                409,
+                "idempotency_key_in_use",
+                f"a request with this {HEADER} is being retried",
             )
-            await _answer(send, status, body, "application/json")
             return
         if stored.request_hash != fingerprint:
-            status, body = _error(
+            await _refuse(
+                send,
                 422,
                 "idempotency_key_reused",
                 f"this {HEADER} was used for a different request; use a new key for a new request",
             )
-            await _answer(send, status, body, "application/json")
             return
         if stored.status_code is None:
-            status, body = _error(
+            await _refuse(
+                send,
                 409,
                 "idempotency_key_in_use",
                 f"the first request with this {HEADER} is still running; retry shortly",
+                retry_after=True,
             )
-            await _answer(send, status, body, "application/json", retry_after=True)
             return
         await _answer(
             send,
