@@ -30,12 +30,12 @@ from sqlalchemy import func, insert, or_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks.conversations.retention import conversations_to_erase, delete_conversations
-from chathooks.db.forget import InvalidErasure, check_subject, forget_wal
+from chathooks.db.forget import check_subject, forget_wal
 from chathooks.db.tables import erasures, idempotency_keys
 from chathooks.queue import write_transaction
 from chathooks.queue.retention import delete_deliveries, deliveries_to_erase
 
-__all__ = ["ErasureCounts", "InvalidErasure", "check_subject", "erase", "forget_wal"]
+__all__ = ["ErasureCounts", "erase"]
 
 Requester = Literal["api", "admin", "cli"]
 

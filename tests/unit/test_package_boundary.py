@@ -155,6 +155,7 @@ RECEIVER = (
 )
 RECEIVER_MAY_LOAD = (
     "chathooks.commands",
+    "chathooks.commands.erase_options",
     "chathooks.commands.log_options",
     "chathooks.commands.receiver",
     "chathooks.commands.toolkit",

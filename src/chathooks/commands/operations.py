@@ -20,9 +20,10 @@ from typing import Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chathooks.commands.erase_options import checked_subject
 from chathooks.commands.service import _DATABASE_URL, _JSON, _fail, _read, _run, _settings
 from chathooks.db.engine import create_engine
-from chathooks.erasure import ErasureCounts, InvalidErasure, check_subject, erase
+from chathooks.erasure import ErasureCounts, erase
 from chathooks.queue import queue_stats
 from chathooks.queue.overview import endpoint_problems
 from chathooks.queue.workers import list_workers
@@ -156,11 +157,7 @@ def erase_command(
     as_json: bool = _JSON,
 ) -> None:
     """Erase a conversation, or everything of one visitor, and record that it was done."""
-    try:
-        check_subject(conversation, email)
-    except InvalidErasure as exc:
-        hint = "--email" if exc.field == "email" else "--conversation / --email"
-        raise typer.BadParameter(exc.message, param_hint=hint) from exc
+    checked_subject(conversation, email)
     settings = _settings(database_url=database_url)
 
     async def run() -> ErasureCounts:

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from chathooks.commands.erase_options import checked_subject
 from chathooks.commands.log_options import LOG_FORMAT, LOG_LEVEL, setup_logging
 from chathooks.commands.toolkit import BadArgument, prepare_send_test, run_send_test
 from chathooks.db.engine import normalize_url, shown_url
-from chathooks.db.forget import InvalidErasure, check_subject
 from chathooks.receiver.defaults import DEFAULT_HOST, DEFAULT_PORT
 from chathooks.receiver.export import ExportFormat, export
 from chathooks.receiver.readaccess import generate_read_key
@@ -326,11 +326,7 @@ def erase_command(
     ),
 ) -> None:
     """Erase received conversations of one visitor (or one conversation) from the database."""
-    try:
-        check_subject(conversation, email)
-    except InvalidErasure as exc:
-        hint = "--email" if exc.field == "email" else "--conversation / --email"
-        raise typer.BadParameter(exc.message, param_hint=hint) from exc
+    checked_subject(conversation, email)
     _check_database_url(database_url)
 
     async def run() -> tuple[int, int]:

@@ -255,14 +255,12 @@ def site_list(
         _with_engine(settings, lambda e: manage.site_page(e, limit=limit, cursor=cursor)),
         settings,
     )
-    if as_json:
-        _print_json(page)
-        return
-    for site in page.items:
-        typer.echo(f"{site.id}  {site.name}  created {site.created_at.isoformat()}")
-    if not page.items and cursor is None:
-        typer.echo("no sites; create one with 'chathooks site create NAME'", err=True)
-    _more(page)
+    _show_page(
+        page,
+        as_json=as_json,
+        line=lambda site: f"{site.id}  {site.name}  created {site.created_at.isoformat()}",
+        empty=None if cursor else "no sites; create one with 'chathooks site create NAME'",
+    )
 
 
 #: Validated by the API's schema, so the CLI says the same as a 422 would.
@@ -336,14 +334,12 @@ def endpoint_list(
         return await manage.endpoint_page(engine, site, limit=limit, cursor=cursor)
 
     page = _run(_with_engine(settings, read), settings)
-    if as_json:
-        _print_json(page)
-        return
-    for endpoint in page.items:
-        typer.echo(_endpoint_line(endpoint))
-    if not page.items and cursor is None:
-        typer.echo("no endpoints; add one with 'chathooks endpoint add SITE URL'", err=True)
-    _more(page)
+    _show_page(
+        page,
+        as_json=as_json,
+        line=_endpoint_line,
+        empty=None if cursor else "no endpoints; add one with 'chathooks endpoint add SITE URL'",
+    )
 
 
 def endpoint_update(
@@ -568,17 +564,7 @@ def deliveries_list(
         return await manage.delivery_page(engine, site, status=status, limit=limit, cursor=cursor)
 
     page = _run(_with_engine(settings, read), settings)
-    if as_json:
-        _print_json(page)
-        return
-    for d in page.items:
-        code = d.last_status_code if d.last_status_code is not None else "-"
-        typer.echo(
-            f"{d.id}  {d.status:<10}  {d.payload_kind:<15}  attempts={d.attempt_count}  "
-            f"http={code}  {d.created_at.isoformat()}  {d.endpoint_id}"
-            + (f"  error: {d.last_error}" if d.last_error else "")
-        )
-    _more(page)
+    _show_page(page, as_json=as_json, line=_delivery_line)
 
 
 def deliveries_redeliver(
@@ -669,6 +655,7 @@ async def _require_site(engine: AsyncEngine, site: str) -> None:
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+_Item = TypeVar("_Item")
 
 
 def _checked(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
@@ -781,10 +768,34 @@ def _print_json(model: BaseModel) -> None:
     typer.echo(model.model_dump_json(indent=2))
 
 
-def _more(page: Page[Any]) -> None:
-    """Say when a list stopped before its end, and how to go on."""
+def _show_page(
+    page: Page[_Item],
+    *,
+    as_json: bool,
+    line: Callable[[_Item], str],
+    empty: str | None = None,
+) -> None:
+    """A list command's output: the API's page as JSON, or a line per item; ``empty`` is
+    said (on stderr) when there is nothing, and a list that stopped before its end says
+    how to go on."""
+    if as_json:
+        _print_json(page)
+        return
+    for item in page.items:
+        typer.echo(line(item))
+    if not page.items and empty:
+        typer.echo(empty, err=True)
     if page.next_cursor is not None:
         typer.echo(f"more rows: add --cursor {page.next_cursor}", err=True)
+
+
+def _delivery_line(d: DeliveryOut) -> str:
+    code = d.last_status_code if d.last_status_code is not None else "-"
+    return (
+        f"{d.id}  {d.status:<10}  {d.payload_kind:<15}  attempts={d.attempt_count}  "
+        f"http={code}  {d.created_at.isoformat()}  {d.endpoint_id}"
+        + (f"  error: {d.last_error}" if d.last_error else "")
+    )
 
 
 def _fail(message: str) -> NoReturn:
