@@ -23,7 +23,6 @@ from chathooks.api.auth import SiteId, open_site
 from chathooks.api.schemas import IngestAccepted
 from chathooks.api.state import Services, ServicesDep
 from chathooks.wire import (
-    BodyTooLarge,
     InvalidPayload,
     decode_document,
     dumps,
@@ -101,8 +100,10 @@ async def ingest(request: Request, site: SiteId, services: ServicesDep) -> JSONR
 
 
 async def _accept(request: Request, site: str, services: Services) -> JSONResponse:
+    # The app's RequestLimits already refused a body over the limit while it arrived
+    # (chathooks.http_limits); decode_document checks the size again as a backstop.
     limit = services.settings.max_body_bytes
-    body = await _read_body(request, limit)
+    body = await request.body()
     document = decode_document(body, request.headers.get("content-type"), max_body_bytes=limit)
     payload = validate_document(document)
     if "\x00" in payload.id or not payload.id.encode("utf-8", "replace").decode() == payload.id:
@@ -120,18 +121,3 @@ async def _accept(request: Request, site: str, services: Services) -> JSONRespon
     refs = await services.ingestor.ingest(site, payload, dumps(document))
     deliveries = [{"id": ref.id, "endpoint_id": ref.endpoint_id} for ref in refs]
     return JSONResponse({"deliveries": deliveries}, status_code=status.HTTP_202_ACCEPTED)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(int(declared), limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(size, limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
