@@ -517,22 +517,28 @@ class _LineWriter:
         return answer
 
     async def _commit(self, batch: list[_Line]) -> list[MessageOutcome | Exception]:
-        answers: dict[int, MessageOutcome | Exception] = {}
+        answers: list[MessageOutcome | Exception | None] = [None] * len(batch)
+        #: As this transaction leaves them; kept only once it committed, so a batch
+        #: rolled back never leaves a state behind that the database does not have.
+        written: dict[tuple[str, str], ConversationRecord] = {}
         async with write_transaction(self._engine) as connection:
             # Conversations in one order, so on PostgreSQL two processes' batches never
             # wait for each other's row locks in a cycle (the sort keeps arrival order).
-            for line in sorted(batch, key=lambda line: (line.site_id, line.conversation_id)):
+            in_order = sorted(enumerate(batch), key=lambda p: (p[1].site_id, p[1].conversation_id))
+            for index, line in in_order:
                 key = (line.site_id, line.conversation_id)
+                known = written.pop(key, None) or self._known.pop(key, None)
                 try:
-                    outcome = await _write_line(connection, line, self._known.pop(key, None))
+                    outcome = await _write_line(connection, line, known)
                 except ConversationError as refused:  # raised before it wrote anything
-                    answers[id(line)] = refused
+                    answers[index] = refused
                     continue
-                answers[id(line)] = outcome
-                self._known[key] = outcome.conversation
-                if len(self._known) > KNOWN_CONVERSATIONS:
-                    del self._known[next(iter(self._known))]
-        return [answers[id(line)] for line in batch]
+                answers[index] = outcome
+                written[key] = outcome.conversation
+        self._known.update(written)
+        while len(self._known) > KNOWN_CONVERSATIONS:
+            del self._known[next(iter(self._known))]
+        return [answer for answer in answers if answer is not None]
 
 
 async def _write_line(
