@@ -3,21 +3,20 @@
 Every accepted payload must be committed before its caller gets a 2xx. Done
 one request at a time, that is a transaction (and on SQLite a disk flush)
 per request, and the database round trips dominate the cost of the ingest
-path. So concurrent requests share a transaction: while one batch commits,
-the next gathers; each caller is answered when the batch holding its payload
-has committed (group commit). An idle service adds no delay: a lone request
-is committed as soon as the event loop has had :data:`GATHER_TURNS` turns, and
-no timer is waited on. The endpoint read is inside the same transaction, so
+path. So concurrent requests share a transaction (:mod:`chathooks.group_commit`):
+each caller is answered when the batch holding its payload has committed, and
+a lone request is committed once the event loop has had :data:`GATHER_TURNS`
+turns. The endpoint read is inside the same transaction, so
 routing always sees the endpoints as they are.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chathooks.group_commit import GroupCommit
 from chathooks.queue import DeliveryRef, NewDelivery, deliveries_to, enqueue, write_transaction
 from chathooks.repository.endpoints import enabled_endpoints_of_sites
 from chathooks.routing import payload_kind, select_endpoints
@@ -33,16 +32,13 @@ MAX_BATCH = 256
 GATHER_TURNS = 3
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Request:
     site_id: str
     payload: Payload
     #: The JSON text that goes on the wire.
     text: str
     trigger: str
-    done: asyncio.Future[list[DeliveryRef]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 class Ingestor:
@@ -50,9 +46,9 @@ class Ingestor:
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = MAX_BATCH) -> None:
         self.engine = engine
-        self.max_batch = max_batch
-        self._waiting: list[_Request] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._batches: GroupCommit[_Request, list[DeliveryRef]] = GroupCommit(
+            self._commit, max_batch=max_batch, gather_turns=GATHER_TURNS
+        )
 
     async def ingest(
         self, site_id: str, payload: Payload, text: str, *, trigger: str = "api"
@@ -61,36 +57,7 @@ class Ingestor:
 
         Returns once the deliveries are committed; raises what the commit raised.
         """
-        request = _Request(site_id, payload, text, trigger)
-        self._waiting.append(request)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_waiting())
-        return await asyncio.shield(request.done)
-
-    async def _commit_waiting(self) -> None:
-        for _ in range(GATHER_TURNS):
-            await asyncio.sleep(0)
-        while self._waiting:
-            batch = self._waiting[: self.max_batch]
-            del self._waiting[: self.max_batch]
-            try:
-                results = await self._commit(batch)
-            except Exception as exc:
-                if len(batch) == 1:
-                    _settle(batch[0], exc)
-                    continue
-                # One payload the database refuses must not fail its neighbours:
-                # commit each of the batch on its own.
-                for request in batch:
-                    try:
-                        [refs] = await self._commit([request])
-                    except Exception as alone:
-                        _settle(request, alone)
-                    else:
-                        _settle(request, refs)
-                continue
-            for request, refs in zip(batch, results, strict=True):
-                _settle(request, refs)
+        return await self._batches.submit(_Request(site_id, payload, text, trigger))
 
     async def _commit(self, batch: list[_Request]) -> list[list[DeliveryRef]]:
         async with write_transaction(self.engine) as connection:
@@ -115,15 +82,6 @@ class Ingestor:
             results.append(refs[start : start + count])
             start += count
         return results
-
-
-def _settle(request: _Request, result: list[DeliveryRef] | BaseException) -> None:
-    if request.done.done():
-        return
-    if isinstance(result, BaseException):
-        request.done.set_exception(result)
-    else:
-        request.done.set_result(result)
 
 
 __all__ = ["GATHER_TURNS", "MAX_BATCH", "Ingestor"]

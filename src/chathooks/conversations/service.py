@@ -10,7 +10,6 @@ change that was not stored.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +41,7 @@ from chathooks.conversations.store import (
     NewPost,
     PostedDelivery,
 )
+from chathooks.group_commit import GroupCommit
 from chathooks.queue import PENDING, deliveries_to, enqueue, write_transaction
 from chathooks.repository.endpoints import Endpoint, enabled_endpoints
 from chathooks.routing import payload_kind, select_endpoints
@@ -447,7 +447,7 @@ MAX_LINE_BATCH = 256
 KNOWN_CONVERSATIONS = 10_000
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Line:
     """A chat line (not a command) waiting for its transaction."""
 
@@ -455,9 +455,6 @@ class _Line:
     conversation_id: str
     message: NewMessage
     clock: Callable[[], float]
-    done: asyncio.Future[MessageOutcome] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 class _LineWriter:
@@ -465,19 +462,19 @@ class _LineWriter:
 
     A line is one small UPDATE and one INSERT, so its own transaction (on
     SQLite ``BEGIN IMMEDIATE``, a commit and a flush) would cost more than
-    the line. While one batch commits the next gathers; each caller is
-    answered once the transaction holding its line has committed, and a lone
-    line is committed at once. The lines of a batch are written in arrival
-    order within each conversation, each reading the conversation as the
-    line before it left it. A line the rules refuse (closed, full, unknown)
-    writes nothing and is answered with its error; when the database refuses
-    the batch, each line is tried in a transaction of its own.
+    the line; see :mod:`chathooks.group_commit`. The lines of a batch are
+    written in arrival order within each conversation, each reading the
+    conversation as the line before it left it. A line the rules refuse
+    (closed, full, unknown) writes nothing and is answered with its error;
+    when the database refuses the batch, each line is tried in a transaction
+    of its own.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._waiting: list[_Line] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._batches: GroupCommit[_Line, MessageOutcome] = GroupCommit(
+            self._commit, max_batch=MAX_LINE_BATCH
+        )
         #: The conversations this writer wrote last, as it left them, oldest first. A
         #: line starts from one without reading it: the UPDATE is conditional on the
         #: version, the line count, the creation time and the state, so an entry that is
@@ -485,36 +482,7 @@ class _LineWriter:
         self._known: dict[tuple[str, str], ConversationRecord] = {}
 
     async def add(self, line: _Line) -> MessageOutcome:
-        self._waiting.append(line)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_waiting())
-        # A caller that gives up does not take its neighbours' transaction with it.
-        return await asyncio.shield(line.done)
-
-    async def _commit_waiting(self) -> None:
-        while self._waiting:
-            batch = self._waiting[:MAX_LINE_BATCH]
-            del self._waiting[:MAX_LINE_BATCH]
-            try:
-                answers = await self._commit(batch)
-            except Exception as exc:
-                # One line the database refuses must not fail its neighbours.
-                alone = len(batch) > 1
-                answers = [await self._alone(line) for line in batch] if alone else [exc]
-            for line, answer in zip(batch, answers, strict=True):
-                if line.done.done():
-                    continue
-                if isinstance(answer, BaseException):
-                    line.done.set_exception(answer)
-                else:
-                    line.done.set_result(answer)
-
-    async def _alone(self, line: _Line) -> MessageOutcome | Exception:
-        try:
-            [answer] = await self._commit([line])
-        except Exception as exc:
-            return exc
-        return answer
+        return await self._batches.submit(line)
 
     async def _commit(self, batch: list[_Line]) -> list[MessageOutcome | Exception]:
         answers: list[MessageOutcome | Exception | None] = [None] * len(batch)
