@@ -164,10 +164,15 @@ def signature_headers(
     """
     ts = int(time.time()) if timestamp is None else int(timestamp)
     headers = {ID_HEADER: msg_id, TIMESTAMP_HEADER: str(ts)}
-    keys = [secret] if isinstance(secret, str) else list(secret or ())
+    keys = _secret_list(secret)
     if keys:
         headers[SIGNATURE_HEADER] = " ".join(sign(key, msg_id, ts, body) for key in keys)
     return headers
+
+
+def _secret_list(secrets: str | Sequence[str] | None) -> list[str]:
+    """One secret or several (a rotation's new and old), as a list."""
+    return [secrets] if isinstance(secrets, str) else list(secrets or ())
 
 
 def _lookup(headers: Mapping[str, str], name: str) -> str | None:
@@ -196,7 +201,7 @@ class Verifier:
         *,
         tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
     ) -> None:
-        secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
+        secret_list = _secret_list(secrets)
         if not secret_list:
             raise ValueError("Verifier needs at least one secret")
         if tolerance_seconds < 0:

@@ -259,13 +259,13 @@ def due_deliveries(dialect_name: str) -> Select[tuple[int]]:
     candidate = deliveries.alias("candidate")
     order = (candidate.c.next_attempt_at, candidate.c.seq)
     limit = bindparam(LIMIT, type_=Integer)
+    room = (
+        select(endpoints.c.id, _room(endpoints, endpoint_health).label("room"))
+        .select_from(_with_health(endpoints))
+        .where(endpoints.c.id.in_(bindparam(OPEN, expanding=True)))
+        .subquery("room")
+    )
     if dialect_name == "postgresql":
-        room = (
-            select(endpoints.c.id, _room(endpoints, endpoint_health).label("room"))
-            .select_from(_with_health(endpoints))
-            .where(endpoints.c.id.in_(bindparam(OPEN, expanding=True)))
-            .subquery("room")
-        )
         picked = (
             select(
                 candidate.c.seq,
@@ -284,12 +284,6 @@ def due_deliveries(dialect_name: str) -> Select[tuple[int]]:
             .order_by(picked.c.rank, picked.c.next_attempt_at)
             .limit(limit)
         )
-    room = (
-        select(endpoints.c.id, _room(endpoints, endpoint_health).label("room"))
-        .select_from(_with_health(endpoints))
-        .where(endpoints.c.id.in_(bindparam(OPEN, expanding=True)))
-        .subquery("room")
-    )
     # SQLite cannot LIMIT by a column of the outer query; so read as many of each
     # endpoint off the index as the largest room among them (:data:`WIDEST`, at most
     # :data:`MAX_IN_FLIGHT`) and rank those. A claim behind a busy endpoint, whose room

@@ -23,7 +23,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import URL, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -43,11 +43,13 @@ _ANNOUNCE = text(f"SELECT pg_notify('{CHANNEL}', '')")
 #: Marks a connection whose open transaction made work due (``connection.info``).
 _DUE = "chathooks.due"
 #: Workers of this process, by the database they deliver from, with their event loops.
-_here: dict[str, list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]]] = {}
+_here: dict[URL, list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]]] = {}
 
 
-def _database(engine: AsyncEngine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+def _database(engine: AsyncEngine) -> URL:
+    # The URL itself (equal for every engine of one database), not its text: this runs
+    # after every commit that queued work.
+    return engine.url
 
 
 async def announce_due(connection: AsyncConnection) -> None:
