@@ -15,7 +15,6 @@ while its loop runs and its last beat reached the database recently.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chathooks.queue import write_transaction
 from chathooks.queue.workers import beat, forget, register, release_claims_of_dead_workers
 from chathooks.settings import Settings
-from chathooks.worker import Worker
+from chathooks.worker import Worker, set_within
 
 __all__ = ["Heartbeat", "run_worker"]
 
@@ -66,11 +65,7 @@ class Heartbeat:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Beat every ``heartbeat_interval`` until ``stop``; a failed beat is tried again."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.heartbeat_interval)
-            if stop.is_set():
-                return
+        while not await set_within(stop, self.settings.heartbeat_interval):
             try:
                 async with write_transaction(self.engine) as connection:
                     if not await beat(connection, self.worker_id):

@@ -64,7 +64,7 @@ from chathooks.sender import (
 )
 from chathooks.settings import Settings
 
-__all__ = ["Outcome", "Worker", "decide", "default_worker_id"]
+__all__ = ["Outcome", "Worker", "decide", "default_worker_id", "set_within"]
 
 log = logging.getLogger("chathooks.worker")
 
@@ -80,8 +80,8 @@ CLAIM_WITH_OUTCOMES_PAUSE = 30.0
 HELD_RETRY_SECONDS = 1.0
 
 
-async def _set_within(event: asyncio.Event, seconds: float) -> bool:
-    """Whether ``event`` is set within ``seconds``."""
+async def set_within(event: asyncio.Event, seconds: float | None) -> bool:
+    """Whether ``event`` is set within ``seconds`` (None: however long it takes)."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), seconds)
     return event.is_set()
@@ -346,9 +346,7 @@ class Worker:
                 more_due = len(claimed) >= self.settings.claim_batch_size
                 next_poll = loop.time() + self.settings.poll_interval
                 continue
-            timeout = max(0.0, next_poll - loop.time()) if room else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), timeout)
+            await set_within(self._nudge, max(0.0, next_poll - loop.time()) if room else None)
 
     async def _send_continuously(self, sender: Sender) -> None:
         """One of ``worker_concurrency`` loops: post the next claimed delivery, until stopped."""
@@ -369,7 +367,7 @@ class Worker:
             if not self._outcomes:
                 if self._writer.held and not self._closing:
                     # The database was away: offer what is held again shortly.
-                    await _set_within(self._outcomes_waiting, HELD_RETRY_SECONDS)
+                    await set_within(self._outcomes_waiting, HELD_RETRY_SECONDS)
                     self._outcomes_waiting.clear()
                 elif self._closing:
                     if self._writer.held:
@@ -518,11 +516,11 @@ class Worker:
         while not stop.is_set():
             try:
                 async with listening(self.engine, self.wake) as still_open:
-                    while still_open() and not await _set_within(stop, LISTENER_CHECK_SECONDS):
+                    while still_open() and not await set_within(stop, LISTENER_CHECK_SECONDS):
                         pass
             except Exception:
                 log.warning("cannot listen for due work; polling meanwhile", exc_info=True)
-            await _set_within(stop, LISTENER_CHECK_SECONDS)
+            await set_within(stop, LISTENER_CHECK_SECONDS)
 
     # -- helpers -------------------------------------------------------------------------
     async def _nudge_on(self, stop: asyncio.Event) -> None:
@@ -532,12 +530,7 @@ class Worker:
     async def _every(
         self, seconds: float, job: Callable[[], Awaitable[None]], stop: asyncio.Event
     ) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), seconds)
-                return
-            except TimeoutError:
-                pass
+        while not await set_within(stop, seconds):
             try:
                 await job()
             except Exception:

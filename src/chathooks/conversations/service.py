@@ -260,9 +260,7 @@ class ConversationService:
             closed = await store.close_conversation(
                 connection, site_id, conversation_id, now=now, reason="api"
             )
-            record = await store.get_conversation(connection, site_id, conversation_id)
-            if record is None:
-                raise ConversationNotFound(conversation_id)
+            record = await _existing(connection, site_id, conversation_id)
             if not closed:
                 raise ConversationClosed(conversation_id, record.close_reason)
             return await self._complete(connection, record, now=now)
@@ -345,16 +343,11 @@ class ConversationService:
     async def record(self, site_id: str, conversation_id: str) -> ConversationRecord:
         """The conversation's row only (no lines read); :class:`ConversationNotFound` if none."""
         async with self._engine.connect() as connection:
-            record = await store.get_conversation(connection, site_id, conversation_id)
-        if record is None:
-            raise ConversationNotFound(conversation_id)
-        return record
+            return await _existing(connection, site_id, conversation_id)
 
     async def view(self, site_id: str, conversation_id: str) -> ConversationView:
         async with self._engine.connect() as connection:
-            record = await store.get_conversation(connection, site_id, conversation_id)
-            if record is None:
-                raise ConversationNotFound(conversation_id)
+            record = await _existing(connection, site_id, conversation_id)
             transcript = await store.read_transcript(connection, record)
             posts = await store.posted_deliveries(connection, site_id, conversation_id)
             commands = await store.command_lines(connection, site_id, conversation_id)
@@ -429,12 +422,21 @@ class ConversationService:
         return [Queued(id=ref.id, endpoint_id=ref.endpoint_id, trigger=trigger) for ref in refs]
 
 
-async def _open(
+async def _existing(
     connection: AsyncConnection, site_id: str, conversation_id: str
 ) -> ConversationRecord:
+    """The conversation, or :class:`ConversationNotFound`."""
     record = await store.get_conversation(connection, site_id, conversation_id)
     if record is None:
         raise ConversationNotFound(conversation_id)
+    return record
+
+
+async def _open(
+    connection: AsyncConnection, site_id: str, conversation_id: str
+) -> ConversationRecord:
+    """The conversation, if it is still open."""
+    record = await _existing(connection, site_id, conversation_id)
     if record.state != "open":
         raise ConversationClosed(conversation_id, record.close_reason)
     return record
