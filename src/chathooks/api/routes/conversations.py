@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from chathooks.api.auth import SiteId, open_site
+from chathooks.api.lean import lean_route
 from chathooks.api.schemas import Page, utc
 from chathooks.api.state import Cursor, Limit, Services, ServicesDep
 from chathooks.conversations import rules
@@ -264,36 +264,30 @@ async def add_message(
     return _message_result(outcome)
 
 
-class _MessageRoute(APIRoute):
-    """``POST .../messages``, one call per chat line: its usual request is answered here.
+async def _fast_message(request: Request) -> Response | None:
+    """``POST .../messages``, one call per chat line: its usual request, answered here.
 
     A JSON body that is a valid :class:`NewMessage` goes straight to the
     service: the same key and site checks as :data:`SiteId`, the same errors
     raised (and answered by the same handlers), and the same bytes as FastAPI
     would answer, without its dependency solving and response validation.
     Anything else (another content type, a body that is not JSON or not
-    valid) goes through FastAPI's own handler, so its answer is unchanged.
-    The middleware (body limit, key gate, Idempotency-Key) runs for both.
+    valid) is left to FastAPI's own handler (None), so its answer is
+    unchanged. The middleware (body limit, key gate, Idempotency-Key) runs
+    for both.
     """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            body = await _valid_message(request)
-            if body is None:
-                return await handler(request)
-            params = request.path_params
-            site = await open_site(request, params["site"])
-            services: Services = request.app.state.services
-            outcome = await _service(services).add_message(site, params["conversation"], body)
-            return Response(
-                _message_result(outcome).model_dump_json(by_alias=True),
-                status_code=status.HTTP_201_CREATED,
-                media_type="application/json",
-            )
-
-        return handle
+    body = await _valid_message(request)
+    if body is None:
+        return None
+    params = request.path_params
+    site = await open_site(request, params["site"])
+    services: Services = request.app.state.services
+    outcome = await _service(services).add_message(site, params["conversation"], body)
+    return Response(
+        _message_result(outcome).model_dump_json(by_alias=True),
+        status_code=status.HTTP_201_CREATED,
+        media_type="application/json",
+    )
 
 
 async def _valid_message(request: Request) -> NewMessage | None:
@@ -313,7 +307,7 @@ router.add_api_route(
     methods=["POST"],
     status_code=status.HTTP_201_CREATED,
     response_model=MessageResult,
-    route_class_override=_MessageRoute,
+    route_class_override=lean_route(_fast_message),
 )
 
 
