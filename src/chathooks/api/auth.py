@@ -29,6 +29,7 @@ __all__ = [
     "Authenticator",
     "SiteId",
     "authenticate",
+    "bearer_key",
     "key_gate",
     "open_site",
     "site_scope",
@@ -76,6 +77,10 @@ class Authenticator:
             self._owners[digest] = (found, now + self._cache_seconds)
         return found
 
+    async def opens(self, owner: KeyOwner, site_id: str) -> bool:
+        """Whether ``owner``'s key opens ``site_id``: its own site; any that exists, for admin."""
+        return owner.site_id == site_id or (owner.is_admin and await self.site_exists(site_id))
+
     async def site_exists(self, site_id: str) -> bool:
         now = time.monotonic()
         if self._sites.get(site_id, 0.0) > now:
@@ -110,7 +115,8 @@ async def _owner_of(request: Request, key: str | None) -> KeyOwner:
     return owner
 
 
-def _bearer_key(scope: Mapping[str, Any]) -> str | None:
+def bearer_key(scope: Mapping[str, Any]) -> str | None:
+    """The key of the request's first ``Authorization: Bearer`` header, if any."""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             scheme, _, key = bytes(value).decode("latin-1").partition(" ")
@@ -133,7 +139,7 @@ async def key_gate(scope: dict[str, Any]) -> Refusal | None:
     """
     if not scope.get("path", "").startswith("/api/"):
         return None
-    key = _bearer_key(scope)
+    key = bearer_key(scope)
     message = _NO_KEY
     if key is not None:
         try:
@@ -175,16 +181,13 @@ async def open_site(request: Request, site: str) -> str:
 
     The same checks as the dependency, without FastAPI solving one per request.
     """
-    return await _scoped(request, await _owner_of(request, _bearer_key(request.scope)), site)
+    return await _scoped(request, await _owner_of(request, bearer_key(request.scope)), site)
 
 
 async def _scoped(request: Request, owner: KeyOwner, site: str) -> str:
-    if owner.site_id == site:
+    authenticator: Authenticator = request.app.state.services.auth
+    if await authenticator.opens(owner, site):
         return site
-    if owner.is_admin:
-        authenticator: Authenticator = request.app.state.services.auth
-        if await authenticator.site_exists(site):
-            return site
     raise not_found(f"site {site!r}", field="site")
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chathooks.api.auth import bearer_key
 from chathooks.idempotency.store import (
     KEEP_SECONDS,
     find_key,
@@ -80,7 +81,7 @@ class IdempotencyMiddleware:
             return
         site = match.group("site")
         services = scope["app"].state.services
-        if not await _opens(services, headers.get(b"authorization"), site):
+        if not await _opens(services, scope, site):
             await self.app(scope, receive, send)  # the route answers 401 or 404 as usual
             return
         body, replay = await _read_body(receive)
@@ -155,19 +156,11 @@ class IdempotencyMiddleware:
         )
 
 
-async def _opens(services: Any, authorization: bytes | None, site: str) -> bool:
+async def _opens(services: Any, scope: Scope, site: str) -> bool:
     """Whether the request's bearer key opens ``site`` (the route checks it again)."""
-    if authorization is None:
-        return False
-    scheme, _, token = authorization.decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return False
-    owner = await services.auth.owner(token.strip())
-    if owner is None:
-        return False
-    if owner.site_id == site:
-        return True
-    return bool(owner.is_admin and await services.auth.site_exists(site))
+    key = bearer_key(scope)
+    owner = None if key is None else await services.auth.owner(key)
+    return owner is not None and await services.auth.opens(owner, site)
 
 
 async def _take(engine: Any, site: str, key: str, fingerprint: str, now: float) -> bool:
