@@ -34,7 +34,7 @@ from chathooks.api.routes import (
     transcripts,
 )
 from chathooks.api.state import Services
-from chathooks.conversations import OutcomeSignal
+from chathooks.conversations import ConversationService, OutcomeSignal
 from chathooks.conversations.store import latest_changes
 from chathooks.heap import freeze_startup_objects
 from chathooks.http_limits.body import RequestLimits
@@ -99,6 +99,7 @@ def create_app(
                     metrics=metrics,
                     sender=sender,
                     ingestor=Ingestor(engine),
+                    conversations=ConversationService(engine),
                     worker=worker,
                 )
                 if freeze_startup:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks.api.auth import Authenticator
 from chathooks.api.metrics import ServiceMetrics
+from chathooks.conversations import ConversationService
 from chathooks.ingest import Ingestor
 from chathooks.sender import Sender
 from chathooks.settings import Settings
@@ -28,6 +29,8 @@ class Services:
     sender: Sender
     #: Queues whole payloads, committing concurrent requests together.
     ingestor: Ingestor
+    #: Chats reported as they happen; commits concurrent chat lines together.
+    conversations: ConversationService
     #: This process's worker (None with ``--no-worker``).
     worker: Worker | None = None
 

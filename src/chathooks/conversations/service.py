@@ -14,9 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from weakref import WeakKeyDictionary
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -124,6 +122,8 @@ class ConversationService:
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine
         self._clock = clock
+        #: This service's chat lines, committed together.
+        self._lines = _LineWriter(engine)
 
     # -- start -------------------------------------------------------------------------
     async def start(self, site_id: str, request: NewConversation) -> StartOutcome:
@@ -158,7 +158,7 @@ class ConversationService:
         command = rules.parse_command(message.body) if message.sender == "operator" else None
         if command is None:
             line = _Line(site_id, conversation_id, message, self._clock)
-            return await _line_writer(self._engine).add(line)
+            return await self._lines.add(line)
         for _ in range(MAX_ATTEMPTS):
             now = self._clock()
             async with write_transaction(self._engine) as connection:
@@ -537,14 +537,3 @@ async def _write_line(
         # Changed, closed or gone meanwhile (or ``known`` was out of date): read it again.
         record = None
     raise ConversationBusy(line.conversation_id)
-
-
-_line_writers: WeakKeyDictionary[Engine, _LineWriter] = WeakKeyDictionary()
-
-
-def _line_writer(engine: AsyncEngine) -> _LineWriter:
-    """The one writer of chat lines of this process for ``engine``."""
-    writer = _line_writers.get(engine.sync_engine)
-    if writer is None:
-        writer = _line_writers[engine.sync_engine] = _LineWriter(engine)
-    return writer

@@ -38,7 +38,6 @@ from chathooks.conversations.inputs import (
 )
 from chathooks.conversations.service import (
     CommandOutcome,
-    ConversationService,
     MessageOutcome,
     Queued,
 )
@@ -187,10 +186,6 @@ class OfflineAccepted(BaseModel):
     deliveries: list[DeliveryOut]
 
 
-def _service(services: ServicesDep) -> ConversationService:
-    return ConversationService(services.engine)
-
-
 def _integrations(posts: list[PostedDelivery]) -> list[Integration]:
     grouped: dict[str, Integration] = {}
     for post in posts:
@@ -218,7 +213,7 @@ def _integrations(posts: list[PostedDelivery]) -> list[Integration]:
 )
 async def start(body: NewConversation, site: SiteId, services: ServicesDep) -> ConversationCreated:
     """Begin a conversation with a visitor; endpoints with ``send_events`` get a start event."""
-    outcome = await _service(services).start(site, body)
+    outcome = await services.conversations.start(site, body)
     return ConversationCreated(
         **ConversationSummary.fields_of(outcome.conversation),
         deliveries=[DeliveryOut.of(q) for q in outcome.deliveries],
@@ -236,7 +231,7 @@ async def list_all(
     cursor: Cursor = None,
 ) -> Page[ConversationSummary]:
     """A site's conversations, newest first."""
-    records, next_cursor = await _service(services).page(
+    records, next_cursor = await services.conversations.page(
         site, state=state, limit=limit, cursor=cursor
     )
     return Page(items=[ConversationSummary.of(r) for r in records], next_cursor=next_cursor)
@@ -245,7 +240,7 @@ async def list_all(
 @router.get("/conversations/{conversation}", response_model=ConversationOut)
 async def read(conversation: str, site: SiteId, services: ServicesDep) -> ConversationOut:
     """The conversation, its transcript as it would be posted now, and each endpoint's answers."""
-    view = await _service(services).view(site, conversation)
+    view = await services.conversations.view(site, conversation)
     record = view.conversation
     return ConversationOut(
         **ConversationSummary.fields_of(record),
@@ -260,7 +255,7 @@ async def add_message(
 ) -> MessageResult:
     """Add a line of chat. An operator line starting with ``!lead``, ``!case`` or
     ``!webhook`` is a command instead: it posts the transcript so far to every endpoint."""
-    outcome = await _service(services).add_message(site, conversation, body)
+    outcome = await services.conversations.add_message(site, conversation, body)
     return _message_result(outcome)
 
 
@@ -282,7 +277,7 @@ async def _fast_message(request: Request) -> Response | None:
     params = request.path_params
     site = await open_site(request, params["site"])
     services: Services = request.app.state.services
-    outcome = await _service(services).add_message(site, params["conversation"], body)
+    outcome = await services.conversations.add_message(site, params["conversation"], body)
     return Response(
         _message_result(outcome).model_dump_json(by_alias=True),
         status_code=status.HTTP_201_CREATED,
@@ -343,14 +338,14 @@ async def change(
     conversation: str, body: ConversationChanges, site: SiteId, services: ServicesDep
 ) -> ConversationSummary:
     """Change tags, visitor details, ``customFields``, ``chat_feedback`` or groups."""
-    record = await _service(services).change(site, conversation, body)
+    record = await services.conversations.change(site, conversation, body)
     return ConversationSummary.of(record)
 
 
 @router.post("/conversations/{conversation}/close", response_model=Closed)
 async def close(conversation: str, site: SiteId, services: ServicesDep) -> Closed:
     """Complete the conversation: the transcript goes to endpoints that should get it."""
-    queued = await _service(services).close(site, conversation)
+    queued = await services.conversations.close(site, conversation)
     return Closed(id=conversation, deliveries=[DeliveryOut.of(q) for q in queued])
 
 
@@ -368,7 +363,7 @@ async def events(
 ) -> StreamingResponse:
     """Server-Sent Events: a ``delivery`` event each time a delivery of this conversation
     succeeds or fails, with the endpoint's ``integration_url``."""
-    service = _service(services)
+    service = services.conversations
     await service.record(site, conversation)  # 404 before the stream starts
     since = _since(last_event_id)
     signal: OutcomeSignal | None = getattr(request.app.state, "conversation_outcomes", None)
@@ -403,7 +398,7 @@ async def offline_message(
 ) -> OfflineAccepted:
     """A visitor's message left while no operator was available: posted at once to
     endpoints with ``send_offline``, with its own ``id`` and no ``operators``."""
-    outcome = await _service(services).offline_message(site, body)
+    outcome = await services.conversations.offline_message(site, body)
     return OfflineAccepted(
         id=outcome.id, deliveries=[DeliveryOut.of(q) for q in outcome.deliveries]
     )
