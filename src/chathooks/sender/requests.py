@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from chathooks import __version__
 from chathooks.signing import signature_headers
 from chathooks.wire import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE
-from chathooks.wire.quoting import form_quote
+from chathooks.wire.quoting import form_quote_bytes
 
 __all__ = [
     "FORMATS",
@@ -110,7 +110,7 @@ def build_request(
     extra header that cannot be sent at all (line breaks, invalid name).
     """
     if fmt == "form":
-        body = b"data=" + form_quote(document_json).encode("ascii")
+        body = b"data=" + form_quote_bytes(document_json)
         content_type = FORM_CONTENT_TYPE
     elif fmt == "json":
         body = document_json.encode("utf-8")

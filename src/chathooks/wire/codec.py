@@ -24,7 +24,7 @@ from chathooks.wire.errors import (
 )
 from chathooks.wire.models import Payload, WireModel, payload_from_dict
 from chathooks.wire.numbers import loads_checked
-from chathooks.wire.quoting import form_quote
+from chathooks.wire.quoting import form_quote_bytes
 
 #: The content type Olark sends, exactly: strict consumers compare the whole string.
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -110,7 +110,7 @@ def dumps(document: dict[str, Any]) -> str:
 def encode_form(payload: WireModel | dict[str, Any]) -> bytes:
     """The exact wire body: ``data=<urlencoded JSON>`` (send with :data:`FORM_CONTENT_TYPE`)."""
     document = payload.to_wire() if isinstance(payload, WireModel) else payload
-    return ("data=" + form_quote(dumps(document))).encode("ascii")
+    return b"data=" + form_quote_bytes(dumps(document))
 
 
 def encode_json(payload: WireModel | dict[str, Any]) -> bytes:

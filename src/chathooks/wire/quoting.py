@@ -2,11 +2,15 @@
 
 Quoting a 5 KB transcript is the largest CPU cost of a delivery after the
 HTTP client itself: ``quote_plus`` runs Python code for every byte (~200 µs).
-yarl, which aiohttp already depends on, has a C quoter; in query-string mode it
-leaves seven sub-delimiters as they are, and escaping those afterwards gives
-``quote_plus``'s output byte for byte (~50 µs). The C quoter is not public API,
-so it is checked against ``quote_plus`` at import and replaced by a lookup
-table (~140 µs) if it is missing or ever disagrees.
+The JSON chathooks sends is ASCII (``json.dumps`` escapes the rest), so the
+bytes to escape are a few kinds of punctuation, the same ones in every
+document: replacing each kind in one C pass of ``bytes.replace`` (about 20
+passes for a transcript) gives ``quote_plus``'s output byte for byte in ~30 µs.
+Text with many kinds of bytes to escape (non-ASCII text) goes to yarl's C
+quoter instead (~50 µs for a transcript; in query-string mode it leaves seven
+sub-delimiters as they are, escaped afterwards). That quoter is not public
+API, so it is checked against ``quote_plus`` at import and replaced by a
+lookup table (~140 µs) if it is missing or ever disagrees.
 """
 
 from __future__ import annotations
@@ -51,5 +55,40 @@ def _yarl_quoter() -> Callable[[str], str] | None:
     return quote if agrees else None
 
 
-#: ``form_quote(text) == urllib.parse.quote_plus(text)`` for every string.
-form_quote: Callable[[str], str] = _yarl_quoter() or quote_with_table
+#: The whole-text quoter for text :func:`form_quote_bytes` does not replace kind by kind.
+_quote_whole: Callable[[str], str] = _yarl_quoter() or quote_with_table
+
+_SAFE = bytes(sorted(_SAFE_BYTES))
+#: Each byte, and its escape (``%XX``), for ``bytes.replace``.
+_BYTE = [bytes((byte,)) for byte in range(256)]
+_ESCAPE = [b"%%%02X" % byte for byte in range(256)]
+#: JSON's own punctuation, in nearly every document: looked for one by one.
+_PUNCTUATION = b'":,{}[]'
+#: Replaced apart: ``%`` before any escape is written, the space (``+``) after ``+`` is escaped.
+_NOT_IN_THE_LOOP = b"% " + _PUNCTUATION
+#: More kinds of bytes to escape than this, and one pass of the C quoter is quicker.
+MAX_REPLACED_KINDS = 32
+
+
+def form_quote_bytes(text: str) -> bytes:
+    """``quote_plus(text).encode("ascii")``; what a form's value is sent as."""
+    data = text.encode("utf-8")
+    unsafe = data.translate(None, _SAFE)
+    if not unsafe:
+        return data
+    kinds = [byte for byte in _PUNCTUATION if byte in unsafe]
+    kinds += set(unsafe.translate(None, _NOT_IN_THE_LOOP))
+    if len(kinds) > MAX_REPLACED_KINDS:
+        return _quote_whole(text).encode("ascii")
+    if 0x25 in unsafe:
+        data = data.replace(b"%", b"%25")
+    for byte in kinds:
+        data = data.replace(_BYTE[byte], _ESCAPE[byte])
+    if 0x20 in unsafe:
+        data = data.replace(b" ", b"+")
+    return data
+
+
+def form_quote(text: str) -> str:
+    """``urllib.parse.quote_plus(text)``, for every string."""
+    return form_quote_bytes(text).decode("ascii")
