@@ -174,3 +174,42 @@ def test_bad_keys_are_refused_naming_the_header(sqlite_url: str) -> None:
             headers={"Authorization": "Bearer chsk_wrong", "Idempotency-Key": "k" * 255},
         )
         assert stranger.status_code == 401
+
+
+def test_answers_holding_a_key_or_secret_are_never_cached_replays_included(
+    sqlite_url: str,
+) -> None:
+    """A created site's key, a new endpoint's secret and an alert secret: ``no-store``.
+
+    A replayed answer (same ``Idempotency-Key``) holds the same secret, so it
+    says so too; an answer without one says nothing of caching.
+    """
+    with running_service(sqlite_url, run_worker=False) as service:
+        created = service.client.post(
+            "/api/v1/sites", json={"name": "cache.example"}, headers=service.admin()
+        )
+        assert created.status_code == 201, created.text
+        assert created.headers["cache-control"] == "no-store"
+
+        site, auth = created.json()["id"], {"Authorization": f"Bearer {created.json()['api_key']}"}
+        path = f"/api/v1/sites/{site}/endpoints"
+        keyed = {**auth, "Idempotency-Key": "endpoint-0001"}
+        body = {"url": "http://127.0.0.1:9/hook", "secret": "whsec_" + "A" * 32}
+        endpoint = service.client.post(path, json=body, headers=keyed)
+        assert endpoint.status_code == 201, endpoint.text
+        assert endpoint.json()["secret"]
+        assert endpoint.headers["cache-control"] == "no-store"
+        replayed = service.client.post(path, json=body, headers=keyed)
+        assert replayed.headers["idempotent-replayed"] == "true"
+        assert replayed.headers["cache-control"] == "no-store"
+
+        alerts = service.client.patch(
+            f"/api/v1/sites/{site}", json={"alert_url": "http://127.0.0.1:9/alerts"}, headers=auth
+        )
+        assert alerts.status_code == 200, alerts.text
+        assert alerts.json()["alert_secret"]
+        assert alerts.headers["cache-control"] == "no-store"
+
+        listed = service.client.get(path, headers=auth)
+        assert listed.status_code == 200
+        assert "cache-control" not in listed.headers

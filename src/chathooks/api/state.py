@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks.api.auth import Authenticator
@@ -16,7 +16,7 @@ from chathooks.sender import Sender
 from chathooks.settings import Settings
 from chathooks.worker import Worker
 
-__all__ = ["Cursor", "Limit", "Services", "ServicesDep"]
+__all__ = ["Cursor", "Limit", "Services", "ServicesDep", "not_stored"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,12 @@ ServicesDep = Annotated[Services, Depends(_services)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page (1-500).")]
 #: ``next_cursor`` of the previous page.
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page.")]
+
+
+#: Headers of an answer that holds a secret or a key: no cache on the way may keep it.
+_NOT_STORED = {"Cache-Control": "no-store"}
+
+
+async def not_stored(response: Response) -> None:
+    """A route dependency (``dependencies=[Depends(not_stored)]``): the answer holds a secret."""
+    response.headers.update(_NOT_STORED)

@@ -250,7 +250,9 @@ async def _answer(
     if content_type:
         headers.append((b"content-type", content_type.encode("latin-1")))
     if replayed:
-        headers.append((b"idempotent-replayed", b"true"))
+        # A replay is this client's own answer, which may hold a secret (a created
+        # site's key, a rotated secret): no cache on the way may keep it.
+        headers += [(b"idempotent-replayed", b"true"), (b"cache-control", b"no-store")]
     if retry_after:
         headers.append((b"retry-after", b"1"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from chathooks import manage
 from chathooks.api.auth import SiteId
@@ -18,12 +18,17 @@ from chathooks.api.schemas import (
     TestResult,
     UnsavedTestRequest,
 )
-from chathooks.api.state import Cursor, Limit, ServicesDep
+from chathooks.api.state import Cursor, Limit, ServicesDep, not_stored
 
 router = APIRouter(prefix="/api/v1/sites/{site}/endpoints", tags=["endpoints"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=EndpointWithSecret)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EndpointWithSecret,
+    dependencies=[Depends(not_stored)],
+)
 async def create(body: EndpointCreate, site: SiteId, services: ServicesDep) -> EndpointWithSecret:
     """Add an endpoint; the answer holds its signing secret."""
     return await manage.create_endpoint(services.engine, site, body)
@@ -59,31 +64,24 @@ async def remove(endpoint: str, site: SiteId, services: ServicesDep) -> Response
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-#: An answer holding a secret is kept by no cache on the way.
-_NOT_STORED = {"Cache-Control": "no-store"}
-
-
-@router.get("/{endpoint}/secret", response_model=EndpointSecret)
-async def reveal_secret(
-    endpoint: str, site: SiteId, services: ServicesDep, response: Response
-) -> EndpointSecret:
+@router.get("/{endpoint}/secret", response_model=EndpointSecret, dependencies=[Depends(not_stored)])
+async def reveal_secret(endpoint: str, site: SiteId, services: ServicesDep) -> EndpointSecret:
     """The signing secret again; during a rotation's grace also the one it replaced."""
-    response.headers.update(_NOT_STORED)
     return await manage.reveal_secret(services.engine, site, endpoint)
 
 
-@router.post("/{endpoint}/rotate-secret", response_model=EndpointSecret)
+@router.post(
+    "/{endpoint}/rotate-secret", response_model=EndpointSecret, dependencies=[Depends(not_stored)]
+)
 async def rotate_secret(
     endpoint: str,
     site: SiteId,
     services: ServicesDep,
-    response: Response,
     body: RotateSecretRequest | None = None,
 ) -> EndpointSecret:
     """A new signing secret. For ``grace_seconds`` (default one day) every attempt, retries
     and redeliveries included, carries two ``v1`` signatures, by the new secret and the old
     one, so receivers can switch at their pace; then only the new one."""
-    response.headers.update(_NOT_STORED)
     return await manage.rotate_secret(
         services.engine, site, endpoint, body or RotateSecretRequest()
     )

@@ -9,13 +9,18 @@ from fastapi import APIRouter, Depends, status
 from chathooks import manage
 from chathooks.api.auth import AdminOnly, SiteId, authenticate
 from chathooks.api.schemas import Page, SiteCreate, SiteCreated, SiteOut, SiteUpdate, SiteUpdated
-from chathooks.api.state import Cursor, Limit, ServicesDep
+from chathooks.api.state import Cursor, Limit, ServicesDep, not_stored
 from chathooks.repository.sites import KeyOwner
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SiteCreated)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SiteCreated,
+    dependencies=[Depends(not_stored)],
+)
 async def create(body: SiteCreate, _admin: AdminOnly, services: ServicesDep) -> SiteCreated:
     """Create a site; the answer holds its API key, which is never shown again."""
     return await manage.create_site(services.engine, body.name)
@@ -37,7 +42,7 @@ async def read(site: SiteId, services: ServicesDep) -> SiteOut:
     return await manage.read_site(services.engine, site)
 
 
-@router.patch("/{site}", response_model=SiteUpdated)
+@router.patch("/{site}", response_model=SiteUpdated, dependencies=[Depends(not_stored)])
 async def change(site: SiteId, body: SiteUpdate, services: ServicesDep) -> SiteUpdated:
     """Set (or, with null, stop) where the site's operational alerts go.
 
