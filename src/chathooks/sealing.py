@@ -30,7 +30,7 @@ import logging
 import os
 import secrets as _random
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -144,6 +144,17 @@ class Keyring:
 
     def open_optional(self, sealed: str | None) -> str | None:
         return None if sealed is None else self.open(sealed)
+
+    def seal_values(self, values: Mapping[str, str]) -> dict[str, str]:
+        """``values`` with each value sealed; the names stay readable, they are not secret.
+
+        For an endpoint's own request headers, whose values are often a receiver's token.
+        """
+        return {name: self.seal(value) for name, value in values.items()}
+
+    def open_values(self, values: Mapping[str, str]) -> dict[str, str]:
+        """What :meth:`seal_values` sealed."""
+        return {name: self.open(value) for name, value in values.items()}
 
     def _open(self, sealed: str) -> str:
         form, _, rest = sealed.partition(".")

@@ -79,7 +79,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
                     url=f"https://{endpoint_id}.example/hook?token=t",
                     secret=keyring_of(connection).seal("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
                     format="json",
-                    headers={"X-Token": "abc"},
+                    headers=keyring_of(connection).seal_values({"X-Token": "abc"}),
                     created_at=T0,
                     updated_at=T0,
                 )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import alembic_config, upgrade_async
@@ -19,6 +19,8 @@ from support.receiver import RecordingReceiver
 from support.service import ADMIN_KEY, RunningService, running_service
 
 PLAIN_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#: A receiver's own token, sent as an endpoint's request header.
+RECEIVER_TOKEN = "rcv_tok_8Hq2LmZ4xWp7Ns1Vb6Kd"
 
 
 def forms_of(secret: str) -> list[bytes]:
@@ -44,10 +46,18 @@ def use_every_secret(
     site, auth = service.create_site()
     once = {**auth, "Idempotency-Key": "create-1"}
     created = service.client.post(
-        f"/api/v1/sites/{site}/endpoints", json={"url": receiver.url}, headers=once
+        f"/api/v1/sites/{site}/endpoints",
+        json={"url": receiver.url, "headers": {"X-Receiver-Token": "placeholder"}},
+        headers=once,
     )
     assert created.status_code == 201
     endpoint = created.json()
+    changed = service.client.patch(
+        f"/api/v1/sites/{site}/endpoints/{endpoint['id']}",
+        json={"headers": {"Authorization": f"Bearer {RECEIVER_TOKEN}"}},
+        headers=auth,
+    )
+    assert changed.json()["headers"] == {"Authorization": f"Bearer {RECEIVER_TOKEN}"}
     rotated = service.client.post(
         f"/api/v1/sites/{site}/endpoints/{endpoint['id']}/rotate-secret",
         headers={**auth, "Idempotency-Key": "rotate-1"},
@@ -57,9 +67,12 @@ def use_every_secret(
     ).json()
     [delivery] = service.post_transcript(site, auth, transcript)
     service.wait_for_status(site, auth, delivery, "succeeded")
+    # The worker opened the sealed header and sent it as the endpoint says.
+    assert receiver.wait_for(1)[0].header("authorization") == f"Bearer {RECEIVER_TOKEN}"
     secrets = [endpoint["secret"], rotated["secret"], alerts["alert_secret"]]
     assert all(s and s.startswith("whsec_") for s in secrets)
-    return endpoint["id"], secrets, [auth["Authorization"].removeprefix("Bearer "), ADMIN_KEY]
+    keys = [auth["Authorization"].removeprefix("Bearer "), ADMIN_KEY, RECEIVER_TOKEN]
+    return endpoint["id"], secrets, keys
 
 
 def assert_nothing_plain(stored: bytes, secrets: list[str], keys: list[str]) -> None:
@@ -172,3 +185,57 @@ def test_migrating_seals_the_plaintext_secrets_an_older_version_stored(database_
             await engine.dispose()
 
     assert asyncio.run(read_plain()) == (PLAIN_SECRET, f'{{"secret": "{PLAIN_SECRET}"}}')
+
+
+def test_migrating_seals_the_plain_header_values_an_older_version_stored(
+    database_url: str,
+) -> None:
+    """At r0009 an endpoint's headers were plain JSON; r0010 seals each value, and back."""
+    command.upgrade(alembic_config(database_url), "r0009")
+    plain = {"Authorization": f"Bearer {RECEIVER_TOKEN}", "X-Team": "support"}
+
+    async def fill_upgrade_and_read() -> tuple[Any, dict[str, str] | None]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text(
+                        "INSERT INTO sites (id, name, api_key_hash, created_at)"
+                        " VALUES ('s', 'S', 'h', 0)"
+                    )
+                )
+                await connection.execute(
+                    insert(endpoints).values(
+                        id="e",
+                        site_id="s",
+                        url="http://x",
+                        headers=plain,
+                        created_at=0,
+                        updated_at=0,
+                    )
+                )
+            await upgrade_async(database_url)
+            async with engine.connect() as connection:
+                stored = (await connection.execute(select(endpoints.c.headers))).scalar_one()
+                found = await get_endpoint(connection, "s", "e")
+            return stored, None if found is None else found.headers
+        finally:
+            await engine.dispose()
+
+    stored, opened = asyncio.run(fill_upgrade_and_read())
+    assert set(stored) == set(plain)
+    assert all(is_sealed(value) for value in stored.values())
+    assert RECEIVER_TOKEN not in str(stored)
+    assert opened == plain
+
+    command.downgrade(alembic_config(database_url), "r0009")
+
+    async def read_plain() -> Any:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return (await connection.execute(select(endpoints.c.headers))).scalar_one()
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(read_plain()) == plain

@@ -61,6 +61,8 @@ async def add_endpoint(engine: AsyncEngine, endpoint_id: str, url: str, **fields
     async with engine.begin() as connection:
         if fields.get("secret") is not None:  # stored sealed, as the service stores it
             fields["secret"] = keyring_of(connection).seal(fields["secret"])
+        if fields.get("headers"):
+            fields["headers"] = keyring_of(connection).seal_values(fields["headers"])
         await connection.execute(
             insert(endpoints).values(
                 id=endpoint_id, site_id=SITE, url=url, created_at=now, updated_at=now, **fields

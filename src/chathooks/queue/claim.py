@@ -457,7 +457,7 @@ async def _destinations(
             url=row.url,
             secret=keyring.open_optional(row.secret),
             format=row.format,
-            headers=_string_headers(row.headers),
+            headers=keyring.open_values(_string_headers(row.headers)),
             enabled=bool(row.enabled),
             previous_secret=keyring.open_optional(
                 row.previous_secret if still_signs(row.previous_secret_until, at) else None

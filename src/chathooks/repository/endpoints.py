@@ -102,7 +102,7 @@ def _endpoint(row: Row[Any], keyring: Keyring) -> Endpoint:
         send_events=row.send_events,
         secret=keyring.open_optional(row.secret),
         format=check_format(row.format),
-        headers=dict(row.headers or {}),
+        headers=keyring.open_values(row.headers or {}),
         disabled_reason=row.disabled_reason,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -119,6 +119,7 @@ async def _insert(connection: AsyncConnection, endpoint: Endpoint) -> None:
     values = {column.name: getattr(endpoint, column.name) for column in endpoints.columns}
     values["secret"] = keyring.seal_optional(endpoint.secret)
     values["previous_secret"] = keyring.seal_optional(endpoint.previous_secret)
+    values["headers"] = keyring.seal_values(endpoint.headers)
     await connection.execute(insert(endpoints).values(values))
 
 
@@ -230,9 +231,12 @@ async def update_endpoint(
     values: dict[str, Any] = dict(changes)
     if "enabled" in values:
         values["disabled_reason"] = None
+    keyring = keyring_of(connection)
     if "secret" in values:
-        values["secret"] = keyring_of(connection).seal_optional(values["secret"])
+        values["secret"] = keyring.seal_optional(values["secret"])
         values["previous_secret"] = values["previous_secret_until"] = None
+    if "headers" in values:
+        values["headers"] = keyring.seal_values(values["headers"] or {})
     values["updated_at"] = time.time()
     result = await connection.execute(
         update(endpoints)

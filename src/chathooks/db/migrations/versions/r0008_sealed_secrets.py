@@ -16,21 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
-from chathooks.sealing import Keyring, configured_keyring, is_sealed
+from chathooks.db.migrations import migration_keyring
+from chathooks.sealing import is_sealed
 
 revision: str = "r0008"
 down_revision: str | Sequence[str] | None = "r0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _keyring() -> Keyring:
-    given = context.config.attributes.get("keyring")
-    if isinstance(given, Keyring):
-        return given
-    return configured_keyring(op.get_bind().engine.url.render_as_string(hide_password=False))
 
 
 def _replace_secrets(column_type: sa.types.TypeEngine[str], convert: Callable[[str], str]) -> None:
@@ -82,7 +76,7 @@ def _convert_answers(convert: Callable[[str], str]) -> None:
 
 
 def upgrade() -> None:
-    keyring = _keyring()
+    keyring = migration_keyring()
     _replace_secrets(
         sa.Text(), lambda secret: secret if is_sealed(secret) else keyring.seal(secret)
     )
@@ -92,7 +86,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    keyring = _keyring()
+    keyring = migration_keyring()
     _convert_answers(lambda body: keyring.open(body, cached=False))
     op.execute("ALTER TABLE endpoints DROP COLUMN previous_secret_until")
     op.execute("ALTER TABLE endpoints DROP COLUMN previous_secret")
