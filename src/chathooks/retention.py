@@ -7,7 +7,8 @@ transaction so that no write lock is held for long, and at most
 ``MAX_BATCHES_PER_RUN`` batches per run so a backlog is worked off over a few
 runs rather than in one stall. Several workers may run it at once (see
 :mod:`chathooks.queue.retention`). ``Idempotency-Key`` records go after 24
-hours on the same job. ``chathooks purge`` runs it now, to the end.
+hours on the same job, and so do signing secrets a rotation replaced once
+their grace is over. ``chathooks purge`` runs it now, to the end.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from chathooks.db.forget import in_batches
 from chathooks.idempotency.store import KEEP_SECONDS, purge_idempotency_keys
 from chathooks.queue import write_transaction
 from chathooks.queue.retention import purge_finished_deliveries
+from chathooks.repository.endpoints import forget_replaced_secrets
 from chathooks.settings import Settings
 
 __all__ = ["MAX_BATCHES_PER_RUN", "Purged", "purge", "retention_job"]
@@ -45,6 +47,8 @@ class Purged:
     conversations: int = 0
     conversation_posts: int = 0
     idempotency_keys: int = 0
+    #: Endpoints whose previous signing secret was removed: its rotation's grace was over.
+    replaced_secrets: int = 0
 
     @property
     def total(self) -> int:
@@ -93,6 +97,8 @@ async def purge(
 
     for step in (deliveries_step, conversations_step, keys_step):
         await in_batches(step, batch_size=batch_size, max_batches=max_batches)
+    async with write_transaction(engine) as connection:  # endpoints are few: one statement
+        counts["replaced_secrets"] = await forget_replaced_secrets(connection, now=at)
     return Purged(**counts)
 
 

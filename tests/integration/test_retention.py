@@ -26,6 +26,7 @@ from chathooks.db.tables import (
     idempotency_keys,
     sites,
 )
+from chathooks.repository.endpoints import get_endpoint, rotate_secret
 from chathooks.retention import DAY, purge
 from support.receiver import RecordingReceiver
 from support.service import running_service
@@ -165,6 +166,32 @@ async def test_purge_removes_old_finished_work_and_leaves_everything_unfinished(
     assert await _names(engine, idempotency_keys.c.key) == {"k-new"}
     again = await purge(engine, older_than_days=30, now=NOW)
     assert again.total == 0
+
+
+async def test_a_replaced_secret_is_removed_once_its_grace_is_over(engine: AsyncEngine) -> None:
+    """After a rotation's grace the old secret never signs again, so it is not kept at all."""
+    async with engine.begin() as connection:
+        rotated = await rotate_secret(connection, "site_r", "ep_r", grace_seconds=3600, now=NOW)
+    assert rotated is not None and rotated.previous_secret is None  # it was unsigned
+    async with engine.begin() as connection:
+        rotated = await rotate_secret(connection, "site_r", "ep_r", grace_seconds=3600, now=NOW)
+    assert rotated is not None and rotated.previous_secret is not None
+
+    during = await purge(engine, older_than_days=30, now=NOW + 3599)
+    assert during.replaced_secrets == 0
+    assert await _previous_secret(engine) is not None
+
+    after = await purge(engine, older_than_days=30, now=NOW + 3600)
+    assert after.replaced_secrets == 1
+    assert await _previous_secret(engine) is None
+    async with engine.connect() as connection:
+        kept = await get_endpoint(connection, "site_r", "ep_r")
+    assert kept is not None and kept.secret == rotated.secret  # the current one signs on
+
+
+async def _previous_secret(engine: AsyncEngine) -> Any:
+    async with engine.connect() as connection:
+        return (await connection.execute(select(endpoints.c.previous_secret))).scalar_one()
 
 
 async def test_a_run_is_bounded_in_batches(engine: AsyncEngine) -> None:

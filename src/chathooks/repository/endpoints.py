@@ -31,6 +31,7 @@ __all__ = [
     "delete_endpoint",
     "enabled_endpoints",
     "enabled_endpoints_of_sites",
+    "forget_replaced_secrets",
     "get_endpoint",
     "list_endpoints",
     "rotate_secret",
@@ -334,3 +335,17 @@ async def set_alert_url(
     )
     await _insert(connection, endpoint)
     return endpoint
+
+
+async def forget_replaced_secrets(connection: AsyncConnection, *, now: float) -> int:
+    """Remove the secrets rotations replaced whose grace is over; how many endpoints had one.
+
+    Once its grace ended a replaced secret never signs again (see
+    :func:`chathooks.sealing.still_signs`), so it is not kept, even sealed.
+    """
+    result = await connection.execute(
+        update(endpoints)
+        .where(endpoints.c.previous_secret_until <= now)
+        .values(previous_secret=None, previous_secret_until=None)
+    )
+    return result.rowcount
