@@ -19,6 +19,8 @@ from support.receiver import RecordingReceiver
 from support.service import ADMIN_KEY, RunningService, running_service
 
 PLAIN_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#: Site ``s``, inserted in SQL that every schema version takes.
+OLD_SITE = text("INSERT INTO sites (id, name, api_key_hash, created_at) VALUES ('s', 'S', 'h', 0)")
 #: A receiver's own token, sent as an endpoint's request header.
 RECEIVER_TOKEN = "rcv_tok_8Hq2LmZ4xWp7Ns1Vb6Kd"
 
@@ -131,12 +133,7 @@ def test_migrating_seals_the_plaintext_secrets_an_older_version_stored(database_
         engine = create_engine(database_url)
         try:
             async with engine.begin() as connection:
-                await connection.execute(
-                    text(
-                        "INSERT INTO sites (id, name, api_key_hash, created_at)"
-                        " VALUES ('s', 'S', 'h', 0)"
-                    )
-                )
+                await connection.execute(OLD_SITE)
                 await connection.execute(
                     text(
                         "INSERT INTO endpoints (id, site_id, url, description, enabled,"
@@ -198,12 +195,7 @@ def test_migrating_seals_the_plain_header_values_an_older_version_stored(
         engine = create_engine(database_url)
         try:
             async with engine.begin() as connection:
-                await connection.execute(
-                    text(
-                        "INSERT INTO sites (id, name, api_key_hash, created_at)"
-                        " VALUES ('s', 'S', 'h', 0)"
-                    )
-                )
+                await connection.execute(OLD_SITE)
                 await connection.execute(
                     insert(endpoints).values(
                         id="e",
