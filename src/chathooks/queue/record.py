@@ -14,9 +14,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Text, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import Text, bindparam, func, insert, literal_column, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chathooks.db.driver import DriverStatement
 from chathooks.db.tables import attempts, deliveries, unfinished
 from chathooks.queue.claim import COMMAND_TRIGGER
 from chathooks.queue.statuses import (
@@ -113,7 +114,8 @@ def unstorable(outcome: Outcome, reason: str) -> Outcome:
     )
 
 
-_UPDATE_DELIVERY = (
+#: One row per outcome: run through the driver (see :mod:`chathooks.db.driver`).
+_UPDATE_DELIVERY = DriverStatement(
     update(deliveries)
     .where(
         deliveries.c.seq == bindparam("b_seq"),
@@ -131,8 +133,8 @@ _UPDATE_DELIVERY = (
         integration_url=func.coalesce(
             bindparam("b_integration_url", type_=Text), deliveries.c.integration_url
         ),
-        lease_owner=None,
-        lease_expires_at=None,
+        lease_owner=null(),
+        lease_expires_at=null(),
         updated_at=bindparam("b_now"),
         finished_at=bindparam("b_finished_at"),
     )
@@ -160,7 +162,21 @@ _SUPERSEDE = (
 )
 
 
-_INSERT_ATTEMPTS = insert(attempts)
+#: The attempt log's columns an outcome fills (``id`` is generated).
+_ATTEMPT_COLUMNS = (
+    "delivery_seq",
+    "number",
+    "started_at",
+    "duration_ms",
+    "outcome",
+    "status_code",
+    "response_body",
+    "error",
+    "integration_url",
+    "request_headers",
+    "response_headers",
+)
+_INSERT_ATTEMPTS = DriverStatement(insert(attempts), columns=_ATTEMPT_COLUMNS)
 
 #: Which of these claims ``owner`` still holds, and until when; built once.
 _LEASES = select(deliveries.c.seq, deliveries.c.lease_expires_at).where(
@@ -225,10 +241,9 @@ async def record_outcomes(
         for outcome in outcomes
         if outcome.attempted
     ]
-    if attempt_rows:
-        await connection.execute(_INSERT_ATTEMPTS, attempt_rows)
-    await connection.execute(
-        _UPDATE_DELIVERY,
+    await _INSERT_ATTEMPTS.executemany(connection, attempt_rows)
+    await _UPDATE_DELIVERY.executemany(
+        connection,
         [
             {
                 "b_seq": outcome.delivery_seq,
@@ -267,5 +282,11 @@ async def record_outcomes(
     return outcomes
 
 
+#: ``json.dumps(..., ensure_ascii=False)``, without building an encoder for every call.
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _json_or_none(headers: Mapping[str, str] | None) -> str | None:
-    return None if headers is None else json.dumps(dict(headers), ensure_ascii=False)
+    if headers is None:
+        return None
+    return _encode_json(headers if type(headers) is dict else dict(headers))
