@@ -178,22 +178,47 @@ _ATTEMPT_COLUMNS = (
 )
 _INSERT_ATTEMPTS = DriverStatement(insert(attempts), columns=_ATTEMPT_COLUMNS)
 
-#: Which of these claims ``owner`` still holds, and until when; built once.
-_LEASES = select(deliveries.c.seq, deliveries.c.lease_expires_at).where(
-    deliveries.c.seq.in_(bindparam("b_seqs", expanding=True)),
-    deliveries.c.lease_owner == bindparam("b_owner"),
-    deliveries.c.status == DELIVERING,
+#: Which of these claims ``owner`` still holds, and until when; locked until the updates
+#: that settle them commit. PostgreSQL's; built once.
+_LEASES = (
+    select(deliveries.c.seq, deliveries.c.lease_expires_at)
+    .where(
+        deliveries.c.seq.in_(bindparam("b_seqs", expanding=True)),
+        deliveries.c.lease_owner == bindparam("b_owner"),
+        deliveries.c.status == DELIVERING,
+    )
+    .with_for_update()
 )
-#: On PostgreSQL the rows stay locked until the updates that settle them commit.
-_LEASES_FOR_UPDATE = _LEASES.with_for_update()
+#: SQLite's: these claims by key, their holder and status checked in Python. Given the
+#: status condition, SQLite met it on ``ix_deliveries_due``: it read every claim in flight,
+#: every worker's, and matched each against these. (It has one writer: nothing changes the
+#: rows between this read and the updates.)
+_CLAIMS = select(
+    deliveries.c.seq,
+    deliveries.c.lease_expires_at,
+    deliveries.c.lease_owner,
+    deliveries.c.status,
+).where(deliveries.c.seq.in_(bindparam("b_seqs", expanding=True)))
+
+
+async def _leases(connection: AsyncConnection, seqs: list[int], owner: str) -> dict[int, float]:
+    """The lease expiry of each of the claims ``seqs`` that ``owner`` still holds."""
+    if connection.dialect.name == "postgresql":
+        rows = await connection.execute(_LEASES, {"b_seqs": seqs, "b_owner": owner})
+        return dict(rows.all())
+    return {
+        seq: lease_expires_at
+        for seq, lease_expires_at, lease_owner, status in await connection.execute(
+            _CLAIMS, {"b_seqs": seqs}
+        )
+        if lease_owner == owner and status == DELIVERING
+    }
 
 
 async def _still_held(
     connection: AsyncConnection, outcomes: Sequence[Outcome], owner: str
 ) -> list[Outcome]:
-    query = _LEASES_FOR_UPDATE if connection.dialect.name == "postgresql" else _LEASES
-    parameters = {"b_seqs": [outcome.delivery_seq for outcome in outcomes], "b_owner": owner}
-    leases = {row.seq: row.lease_expires_at for row in await connection.execute(query, parameters)}
+    leases = await _leases(connection, [outcome.delivery_seq for outcome in outcomes], owner)
     return [
         outcome
         for outcome in outcomes
