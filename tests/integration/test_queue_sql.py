@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, event, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chathooks.db.engine import create_engine
@@ -597,6 +597,51 @@ async def test_on_sqlite_the_claiming_update_looks_up_the_chosen_rows_only(
         await engine.dispose()
     assert plan[0] == "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)", plan
     assert not any("ix_deliveries_due " in step for step in plan), plan
+
+
+async def test_on_sqlite_recording_looks_its_claims_up_by_key(sqlite_url: str) -> None:
+    """The lease check reads the recorded claims themselves, not every claim in flight.
+
+    Given ``status = 'delivering'`` and more than a few claims to check, SQLite read
+    the check off ``ix_deliveries_due``: every delivery in flight, every worker's,
+    matched against the recorded ones, at each recording.
+    """
+    await upgrade_async(sqlite_url)
+    engine = create_engine(sqlite_url, inline=True)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(sites).values(id=SITE, name=SITE, api_key_hash="h", created_at=T0)
+            )
+            await connection.execute(
+                insert(endpoints).values(
+                    id="ep_a",
+                    site_id=SITE,
+                    url="https://a.example/",
+                    created_at=T0,
+                    updated_at=T0,
+                    max_in_flight=64,
+                )
+            )
+        await put(engine, *(new(f"c{n}") for n in range(40)))
+        claimed = await take(engine, now=T0)
+        assert len(claimed) == 40
+        reads: list[tuple[str, Any]] = []
+
+        def note(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+            if sql.lstrip().startswith("SELECT") and "FROM deliveries" in sql:
+                reads.append((sql, parameters))
+
+        event.listen(engine.sync_engine, "before_cursor_execute", note)
+        await settle(engine, *(settled(c, SUCCEEDED, now=T0 + 1) for c in claimed[:30]), now=T0 + 1)
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+        [(sql, parameters)] = reads
+        async with engine.connect() as connection:
+            rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+            plan = [str(row[-1]) for row in rows]
+    finally:
+        await engine.dispose()
+    assert plan == ["SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)"], plan
 
 
 async def _plan(connection: AsyncConnection, query: Select[Any]) -> str:

@@ -37,6 +37,7 @@ import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -403,24 +404,34 @@ async def claim(
         return []
     destinations = await _destinations(connection, {row.endpoint_id for row in claimed}, at)
     payloads = await _payloads(connection, [row.id for row in claimed])
-    # RETURNING order is unspecified; hand them out in queue order.
+    # RETURNING order is unspecified; hand them out in queue order. The rows are unpacked
+    # in the order of the RETURNING clause (a Row's attributes cost a lookup each).
     return [
         ClaimedDelivery(
-            seq=row.seq,
-            id=row.id,
-            site_id=row.site_id,
-            endpoint_id=row.endpoint_id,
-            conversation_id=row.conversation_id,
-            payload=payloads[row.id],
-            attempt_count=row.attempt_count,
-            round_attempts=row.round_attempts,
-            destination=destinations[row.endpoint_id],
+            seq=seq,
+            id=delivery_id,
+            site_id=site_id,
+            endpoint_id=endpoint_id,
+            conversation_id=conversation_id,
+            payload=payloads[delivery_id],
+            attempt_count=attempt_count,
+            round_attempts=round_attempts,
+            destination=destinations[endpoint_id],
             lease_expires_at=lease_until,
-            trigger=row.trigger,
+            trigger=trigger,
         )
-        for row in sorted(claimed, key=lambda row: row.seq)
+        for (
+            seq,
+            delivery_id,
+            site_id,
+            endpoint_id,
+            conversation_id,
+            attempt_count,
+            round_attempts,
+            trigger,
+        ) in sorted(claimed, key=itemgetter(0))
         # An endpoint deleted meanwhile takes its deliveries with it (ON DELETE CASCADE).
-        if row.endpoint_id in destinations
+        if endpoint_id in destinations
     ]
 
 
@@ -442,7 +453,7 @@ _DESTINATIONS = select(
 
 async def _payloads(connection: AsyncConnection, ids: list[str]) -> dict[str, str]:
     rows = await connection.execute(_PAYLOADS, {"claimed_ids": ids})
-    return {row.delivery_id: row.payload for row in rows}
+    return dict(rows.all())
 
 
 async def _destinations(

@@ -14,9 +14,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Text, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import Text, bindparam, func, insert, literal_column, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chathooks.db.driver import DriverStatement
 from chathooks.db.tables import attempts, deliveries, unfinished
 from chathooks.queue.claim import COMMAND_TRIGGER
 from chathooks.queue.statuses import (
@@ -113,7 +114,8 @@ def unstorable(outcome: Outcome, reason: str) -> Outcome:
     )
 
 
-_UPDATE_DELIVERY = (
+#: One row per outcome: run through the driver (see :mod:`chathooks.db.driver`).
+_UPDATE_DELIVERY = DriverStatement(
     update(deliveries)
     .where(
         deliveries.c.seq == bindparam("b_seq"),
@@ -131,8 +133,8 @@ _UPDATE_DELIVERY = (
         integration_url=func.coalesce(
             bindparam("b_integration_url", type_=Text), deliveries.c.integration_url
         ),
-        lease_owner=None,
-        lease_expires_at=None,
+        lease_owner=null(),
+        lease_expires_at=null(),
         updated_at=bindparam("b_now"),
         finished_at=bindparam("b_finished_at"),
     )
@@ -160,24 +162,63 @@ _SUPERSEDE = (
 )
 
 
-_INSERT_ATTEMPTS = insert(attempts)
-
-#: Which of these claims ``owner`` still holds, and until when; built once.
-_LEASES = select(deliveries.c.seq, deliveries.c.lease_expires_at).where(
-    deliveries.c.seq.in_(bindparam("b_seqs", expanding=True)),
-    deliveries.c.lease_owner == bindparam("b_owner"),
-    deliveries.c.status == DELIVERING,
+#: The attempt log's columns an outcome fills (``id`` is generated).
+_ATTEMPT_COLUMNS = (
+    "delivery_seq",
+    "number",
+    "started_at",
+    "duration_ms",
+    "outcome",
+    "status_code",
+    "response_body",
+    "error",
+    "integration_url",
+    "request_headers",
+    "response_headers",
 )
-#: On PostgreSQL the rows stay locked until the updates that settle them commit.
-_LEASES_FOR_UPDATE = _LEASES.with_for_update()
+_INSERT_ATTEMPTS = DriverStatement(insert(attempts), columns=_ATTEMPT_COLUMNS)
+
+#: Which of these claims ``owner`` still holds, and until when; locked until the updates
+#: that settle them commit. PostgreSQL's; built once.
+_LEASES = (
+    select(deliveries.c.seq, deliveries.c.lease_expires_at)
+    .where(
+        deliveries.c.seq.in_(bindparam("b_seqs", expanding=True)),
+        deliveries.c.lease_owner == bindparam("b_owner"),
+        deliveries.c.status == DELIVERING,
+    )
+    .with_for_update()
+)
+#: SQLite's: these claims by key, their holder and status checked in Python. Given the
+#: status condition, SQLite met it on ``ix_deliveries_due``: it read every claim in flight,
+#: every worker's, and matched each against these. (It has one writer: nothing changes the
+#: rows between this read and the updates.)
+_CLAIMS = select(
+    deliveries.c.seq,
+    deliveries.c.lease_expires_at,
+    deliveries.c.lease_owner,
+    deliveries.c.status,
+).where(deliveries.c.seq.in_(bindparam("b_seqs", expanding=True)))
+
+
+async def _leases(connection: AsyncConnection, seqs: list[int], owner: str) -> dict[int, float]:
+    """The lease expiry of each of the claims ``seqs`` that ``owner`` still holds."""
+    if connection.dialect.name == "postgresql":
+        rows = await connection.execute(_LEASES, {"b_seqs": seqs, "b_owner": owner})
+        return dict(rows.all())
+    return {
+        seq: lease_expires_at
+        for seq, lease_expires_at, lease_owner, status in await connection.execute(
+            _CLAIMS, {"b_seqs": seqs}
+        )
+        if lease_owner == owner and status == DELIVERING
+    }
 
 
 async def _still_held(
     connection: AsyncConnection, outcomes: Sequence[Outcome], owner: str
 ) -> list[Outcome]:
-    query = _LEASES_FOR_UPDATE if connection.dialect.name == "postgresql" else _LEASES
-    parameters = {"b_seqs": [outcome.delivery_seq for outcome in outcomes], "b_owner": owner}
-    leases = {row.seq: row.lease_expires_at for row in await connection.execute(query, parameters)}
+    leases = await _leases(connection, [outcome.delivery_seq for outcome in outcomes], owner)
     return [
         outcome
         for outcome in outcomes
@@ -225,10 +266,9 @@ async def record_outcomes(
         for outcome in outcomes
         if outcome.attempted
     ]
-    if attempt_rows:
-        await connection.execute(_INSERT_ATTEMPTS, attempt_rows)
-    await connection.execute(
-        _UPDATE_DELIVERY,
+    await _INSERT_ATTEMPTS.executemany(connection, attempt_rows)
+    await _UPDATE_DELIVERY.executemany(
+        connection,
         [
             {
                 "b_seq": outcome.delivery_seq,
@@ -267,5 +307,11 @@ async def record_outcomes(
     return outcomes
 
 
+#: ``json.dumps(..., ensure_ascii=False)``, without building an encoder for every call.
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _json_or_none(headers: Mapping[str, str] | None) -> str | None:
-    return None if headers is None else json.dumps(dict(headers), ensure_ascii=False)
+    if headers is None:
+        return None
+    return _encode_json(headers if type(headers) is dict else dict(headers))
