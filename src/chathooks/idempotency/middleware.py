@@ -38,7 +38,7 @@ from chathooks.idempotency.store import (
 )
 from chathooks.queue import write_transaction
 
-__all__ = ["HEADER", "MAX_KEY_LENGTH", "IdempotencyMiddleware"]
+__all__ = ["HEADER", "MAX_KEY_LENGTH", "IdempotencyMiddleware", "replaying"]
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -198,6 +198,11 @@ async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
         if not message.get("more_body", False):
             break
     body = b"".join(chunks)
+    return body, replaying(body, receive)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands ``body`` (already read from ``receive``) to an app again."""
     sent = False
 
     async def replay() -> Message:
@@ -207,7 +212,7 @@ async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    return body, replay
+    return replay
 
 
 class _Capture:
