@@ -65,8 +65,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         match = _SITE_POST.match(scope["path"])
-        headers = {name.lower(): value for name, value in scope["headers"]}
-        raw_key = headers.get(HEADER.lower().encode())
+        raw_key = None if match is None else _header(scope)
         if match is None or raw_key is None:
             await self.app(scope, receive, send)
             return
@@ -154,6 +153,18 @@ class IdempotencyMiddleware:
             stored.response_type,
             replayed=True,
         )
+
+
+_HEADER_NAME = HEADER.lower().encode("latin-1")
+
+
+def _header(scope: Scope) -> bytes | None:
+    """The value of the request's last ``Idempotency-Key`` header, if any."""
+    found = None
+    for name, value in scope["headers"]:
+        if name.lower() == _HEADER_NAME:
+            found = value
+    return found
 
 
 async def _opens(services: Any, scope: Scope, site: str) -> bool:
