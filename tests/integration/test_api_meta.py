@@ -107,6 +107,32 @@ def test_unknown_paths_and_methods_answer_json(database_url: str) -> None:
     assert wrong_method.json()["error"] == "method_not_allowed"
 
 
+def test_the_hot_routes_neighbours_are_answered_by_the_router(database_url: str) -> None:
+    """The transcripts and chat-line routes are recognised ahead of the router
+    (chathooks.api.lean); another method, or a path that only resembles theirs,
+    still gets the router's own answer."""
+    with running_service(database_url, run_worker=False) as service:
+        site, auth = service.create_site()
+        transcripts = f"/api/v1/sites/{site}/transcripts"
+        messages = f"/api/v1/sites/{site}/conversations/c1/messages"
+        wrong_methods = [
+            service.client.get(transcripts, headers=auth),
+            service.client.put(messages, json={}, headers=auth),
+        ]
+        longer = service.client.post(f"{transcripts}/x", json={"id": "a"}, headers=auth)
+        slash = service.client.post(
+            f"{transcripts}/", json={"id": "a"}, headers=auth, follow_redirects=False
+        )
+    for wrong_method in wrong_methods:
+        assert wrong_method.status_code == 405, wrong_method.text
+        assert wrong_method.json()["error"] == "method_not_allowed"
+        assert wrong_method.headers["allow"] == "POST"
+    assert longer.status_code == 404
+    assert longer.json()["error"] == "not_found"
+    assert slash.status_code == 307
+    assert slash.headers["location"].endswith(transcripts)
+
+
 def test_metrics_can_require_a_key_of_their_own(sqlite_url: str) -> None:
     with running_service(sqlite_url, run_worker=False, metrics_key="scrape-key") as service:
         anonymous = service.client.get("/metrics")

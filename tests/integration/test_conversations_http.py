@@ -536,3 +536,63 @@ def test_a_line_is_answered_alike_whichever_content_type_sends_it(site: Site) ->
     )
     assert missing.status_code == 404
     assert missing.json()["field"] == "conversation"
+
+
+def test_a_chat_starts_and_closes_alike_whichever_content_type_sends_it(
+    site: Site, receiver: RecordingReceiver
+) -> None:
+    """``application/json`` starts take the route's short path, other JSON types
+    FastAPI's own handler; a close (no body) is always answered on the short path.
+    The answers, and the checks, are the same."""
+    site.endpoint(receiver.url, send_events=True)
+    answers = []
+    for number, content_type in enumerate(("application/json", "application/vnd.chat+json")):
+        body = {"id": f"chat-{number}", "visitor": VISITOR, "tags": ["pricing"]}
+        headers = {**site.auth, "content-type": content_type}
+        response = site.client.post(
+            site.path("/conversations"), content=json.dumps(body), headers=headers
+        )
+        assert response.status_code == 201, response.text
+        assert response.headers["content-type"] == "application/json"
+        answers.append(response.json())
+    lean, full = answers
+    assert lean.keys() == full.keys()
+    timestamps = ("created_at", "updated_at", "last_activity_at")
+    for answer, number in ((lean, 0), (full, 1)):
+        assert answer["id"] == f"chat-{number}"
+        assert [d["trigger"] for d in answer["deliveries"]] == ["start"]
+    same = {k: v for k, v in lean.items() if k not in ("id", "deliveries", *timestamps)}
+    assert same == {k: v for k, v in full.items() if k not in ("id", "deliveries", *timestamps)}
+
+    for refused, code, field in (
+        ({"visitor": {"ip": "not-an-ip"}}, 422, "visitor.ip"),
+        ({"id": "chat-0", "visitor": VISITOR}, 409, None),
+    ):
+        response = site.client.post(site.path("/conversations"), json=refused, headers=site.auth)
+        assert response.status_code == code, response.text
+        if field is not None:
+            assert response.json()["field"] == field
+
+    path = site.path("/conversations/chat-0/close")
+    assert site.client.post(path).status_code == 401
+    _, other = site.service.create_site("other.example")
+    assert site.client.post(path, headers=other).status_code == 404
+    closed = site.client.post(path, json={}, headers=site.auth)
+    assert closed.status_code == 200, closed.text
+    assert closed.headers["content-type"] == "application/json"
+    answer = closed.json()
+    assert (answer["id"], answer["state"]) == ("chat-0", "closed")
+    assert [d["trigger"] for d in answer["deliveries"]] == ["completion"]
+    assert set(answer["deliveries"][0]) == {
+        "id",
+        "endpoint_id",
+        "trigger",
+        "status",
+        "reused",
+        "integration_url",
+    }
+    again = site.client.post(path, headers=site.auth)
+    assert again.status_code == 409
+    missing = site.client.post(site.path("/conversations/nope/close"), headers=site.auth)
+    assert missing.status_code == 404
+    assert missing.json()["field"] == "conversation"

@@ -22,6 +22,7 @@ from chathooks import __version__
 from chathooks.api import openapi
 from chathooks.api.auth import Authenticator, key_gate
 from chathooks.api.errors import install_error_handlers
+from chathooks.api.lean import LeanRoutes
 from chathooks.api.metrics import ServiceMetrics
 from chathooks.api.routes import (
     alerts,
@@ -127,18 +128,27 @@ def create_app(
     app.add_middleware(RequestLimits, limit_for=body_limits(config), gate=key_gate)
     # Routes are matched in this order, by the router and by the key gate: the
     # hottest route (one request per chat) first. No two routers share a path.
-    for module in (
-        transcripts,
-        sites,
-        alerts,
-        endpoints,
-        deliveries,
-        conversations,
-        erasures,
-        meta,
-        ui,
-    ):
-        app.include_router(module.router)
+    routers = [
+        module.router
+        for module in (
+            transcripts,
+            sites,
+            alerts,
+            endpoints,
+            deliveries,
+            conversations,
+            erasures,
+            meta,
+            ui,
+        )
+    ]
+    for router in routers:
+        app.include_router(router)
+    # The lean routes' requests go to their handlers without the router's walk through
+    # every route (chathooks.api.lean); inside all middleware and the error handlers.
+    app.router.middleware_stack = LeanRoutes(
+        app.router.middleware_stack, [route for router in routers for route in router.routes]
+    )
     document: dict[str, Any] = {}
 
     def contract() -> dict[str, Any]:

@@ -9,9 +9,11 @@ never changes owner (keys are not reassigned, only new ones are made).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Security
@@ -58,24 +60,41 @@ class Authenticator:
         self._admin_hash = hash_key(admin_key) if admin_key else None
         self._cache_seconds = cache_seconds
         self._owners: dict[str, tuple[KeyOwner, float]] = {}
+        self._lookups: dict[str, asyncio.Future[KeyOwner | None]] = {}
         self._sites: dict[str, float] = {}
 
     async def owner(self, api_key: str) -> KeyOwner | None:
         digest = hash_key(api_key)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return KeyOwner(site_id=None)
-        now = time.monotonic()
         cached = self._owners.get(digest)
-        if cached is not None and cached[1] > now:
+        if cached is not None and cached[1] > time.monotonic():
             return cached[0]
+        # Requests with the same key at once (a busy site's, when its entry expires) share
+        # one lookup rather than each asking the database.
+        lookup = self._lookups.get(digest)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._look_up(digest, api_key))
+            self._lookups[digest] = lookup
+            lookup.add_done_callback(partial(self._looked_up, digest))
+        # A caller that gives up does not cancel the lookup of the others.
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, digest: str, api_key: str) -> KeyOwner | None:
         async with self._engine.connect() as connection:
             found = await key_owner(connection, api_key)
         # An explicit admin key replaces stored ones, so a leaked generated key can be retired.
         if found is not None and found.is_admin and self._admin_hash is not None:
             found = None
         if found is not None:
-            self._owners[digest] = (found, now + self._cache_seconds)
+            self._owners[digest] = (found, time.monotonic() + self._cache_seconds)
         return found
+
+    def _looked_up(self, digest: str, lookup: asyncio.Future[KeyOwner | None]) -> None:
+        if self._lookups.get(digest) is lookup:
+            del self._lookups[digest]
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved here too, in case every caller gave up
 
     async def opens(self, owner: KeyOwner, site_id: str) -> bool:
         """Whether ``owner``'s key opens ``site_id``: its own site; any that exists, for admin."""

@@ -464,7 +464,8 @@ class _LineWriter:
 
     A line is one small UPDATE and one INSERT, so its own transaction (on
     SQLite ``BEGIN IMMEDIATE``, a commit and a flush) would cost more than
-    the line; see :mod:`chathooks.group_commit`. The lines of a batch are
+    the line; see :mod:`chathooks.group_commit`. The INSERTs of a batch are
+    one statement, after its UPDATEs. The lines of a batch are
     written in arrival order within each conversation, each reading the
     conversation as the line before it left it. A line the rules refuse
     (closed, full, unknown) writes nothing and is answered with its error;
@@ -491,6 +492,8 @@ class _LineWriter:
         #: As this transaction leaves them; kept only once it committed, so a batch
         #: rolled back never leaves a state behind that the database does not have.
         written: dict[tuple[str, str], ConversationRecord] = {}
+        #: The lines' rows, inserted together once every line's UPDATE is done.
+        rows: store.LineRows = []
         async with write_transaction(self._engine) as connection:
             # Conversations in one order, so on PostgreSQL two processes' batches never
             # wait for each other's row locks in a cycle (the sort keeps arrival order).
@@ -499,12 +502,13 @@ class _LineWriter:
                 key = (line.site_id, line.conversation_id)
                 known = written.pop(key, None) or self._known.pop(key, None)
                 try:
-                    outcome = await _write_line(connection, line, known)
+                    outcome = await _write_line(connection, line, known, rows)
                 except ConversationError as refused:  # raised before it wrote anything
                     answers[index] = refused
                     continue
                 answers[index] = outcome
                 written[key] = outcome.conversation
+            await store.insert_lines(connection, rows)
         self._known.update(written)
         while len(self._known) > KNOWN_CONVERSATIONS:
             del self._known[next(iter(self._known))]
@@ -512,10 +516,14 @@ class _LineWriter:
 
 
 async def _write_line(
-    connection: AsyncConnection, line: _Line, known: ConversationRecord | None
+    connection: AsyncConnection,
+    line: _Line,
+    known: ConversationRecord | None,
+    rows: store.LineRows,
 ) -> MessageOutcome:
     """Write ``line``, starting from ``known`` (the conversation as this process last wrote
-    it) when there is one: the conditional UPDATE finds out whether it is still current."""
+    it) when there is one: the conditional UPDATE finds out whether it is still current.
+    The line's row is added to ``rows``, for the batch's one INSERT."""
     record = known
     for _ in range(MAX_ATTEMPTS):
         now = line.clock()
@@ -531,7 +539,9 @@ async def _write_line(
                 raise
             record = None  # refused on what this process knew: ask the database
             continue
-        saved = await store.append_line(connection, record, envelope, item, command=None, now=now)
+        saved = await store.append_line(
+            connection, record, envelope, item, command=None, now=now, rows=rows
+        )
         if saved is not None:
             return MessageOutcome(conversation=saved, item=item)
         # Changed, closed or gone meanwhile (or ``known`` was out of date): read it again.

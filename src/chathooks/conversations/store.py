@@ -44,6 +44,7 @@ __all__ = [
     "CommandLine",
     "ConversationRecord",
     "InvalidCursor",
+    "LineRows",
     "NewPost",
     "PostedDelivery",
     "State",
@@ -53,6 +54,7 @@ __all__ = [
     "get_conversation",
     "idle_conversations",
     "insert_conversation",
+    "insert_lines",
     "latest_changes",
     "list_conversations",
     "posted_deliveries",
@@ -242,6 +244,10 @@ async def save_transcript(
     return await _write(connection, record, envelope, now=now, activity=activity, line=None)
 
 
+#: Rows of ``conversation_lines`` a caller inserts itself (see :func:`append_line`).
+LineRows = list[dict[str, Any]]
+
+
 async def append_line(
     connection: AsyncConnection,
     record: ConversationRecord,
@@ -250,6 +256,7 @@ async def append_line(
     *,
     command: str | None,
     now: float,
+    rows: LineRows | None = None,
 ) -> ConversationRecord | None:
     """Add one line after ``record``'s last, if ``record`` is still current and open.
 
@@ -257,8 +264,20 @@ async def append_line(
     version; a command line does only if ``envelope`` changed (an operator
     joined). One UPDATE of the conversation's row and one INSERT: the earlier
     lines are neither read nor rewritten. None when another writer got there first.
+
+    With ``rows``, the line's row is added to it instead of inserted: the caller
+    inserts the rows of many lines in one statement (:func:`insert_lines`) in
+    the same transaction.
     """
-    return await _write(connection, record, envelope, now=now, activity=True, line=(line, command))
+    return await _write(
+        connection, record, envelope, now=now, activity=True, line=(line, command), rows=rows
+    )
+
+
+async def insert_lines(connection: AsyncConnection, rows: LineRows) -> None:
+    """Insert the rows :func:`append_line` left to its caller, in one statement."""
+    if rows:
+        await connection.execute(_INSERT_LINE, rows)
 
 
 async def _write(
@@ -269,6 +288,7 @@ async def _write(
     now: float,
     activity: bool,
     line: tuple[Item, str | None] | None,
+    rows: LineRows | None = None,
 ) -> ConversationRecord | None:
     # The rules hand back the very envelope they were given when a line leaves it as it was.
     document = None if envelope is record.envelope else _document(envelope)
@@ -299,17 +319,18 @@ async def _write(
     if result.rowcount != 1:
         return None
     if line is not None:
-        await connection.execute(
-            _INSERT_LINE,
-            {
-                "site_id": record.site_id,
-                "conversation_id": record.id,
-                "seq": lines,
-                "command": line[1],
-                "line": dumps(line[0].to_wire()),
-                "created_at": now,
-            },
-        )
+        row = {
+            "site_id": record.site_id,
+            "conversation_id": record.id,
+            "seq": lines,
+            "command": line[1],
+            "line": dumps(line[0].to_wire()),
+            "created_at": now,
+        }
+        if rows is None:
+            await connection.execute(_INSERT_LINE, row)
+        else:
+            rows.append(row)
     return ConversationRecord(
         site_id=record.site_id,
         id=record.id,

@@ -7,8 +7,9 @@ memory from 106 MB to over 1 GB. Here, before the app sees a request:
 * a NUL in the path or the query is refused (``400``): no database stores
   one, and PostgreSQL answered such a lookup with a 500;
 * a ``Content-Length`` over the route's limit is refused (``413``) without
-  reading a byte of the body, and a body without one is counted while the
-  app reads it and cut off at the limit, with the same ``413``;
+  reading a byte of the body (one within it bounds the body: HTTP/1.1 framing
+  ends the body there), and a body without one is counted while the app
+  reads it and cut off at the limit, with the same ``413``;
 * a ``gate`` (the API's key check) may refuse a request that carries a body
   before any of it is read, and before a ``100 Continue`` is sent.
 
@@ -109,13 +110,19 @@ class RequestLimits:
         refusal = nul_refusal(scope)
         limit = self.limit_for(scope["path"])
         declared = _header(scope, b"content-length")
-        size = int(declared) if declared is not None and declared.strip().isdigit() else 0
+        framed = declared is not None and declared.strip().isdigit()
+        size = int(declared) if framed and declared is not None else 0
         if refusal is None and size > limit:
             refusal = _too_large(size, limit)
         if refusal is None and self.gate is not None and _has_body(scope):
             refusal = await self.gate(scope)
         if refusal is not None:
             await _answer(send, refusal)
+            return
+        if framed and _header(scope, b"transfer-encoding") is None:
+            # HTTP/1.1 framing ends the body at its Content-Length, which is within the
+            # limit: nothing is left to count.
+            await self.app(scope, receive, send)
             return
         await self._limited(scope, receive, send, limit)
 

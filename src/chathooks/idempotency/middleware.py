@@ -38,7 +38,7 @@ from chathooks.idempotency.store import (
 )
 from chathooks.queue import write_transaction
 
-__all__ = ["HEADER", "MAX_KEY_LENGTH", "IdempotencyMiddleware"]
+__all__ = ["HEADER", "MAX_KEY_LENGTH", "IdempotencyMiddleware", "replaying"]
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -65,8 +65,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         match = _SITE_POST.match(scope["path"])
-        headers = {name.lower(): value for name, value in scope["headers"]}
-        raw_key = headers.get(HEADER.lower().encode())
+        raw_key = None if match is None else _header(scope)
         if match is None or raw_key is None:
             await self.app(scope, receive, send)
             return
@@ -156,6 +155,18 @@ class IdempotencyMiddleware:
         )
 
 
+_HEADER_NAME = HEADER.lower().encode("latin-1")
+
+
+def _header(scope: Scope) -> bytes | None:
+    """The value of the request's last ``Idempotency-Key`` header, if any."""
+    found = None
+    for name, value in scope["headers"]:
+        if name.lower() == _HEADER_NAME:
+            found = value
+    return found
+
+
 async def _opens(services: Any, scope: Scope, site: str) -> bool:
     """Whether the request's bearer key opens ``site`` (the route checks it again)."""
     key = bearer_key(scope)
@@ -198,6 +209,11 @@ async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
         if not message.get("more_body", False):
             break
     body = b"".join(chunks)
+    return body, replaying(body, receive)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands ``body`` (already read from ``receive``) to an app again."""
     sent = False
 
     async def replay() -> Message:
@@ -207,7 +223,7 @@ async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    return body, replay
+    return replay
 
 
 class _Capture:

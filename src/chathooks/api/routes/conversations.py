@@ -12,7 +12,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -44,6 +44,8 @@ from chathooks.conversations.service import (
 from chathooks.conversations.store import CommandLine, ConversationRecord, PostedDelivery
 
 __all__ = ["router"]
+
+_Body = TypeVar("_Body", bound=BaseModel)
 
 router = APIRouter(prefix="/api/v1/sites/{site}", tags=["conversations"])
 
@@ -208,16 +210,37 @@ def _integrations(posts: list[PostedDelivery]) -> list[Integration]:
     return list(grouped.values())
 
 
-@router.post(
-    "/conversations", status_code=status.HTTP_201_CREATED, response_model=ConversationCreated
-)
 async def start(body: NewConversation, site: SiteId, services: ServicesDep) -> ConversationCreated:
     """Begin a conversation with a visitor; endpoints with ``send_events`` get a start event."""
+    return await _started(services, site, body)
+
+
+async def _started(services: Services, site: str, body: NewConversation) -> ConversationCreated:
     outcome = await services.conversations.start(site, body)
     return ConversationCreated(
         **ConversationSummary.fields_of(outcome.conversation),
         deliveries=[DeliveryOut.of(q) for q in outcome.deliveries],
     )
+
+
+async def _fast_start(request: Request) -> Response | None:
+    """``POST .../conversations``, once per chat, answered as :func:`_fast_message` answers."""
+    body = await _valid(request, NewConversation)
+    if body is None:
+        return None
+    site = await open_site(request, request.path_params["site"])
+    created = await _started(request.app.state.services, site, body)
+    return _json(created, status.HTTP_201_CREATED)
+
+
+router.add_api_route(
+    "/conversations",
+    start,
+    methods=["POST"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ConversationCreated,
+    route_class_override=lean_route(_fast_start),
+)
 
 
 @router.get("/conversations", response_model=Page[ConversationSummary])
@@ -271,29 +294,34 @@ async def _fast_message(request: Request) -> Response | None:
     unchanged. The middleware (body limit, key gate, Idempotency-Key) runs
     for both.
     """
-    body = await _valid_message(request)
+    body = await _valid(request, NewMessage)
     if body is None:
         return None
     params = request.path_params
     site = await open_site(request, params["site"])
     services: Services = request.app.state.services
     outcome = await services.conversations.add_message(site, params["conversation"], body)
-    return Response(
-        _message_result(outcome).model_dump_json(by_alias=True),
-        status_code=status.HTTP_201_CREATED,
-        media_type="application/json",
-    )
+    return _json(_message_result(outcome), status.HTTP_201_CREATED)
 
 
-async def _valid_message(request: Request) -> NewMessage | None:
-    """The body as a :class:`NewMessage`, read as FastAPI reads it; None if it is not one."""
+async def _valid(request: Request, model: type[_Body]) -> _Body | None:
+    """The body as a ``model``, read as FastAPI reads it; None if it is not one."""
     content_type = request.headers.get("content-type", "")
     if content_type.partition(";")[0].strip().lower() != "application/json":
         return None
     try:
-        return NewMessage.model_validate(json.loads(await request.body()))
-    except (ValueError, RecursionError):  # not JSON, or not a valid message
+        return model.model_validate(json.loads(await request.body()))
+    except (ValueError, RecursionError):  # not JSON, or not a valid body
         return None
+
+
+def _json(answer: BaseModel, status_code: int) -> Response:
+    """``answer`` as FastAPI would send it for a route with ``answer``'s model."""
+    return Response(
+        answer.model_dump_json(by_alias=True),
+        status_code=status_code,
+        media_type="application/json",
+    )
 
 
 router.add_api_route(
@@ -342,11 +370,31 @@ async def change(
     return ConversationSummary.of(record)
 
 
-@router.post("/conversations/{conversation}/close", response_model=Closed)
 async def close(conversation: str, site: SiteId, services: ServicesDep) -> Closed:
     """Complete the conversation: the transcript goes to endpoints that should get it."""
+    return await _closed(services, site, conversation)
+
+
+async def _closed(services: Services, site: str, conversation: str) -> Closed:
     queued = await services.conversations.close(site, conversation)
     return Closed(id=conversation, deliveries=[DeliveryOut.of(q) for q in queued])
+
+
+async def _fast_close(request: Request) -> Response:
+    """``POST .../close``, once per chat: it takes no body, so it is always answered here."""
+    params = request.path_params
+    site = await open_site(request, params["site"])
+    closed = await _closed(request.app.state.services, site, params["conversation"])
+    return _json(closed, status.HTTP_200_OK)
+
+
+router.add_api_route(
+    "/conversations/{conversation}/close",
+    close,
+    methods=["POST"],
+    response_model=Closed,
+    route_class_override=lean_route(_fast_close),
+)
 
 
 @router.get(
