@@ -185,6 +185,8 @@ class _Settled:
 
     transitions: list[Transition]
     claimed: list[ClaimedDelivery]
+    #: The transaction looked for due work (whether or not it found any).
+    looked: bool
 
 
 def _log_transition(transition: Transition) -> None:
@@ -250,6 +252,8 @@ class Worker:
         )
         #: Claimed by the recording transactions of the current :meth:`_record` call.
         self._claimed_with_outcomes = 0
+        #: Whether one of them looked for due work.
+        self._looked_with_outcomes = False
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next poll (e.g. right after enqueue)."""
@@ -449,18 +453,19 @@ class Worker:
         transitions = await learn_from(connection, outcomes, policy=self._health)
         await queue_alerts(connection, transitions, min_interval=self.settings.alert_interval)
         claimed: list[ClaimedDelivery] = []
-        if (
+        looked = (
             self._claiming
             and self._backlog_has_room()
             and time.monotonic() >= self._claim_with_outcomes_after
-        ):
+        )
+        if looked:
             try:
                 claimed = await self._claim_in(connection)
             except Exception:
                 self._claim_with_outcomes_after = time.monotonic() + CLAIM_WITH_OUTCOMES_PAUSE
                 log.exception("claiming with recorded outcomes failed; claiming on its own")
                 raise
-        return _Settled(transitions, claimed)
+        return _Settled(transitions, claimed, looked)
 
     def _settled(self, settled: _Settled) -> None:
         """After a recording transaction committed: its claims join the backlog."""
@@ -469,16 +474,23 @@ class Worker:
         for delivery in settled.claimed:
             self._backlog.put_nowait(delivery)
         self._claimed_with_outcomes += len(settled.claimed)
+        self._looked_with_outcomes |= settled.looked
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         # Never raises: a refused outcome is recorded as failed, and through a database
         # outage outcomes are held and written with the next call (see OutcomeWriter).
         self._claimed_with_outcomes = 0
+        self._looked_with_outcomes = False
         outcomes = await self._writer.write(outcomes)
-        claimed = self._claimed_with_outcomes
-        if outcomes and (claimed == 0 or claimed >= self.settings.claim_batch_size):
-            # Nothing was claimed with them (the backlog was full), or a full batch
-            # was: the claimer looks again.
+        if outcomes and (
+            not self._looked_with_outcomes
+            or self._claimed_with_outcomes >= self.settings.claim_batch_size
+        ):
+            # No claim was made with them (the backlog was full, say), or a full batch
+            # was: the claimer looks again. When the claim found less than a batch, the
+            # queue was just looked at, and a claim of its own right after would find
+            # nothing either (with two workers on one busy endpoint, the other's
+            # recording transactions take the room these outcomes freed).
             self.wake()
         if self.on_outcome is not None and outcomes:
             try:

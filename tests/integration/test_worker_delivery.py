@@ -16,13 +16,22 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import upgrade_async
 from chathooks.db.tables import endpoints, sites
-from chathooks.queue import NewDelivery, Outcome, claim, enqueue, get_delivery, recover, redeliver
+from chathooks.queue import (
+    NewDelivery,
+    Outcome,
+    claim,
+    enqueue,
+    get_delivery,
+    recover,
+    redeliver,
+    write_transaction,
+)
 from chathooks.sealing import keyring_of
 from chathooks.settings import Settings
 from chathooks.signing import Verifier, generate_secret
@@ -69,6 +78,17 @@ async def add_endpoint(engine: AsyncEngine, endpoint_id: str, url: str, **fields
             )
         )
     return endpoint_id
+
+
+def _transcript(endpoint_id: str, conversation: str) -> NewDelivery:
+    return NewDelivery(
+        site_id=SITE,
+        endpoint_id=endpoint_id,
+        conversation_id=conversation,
+        payload_kind="transcript",
+        trigger="api",
+        payload=json.dumps({"kind": "Conversation", "id": conversation}),
+    )
 
 
 async def put(
@@ -485,6 +505,47 @@ async def test_stopping_finishes_what_is_in_flight_and_gives_back_the_rest(
         assert given_back["status"] == "pending"
         assert given_back["attempts"] == []
     assert [(o.delivery_id, o.status) for o in reported] == [(first, "succeeded")]
+
+
+async def test_a_recording_transaction_that_found_nothing_due_is_the_workers_look(
+    engine: AsyncEngine, receiver: RecordingReceiver
+) -> None:
+    """The transaction recording outcomes claims what is due next; finding nothing, it
+    was the worker's look at the queue: no claim of its own follows before the next poll.
+
+    With two workers on one busy endpoint, the one whose outcomes freed no room for
+    it would otherwise follow each of its recording transactions with an empty claim.
+    """
+    await add_endpoint(engine, "ep_1", receiver.url)
+    # Queued the way the service queues (its announcement goes out at this commit).
+    async with write_transaction(engine) as connection:
+        [queued] = await enqueue(connection, [_transcript("ep_1", "c1")])
+    delivery_id = queued.id
+    looks: list[str] = []
+
+    def count_looks(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # A claim's first statement: the endpoints with due work and room for it.
+        if statement.startswith("SELECT endpoints.id,") and " AS room" in statement:
+            looks.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count_looks)
+    recorded = asyncio.Event()
+
+    async def on_outcome(_outcomes: list[Outcome]) -> None:
+        recorded.set()
+
+    worker = Worker(engine, settings_for(engine, poll_interval=30.0), on_outcome=on_outcome)
+    try:
+        async with working(worker):
+            await asyncio.wait_for(recorded.wait(), 20)
+            # Whatever the worker was told to do once its outcome was recorded has begun.
+            await wait_for_status(engine, delivery_id, "succeeded")
+            await delivery(engine, delivery_id)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count_looks)
+
+    # Its first claim, and the one made with the outcome.
+    assert len(looks) == 2
 
 
 async def test_periodic_jobs_run_alongside_deliveries(engine: AsyncEngine) -> None:
