@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chathooks.conversations import rules, store
 from chathooks.conversations.constraints import consumer_problems
 from chathooks.conversations.errors import (
     ConversationClosed,
@@ -36,6 +37,7 @@ from chathooks.db.migrate import upgrade_async
 from chathooks.db.tables import conversation_lines, deliveries, delivery_payloads
 from chathooks.repository.endpoints import create_endpoint
 from chathooks.repository.sites import create_site
+from chathooks.wire import dumps
 
 VISITOR = {"fullName": "Paul", "emailAddress": "paul@example.com", "ip": "203.0.113.10"}
 OPERATOR = {"id": "1029431", "username": "paul-clinic", "nickname": "Paul"}
@@ -226,6 +228,38 @@ async def test_changes_appear_in_what_is_posted_after(world: World) -> None:
     assert completion["document"]["tags"] == ["sales"]
     assert visitor["customFields"] == {"plan": "pro"}
     assert visitor["chat_feedback"] == {"overall_chat": 5}
+
+
+async def test_a_posted_transcript_is_the_text_its_models_write(world: World) -> None:
+    """Lines are posted as they were stored; that must be, byte for byte, what reading the
+    transcript into models and writing it out gives (key order, escapes, operators, tags)."""
+    conversation = await start(world)
+    await say(world, conversation, "visitor", 'Ça coûte combien? 💬 "quoted" <b>&amp;</b>')
+    await say(world, conversation, "operator", "Line one\nline two\ttabbed")
+    changes = ConversationChanges.model_validate(
+        {"tags": ["sales", "vip"], "customFields": {"plan": "pro", "seats": 40}}
+    )
+    await world.service.change(world.site, conversation, changes)
+    await say(world, conversation, "operator", "!lead wants a quote")
+    await say(world, conversation, "visitor", "thanks")
+    await world.service.close(world.site, conversation)
+    async with world.engine.connect() as connection:
+        record = await store.get_conversation(connection, world.site, conversation)
+        assert record is not None
+        transcript = await store.read_transcript(connection, record)
+        payloads = (
+            await connection.execute(
+                select(deliveries.c.trigger, delivery_payloads.c.payload)
+                .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
+                .where(deliveries.c.conversation_id == conversation)
+                .order_by(deliveries.c.seq)
+            )
+        ).all()
+    completions = {payload for trigger, payload in payloads if trigger == "completion"}
+    expected = rules.transcript_payload(transcript, manually_submitted=False)
+    assert completions == {dumps(expected.to_wire())}
+    (command,) = {payload for trigger, payload in payloads if trigger == "command"}
+    assert json.loads(command)["items"] == json.loads(next(iter(completions)))["items"][:2]
 
 
 async def test_an_offline_message_goes_to_send_offline_endpoints(world: World) -> None:

@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -42,8 +43,8 @@ from chathooks.conversations.store import (
 from chathooks.group_commit import GroupCommit
 from chathooks.queue import PENDING, deliveries_to, enqueue, write_transaction
 from chathooks.repository.endpoints import Endpoint, enabled_endpoints
-from chathooks.routing import payload_kind, select_endpoints
-from chathooks.wire import Item, MessageToVisitor, Payload, Transcript, dumps
+from chathooks.routing import PayloadKind, payload_kind, select_endpoints
+from chathooks.wire import Item, MessageToVisitor, Transcript, dumps
 
 __all__ = [
     "CommandOutcome",
@@ -141,7 +142,8 @@ class ConversationService:
                 queued = await self._post(
                     connection,
                     record,
-                    event,
+                    event.to_wire(),
+                    payload_kind(event),
                     select_endpoints(event, endpoints),
                     trigger="start",
                     now=now,
@@ -194,12 +196,12 @@ class ConversationService:
         )
         if not to_post:
             return await self._earlier(connection, record, already) if already else []
-        transcript = await store.read_transcript(connection, record)
-        payload = rules.transcript_payload(transcript, manually_submitted=True)
+        document = await _posted_transcript(connection, record, manually_submitted=True)
         queued = await self._post(
             connection,
             record,
-            payload,
+            document,
+            "transcript",
             to_post,
             trigger="command",
             now=now,
@@ -260,10 +262,10 @@ class ConversationService:
             closed = await store.close_conversation(
                 connection, site_id, conversation_id, now=now, reason="api"
             )
-            record = await _existing(connection, site_id, conversation_id)
-            if not closed:
+            if closed is None:
+                record = await _existing(connection, site_id, conversation_id)
                 raise ConversationClosed(conversation_id, record.close_reason)
-            return await self._complete(connection, record, now=now)
+            return await self._complete(connection, closed, now=now)
 
     async def close_idle(self, idle_timeout: float) -> int:
         """Complete every open conversation idle for ``idle_timeout`` seconds; returns how many.
@@ -282,7 +284,7 @@ class ConversationService:
                 )
             for site_id, conversation_id in candidates:
                 async with write_transaction(self._engine) as connection:
-                    won = await store.close_conversation(
+                    record = await store.close_conversation(
                         connection,
                         site_id,
                         conversation_id,
@@ -290,10 +292,8 @@ class ConversationService:
                         reason="idle",
                         idle_since=idle_since,
                     )
-                    if not won:
+                    if record is None:
                         continue  # another worker closed it, or a message just arrived
-                    record = await store.get_conversation(connection, site_id, conversation_id)
-                    assert record is not None
                     await self._complete(connection, record, now=now)
                     closed += 1
             if len(candidates) < IDLE_BATCH:
@@ -307,10 +307,9 @@ class ConversationService:
         recipients = rules.completion_recipients(endpoints, prior, record.envelope, record.version)
         if not recipients:
             return []
-        transcript = await store.read_transcript(connection, record)
-        payload = rules.transcript_payload(transcript, manually_submitted=False)
+        document = await _posted_transcript(connection, record, manually_submitted=False)
         return await self._post(
-            connection, record, payload, recipients, trigger="completion", now=now
+            connection, record, document, "transcript", recipients, trigger="completion", now=now
         )
 
     # -- offline messages --------------------------------------------------------------
@@ -377,7 +376,8 @@ class ConversationService:
         self,
         connection: AsyncConnection,
         record: ConversationRecord,
-        payload: Payload,
+        document: dict[str, Any],
+        kind: PayloadKind,
         endpoints: Sequence[Endpoint],
         *,
         trigger: rules.Trigger,
@@ -385,7 +385,8 @@ class ConversationService:
         command: str | None = None,
         operator_id: str | None = None,
     ) -> list[Queued]:
-        """Queue ``payload`` for ``endpoints`` and remember it as one action of the conversation."""
+        """Queue the payload ``document`` (of ``kind``) for ``endpoints`` and remember it as
+        one action of the conversation."""
         if not endpoints:
             return []
         refs = await enqueue(
@@ -394,9 +395,9 @@ class ConversationService:
                 (endpoint.id for endpoint in endpoints),
                 site_id=record.site_id,
                 conversation_id=record.id,
-                payload_kind=payload_kind(payload),
+                payload_kind=kind,
                 trigger=trigger,
-                payload=dumps(payload.to_wire()),
+                payload=dumps(document),
             ),
             now=now,
         )
@@ -420,6 +421,19 @@ class ConversationService:
             now=now,
         )
         return [Queued(id=ref.id, endpoint_id=ref.endpoint_id, trigger=trigger) for ref in refs]
+
+
+async def _posted_transcript(
+    connection: AsyncConnection, record: ConversationRecord, *, manually_submitted: bool
+) -> dict[str, Any]:
+    """The wire document of the transcript as posted: what
+    ``rules.transcript_payload(read_transcript(...)).to_wire()`` gives, with the lines as
+    they were stored (each was written as its item's wire form) rather than read into
+    models and written out again."""
+    envelope = rules.transcript_payload(record.envelope, manually_submitted=manually_submitted)
+    document = envelope.to_wire()
+    document["items"] = await store.wire_items(connection, record)
+    return document
 
 
 async def _existing(

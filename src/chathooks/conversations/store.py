@@ -28,14 +28,15 @@ statements, which behaves the same on SQLite and PostgreSQL:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.conversations.rules import PriorPost
+from chathooks.db.driver import DriverStatement
 from chathooks.db.tables import conversation_lines, conversation_posts, conversations, deliveries
 from chathooks.paging import InvalidCursor, decode_cursor, encode_cursor
 from chathooks.wire import Item, MessageToVisitor, Transcript, dumps
@@ -62,6 +63,7 @@ __all__ = [
     "read_transcript",
     "record_posts",
     "save_transcript",
+    "wire_items",
 ]
 
 State = Literal["open", "closed"]
@@ -138,23 +140,34 @@ class PostedDelivery:
     next_attempt_at: float | None = None
 
 
-def _record(row: Row[Any]) -> ConversationRecord:
-    document = row.document if isinstance(row.document, dict) else json.loads(row.document)
-    state: State = "closed" if row.state == "closed" else "open"
+def _record(row: Mapping[Any, Any]) -> ConversationRecord:
+    """The record of a ``conversations`` row (its columns by name)."""
+    document = row["document"]
+    if not isinstance(document, dict):
+        document = json.loads(document)
+    state: State = "closed" if row["state"] == "closed" else "open"
     return ConversationRecord(
-        site_id=row.site_id,
-        id=row.id,
+        site_id=row["site_id"],
+        id=row["id"],
         state=state,
         envelope=Transcript.model_validate({**document, "items": []}),
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_activity_at=row.last_activity_at,
-        closed_at=row.closed_at,
-        close_reason=row.close_reason,
-        messages=row.messages,
-        lines=row.lines,
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        last_activity_at=row["last_activity_at"],
+        closed_at=row["closed_at"],
+        close_reason=row["close_reason"],
+        messages=row["messages"],
+        lines=row["lines"],
     )
+
+
+#: The columns of a ``conversations`` row, in the order ``select(conversations)`` reads them.
+_CONVERSATION_KEYS = tuple(conversations.c.keys())
+
+
+def _record_of(values: Sequence[Any]) -> ConversationRecord:
+    return _record(dict(zip(_CONVERSATION_KEYS, values, strict=True)))
 
 
 def _document(transcript: Transcript) -> dict[str, Any]:
@@ -170,19 +183,14 @@ async def insert_conversation(
     connection: AsyncConnection, site_id: str, transcript: Transcript, *, now: float
 ) -> ConversationRecord:
     """Store a new open conversation (no lines yet); a duplicate id raises IntegrityError."""
-    await connection.execute(
-        insert(conversations).values(
-            site_id=site_id,
-            id=transcript.id,
-            state="open",
-            document=_document(transcript),
-            version=1,
-            messages=0,
-            lines=0,
-            created_at=now,
-            updated_at=now,
-            last_activity_at=now,
-        )
+    await _INSERT_CONVERSATION.execute(
+        connection,
+        {
+            "site_id": site_id,
+            "id": transcript.id,
+            "document": _document(transcript),
+            "created_at": now,
+        },
     )
     return ConversationRecord(
         site_id=site_id,
@@ -198,32 +206,58 @@ async def insert_conversation(
     )
 
 
-# The statements of the per-line path are built once: SQLAlchemy then neither
-# constructs them nor computes their cache key on every chat line.
-_GET_CONVERSATION = select(conversations).where(
+# The statements a chat's calls run are compiled once and run through the driver
+# (chathooks.db.driver): a chat line, a command or a close then costs SQLite's own work
+# and little more.
+_INSERT_CONVERSATION = DriverStatement(
+    insert(conversations).values(
+        site_id=bindparam("site_id"),
+        id=bindparam("id"),
+        state="open",
+        document=bindparam("document", type_=conversations.c.document.type),
+        version=1,
+        messages=0,
+        lines=0,
+        created_at=bindparam("created_at"),
+        updated_at=bindparam("created_at"),
+        last_activity_at=bindparam("created_at"),
+    )
+)
+_THIS_CONVERSATION = and_(
     conversations.c.site_id == bindparam("b_site"), conversations.c.id == bindparam("b_id")
 )
-#: The SET clause is the parameters' column keys (``version``, ``lines``...) of each call.
+_GET_CONVERSATION = DriverStatement(select(conversations).where(_THIS_CONVERSATION))
+#: The SET clause is the parameters' column keys (``version``, ``lines``...) of each call:
+#: one statement for each set of keys (see :func:`_write_if_current`).
 _WRITE_IF_CURRENT = update(conversations).where(
-    conversations.c.site_id == bindparam("b_site"),
-    conversations.c.id == bindparam("b_id"),
+    _THIS_CONVERSATION,
     conversations.c.version == bindparam("b_version"),
     conversations.c.lines == bindparam("b_lines"),
     # A conversation erased and started again under the same id is another one.
     conversations.c.created_at == bindparam("b_created"),
     conversations.c.state == "open",
 )
-_INSERT_LINE = insert(conversation_lines)
+_WRITES_IF_CURRENT: dict[tuple[str, ...], DriverStatement] = {}
+_LINE_COLUMNS = ("site_id", "conversation_id", "seq", "command", "line", "created_at")
+_INSERT_LINE = DriverStatement(insert(conversation_lines), columns=_LINE_COLUMNS)
+
+
+def _write_if_current(columns: tuple[str, ...]) -> DriverStatement:
+    """The conditional UPDATE that sets ``columns`` (a handful of combinations occur)."""
+    found = _WRITES_IF_CURRENT.get(columns)
+    if found is None:
+        found = _WRITES_IF_CURRENT[columns] = DriverStatement(_WRITE_IF_CURRENT, columns=columns)
+    return found
 
 
 async def get_conversation(
     connection: AsyncConnection, site_id: str, conversation_id: str
 ) -> ConversationRecord | None:
-    result = await connection.execute(
-        _GET_CONVERSATION, {"b_site": site_id, "b_id": conversation_id}
+    result = await _GET_CONVERSATION.execute(
+        connection, {"b_site": site_id, "b_id": conversation_id}
     )
     row = result.first()
-    return None if row is None else _record(row)
+    return None if row is None else _record_of(row)
 
 
 async def save_transcript(
@@ -276,8 +310,7 @@ async def append_line(
 
 async def insert_lines(connection: AsyncConnection, rows: LineRows) -> None:
     """Insert the rows :func:`append_line` left to its caller, in one statement."""
-    if rows:
-        await connection.execute(_INSERT_LINE, rows)
+    await _INSERT_LINE.executemany(connection, rows)
 
 
 async def _write(
@@ -315,7 +348,7 @@ async def _write(
         "b_lines": record.lines,
         "b_created": record.created_at,
     }
-    result = await connection.execute(_WRITE_IF_CURRENT, {**current, **values})
+    result = await _write_if_current(tuple(values)).execute(connection, {**current, **values})
     if result.rowcount != 1:
         return None
     if line is not None:
@@ -328,7 +361,7 @@ async def _write(
             "created_at": now,
         }
         if rows is None:
-            await connection.execute(_INSERT_LINE, row)
+            await _INSERT_LINE.execute(connection, row)
         else:
             rows.append(row)
     return ConversationRecord(
@@ -349,17 +382,25 @@ async def _write(
 
 async def read_transcript(connection: AsyncConnection, record: ConversationRecord) -> Transcript:
     """The whole transcript of ``record``: its envelope with every chat line, in order."""
-    query = (
-        select(conversation_lines.c.line)
-        .where(
-            conversation_lines.c.site_id == record.site_id,
-            conversation_lines.c.conversation_id == record.id,
-            conversation_lines.c.command.is_(None),
-        )
-        .order_by(conversation_lines.c.seq)
-    )
-    items = [json.loads(row.line) for row in await connection.execute(query)]
+    items = await wire_items(connection, record)
     return Transcript.model_validate({**record.envelope.to_wire(), "items": items})
+
+
+async def wire_items(connection: AsyncConnection, record: ConversationRecord) -> list[Any]:
+    """The transcript's items as written on the wire (each line is stored in that form)."""
+    found = await _CHAT_LINES.execute(connection, {"b_site": record.site_id, "b_id": record.id})
+    return [json.loads(line) for (line,) in found.rows]
+
+
+_CHAT_LINES = DriverStatement(
+    select(conversation_lines.c.line)
+    .where(
+        conversation_lines.c.site_id == bindparam("b_site"),
+        conversation_lines.c.conversation_id == bindparam("b_id"),
+        conversation_lines.c.command.is_(None),
+    )
+    .order_by(conversation_lines.c.seq)
+)
 
 
 async def command_lines(
@@ -402,25 +443,40 @@ async def close_conversation(
     now: float,
     reason: str,
     idle_since: float | None = None,
-) -> bool:
-    """Close an open conversation in one conditional UPDATE; True for the one caller that did.
+) -> ConversationRecord | None:
+    """Close an open conversation in one conditional UPDATE; the closed conversation for the
+    one caller that closed it, None for any other (closed already, or not there).
 
     With ``idle_since`` the conversation closes only if it had no activity
     after that time, so a message that arrives during the idle check wins.
     """
-    conditions = [
-        conversations.c.site_id == site_id,
-        conversations.c.id == conversation_id,
-        conversations.c.state == "open",
-    ]
-    if idle_since is not None:
-        conditions.append(conversations.c.last_activity_at <= idle_since)
-    result = await connection.execute(
-        update(conversations)
-        .where(*conditions)
-        .values(state="closed", closed_at=now, close_reason=reason, updated_at=now)
+    parameters = {"b_site": site_id, "b_id": conversation_id, "b_now": now, "b_reason": reason}
+    if idle_since is None:
+        result = await _CLOSE.execute(connection, parameters)
+    else:
+        result = await _CLOSE_IDLE.execute(connection, {**parameters, "b_idle_since": idle_since})
+    row = result.first()
+    return None if row is None else _record_of(row)
+
+
+_CLOSING = (
+    update(conversations)
+    .values(
+        state="closed",
+        closed_at=bindparam("b_now"),
+        close_reason=bindparam("b_reason"),
+        updated_at=bindparam("b_now"),
     )
-    return bool(result.rowcount == 1)
+    .returning(*conversations.c)
+)
+_CLOSE = DriverStatement(_CLOSING.where(_THIS_CONVERSATION, conversations.c.state == "open"))
+_CLOSE_IDLE = DriverStatement(
+    _CLOSING.where(
+        _THIS_CONVERSATION,
+        conversations.c.state == "open",
+        conversations.c.last_activity_at <= bindparam("b_idle_since"),
+    )
+)
 
 
 async def idle_conversations(
@@ -461,7 +517,7 @@ async def list_conversations(
         )
     query = query.order_by(conversations.c.created_at.desc(), conversations.c.id.desc())
     rows = (await connection.execute(query.limit(limit + 1))).all()
-    records = [_record(row) for row in rows[:limit]]
+    records = [_record(row._mapping) for row in rows[:limit]]
     last = records[-1] if len(rows) > limit and records else None
     next_cursor = None if last is None else encode_cursor(last.created_at, last.id)
     return records, next_cursor
@@ -471,16 +527,21 @@ async def prior_posts(
     connection: AsyncConnection, site_id: str, conversation_id: str
 ) -> list[PriorPost]:
     """What each endpoint was already given of this conversation."""
-    query = select(
+    found = await _PRIOR_POSTS.execute(connection, {"b_site": site_id, "b_id": conversation_id})
+    return [
+        PriorPost(endpoint_id=endpoint_id, trigger=trigger, version=version)
+        for endpoint_id, trigger, version in found.rows
+    ]
+
+
+_PRIOR_POSTS = DriverStatement(
+    select(
         conversation_posts.c.endpoint_id, conversation_posts.c.trigger, conversation_posts.c.version
     ).where(
-        conversation_posts.c.site_id == site_id,
-        conversation_posts.c.conversation_id == conversation_id,
+        conversation_posts.c.site_id == bindparam("b_site"),
+        conversation_posts.c.conversation_id == bindparam("b_id"),
     )
-    return [
-        PriorPost(endpoint_id=row.endpoint_id, trigger=row.trigger, version=row.version)
-        for row in (await connection.execute(query)).all()
-    ]
+)
 
 
 async def record_posts(
@@ -492,10 +553,8 @@ async def record_posts(
     now: float,
 ) -> None:
     """Remember which delivery carried which version to which endpoint."""
-    if not posts:
-        return
-    await connection.execute(
-        insert(conversation_posts),
+    await _INSERT_POSTS.executemany(
+        connection,
         [
             {
                 "site_id": site_id,
@@ -512,6 +571,23 @@ async def record_posts(
             for post in posts
         ],
     )
+
+
+_INSERT_POSTS = DriverStatement(
+    insert(conversation_posts),
+    columns=(
+        "site_id",
+        "conversation_id",
+        "endpoint_id",
+        "delivery_id",
+        "action_id",
+        "trigger",
+        "command",
+        "operator_id",
+        "version",
+        "created_at",
+    ),
+)
 
 
 async def posted_deliveries(

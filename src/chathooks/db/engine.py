@@ -175,6 +175,24 @@ class InlineConnection(aiosqlite.Connection):
             return None
         return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
+    async def begin_immediate(self) -> None:
+        """``BEGIN IMMEDIATE`` as a statement through :meth:`_execute` runs it: at once, or,
+        while another connection holds the lock, on the thread, waiting for it."""
+        connection = self._connection
+        if not self._running or connection is None:
+            raise ValueError("Connection closed")
+        sql = "BEGIN IMMEDIATE"
+        if not _begin_without_waiting(connection, connection.execute, (sql,), {}):
+            await super()._execute(connection.execute, sql)  # type: ignore[no-untyped-call]
+
+    def open_transaction(self) -> sqlite3.Connection | None:
+        """The ``sqlite3`` connection while a transaction is open (a statement run on it runs
+        here, as every call does then); None outside one."""
+        connection = self._connection
+        if self._running and connection is not None and connection.in_transaction:
+            return connection
+        return None
+
 
 def _opens_transaction(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
     return (

@@ -15,6 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db import tables
+from chathooks.db.driver import DriverStatement
 from chathooks.queue.ids import new_delivery_id
 from chathooks.queue.notify import announce_due
 from chathooks.queue.statuses import PENDING
@@ -92,9 +93,9 @@ async def enqueue(
         }
         for ref, new in zip(refs, deliveries, strict=True)
     ]
-    await connection.execute(insert(tables.deliveries), rows)
-    await connection.execute(
-        insert(tables.delivery_payloads),
+    await _INSERT_DELIVERIES.executemany(connection, rows)
+    await _INSERT_PAYLOADS.executemany(
+        connection,
         [
             {"delivery_id": ref.id, "payload": new.payload}
             for ref, new in zip(refs, deliveries, strict=True)
@@ -102,3 +103,25 @@ async def enqueue(
     )
     await announce_due(connection)
     return refs
+
+
+_INSERT_DELIVERIES = DriverStatement(
+    insert(tables.deliveries),
+    columns=(
+        "id",
+        "site_id",
+        "endpoint_id",
+        "conversation_id",
+        "payload_kind",
+        "trigger",
+        "status",
+        "attempt_count",
+        "round_attempts",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    ),
+)
+_INSERT_PAYLOADS = DriverStatement(
+    insert(tables.delivery_payloads), columns=("delivery_id", "payload")
+)

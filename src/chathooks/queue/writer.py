@@ -27,6 +27,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chathooks.db.driver import inline_driver
 from chathooks.queue.notify import forget_announcement, signal_committed
 
 _gates: WeakKeyDictionary[Engine, asyncio.Lock] = WeakKeyDictionary()
@@ -56,8 +57,15 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
             signal_committed(engine, connection)
         return
     async with write_gate(engine), engine.connect() as connection:
-        # pysqlite sees a transaction is open and adds no BEGIN of its own.
-        await connection.exec_driver_sql("BEGIN IMMEDIATE")
+        inline = inline_driver(connection)
+        if inline is None:
+            # pysqlite sees a transaction is open and adds no BEGIN of its own.
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            # The same, without a statement's trip through Core: SQLAlchemy's transaction
+            # (which sends nothing on SQLite), then the driver's BEGIN.
+            await connection.begin()
+            await inline.begin_immediate()
         try:
             yield connection
         except BaseException:

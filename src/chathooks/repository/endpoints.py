@@ -11,9 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chathooks.db.driver import DriverStatement
 from chathooks.db.tables import endpoints
 from chathooks.paging import decode_cursor, encode_cursor
 from chathooks.repository.ids import new_id
@@ -89,28 +90,29 @@ class Endpoint:
     previous_secret_until: float | None = None
 
 
-def _endpoint(row: Row[Any], keyring: Keyring) -> Endpoint:
-    """The endpoint of a row, its secrets opened (an expired previous secret is left out)."""
-    previous = still_signs(row.previous_secret_until, time.time())
+def _endpoint(row: Mapping[Any, Any], keyring: Keyring) -> Endpoint:
+    """The endpoint of a row (its columns by name), its secrets opened (an expired previous
+    secret is left out)."""
+    previous = still_signs(row["previous_secret_until"], time.time())
     return Endpoint(
-        id=row.id,
-        site_id=row.site_id,
-        url=row.url,
-        description=row.description,
-        enabled=row.enabled,
-        auto_send=row.auto_send,
-        send_offline=row.send_offline,
-        send_events=row.send_events,
-        secret=keyring.open_optional(row.secret),
-        format=check_format(row.format),
-        headers=keyring.open_values(row.headers or {}),
-        disabled_reason=row.disabled_reason,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        max_in_flight=row.max_in_flight,
-        role=row.role,
-        previous_secret=keyring.open_optional(row.previous_secret) if previous else None,
-        previous_secret_until=row.previous_secret_until if previous else None,
+        id=row["id"],
+        site_id=row["site_id"],
+        url=row["url"],
+        description=row["description"],
+        enabled=row["enabled"],
+        auto_send=row["auto_send"],
+        send_offline=row["send_offline"],
+        send_events=row["send_events"],
+        secret=keyring.open_optional(row["secret"]),
+        format=check_format(row["format"]),
+        headers=keyring.open_values(row["headers"] or {}),
+        disabled_reason=row["disabled_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        max_in_flight=row["max_in_flight"],
+        role=row["role"],
+        previous_secret=keyring.open_optional(row["previous_secret"]) if previous else None,
+        previous_secret_until=row["previous_secret_until"] if previous else None,
     )
 
 
@@ -168,7 +170,7 @@ async def get_endpoint(
         endpoints.c.site_id == site_id, endpoints.c.id == endpoint_id, _WEBHOOKS
     )
     row = (await connection.execute(query)).first()
-    return None if row is None else _endpoint(row, keyring_of(connection))
+    return None if row is None else _endpoint(row._mapping, keyring_of(connection))
 
 
 async def list_endpoints(
@@ -182,7 +184,7 @@ async def list_endpoints(
         query = query.where(endpoints.c.id > decode_cursor(cursor, str)[0])
     rows = (await connection.execute(query.limit(limit + 1))).all()
     keyring = keyring_of(connection)
-    items = [_endpoint(row, keyring) for row in rows[:limit]]
+    items = [_endpoint(row._mapping, keyring) for row in rows[:limit]]
     return items, (encode_cursor(items[-1].id) if len(rows) > limit else None)
 
 
@@ -192,7 +194,9 @@ async def enabled_endpoints(connection: AsyncConnection, site_id: str) -> list[E
     The enabled ones, and those chathooks disabled itself, whose deliveries
     are held until they are enabled again (:func:`chathooks.routing.takes_deliveries`).
     """
-    return (await enabled_endpoints_of_sites(connection, [site_id]))[site_id]
+    keyring = keyring_of(connection)
+    found = await _TAKING_PAYLOADS_OF_SITE.execute(connection, {"b_site": site_id})
+    return [_endpoint(dict(zip(_ENDPOINT_KEYS, row, strict=True)), keyring) for row in found.rows]
 
 
 async def enabled_endpoints_of_sites(
@@ -200,21 +204,33 @@ async def enabled_endpoints_of_sites(
 ) -> dict[str, list[Endpoint]]:
     """:func:`enabled_endpoints` of several sites in one query (for batched ingest)."""
     wanted = sorted(set(site_ids))
+    if len(wanted) == 1:  # the usual batch: the statement compiled once
+        return {wanted[0]: await enabled_endpoints(connection, wanted[0])}
     found: dict[str, list[Endpoint]] = {site_id: [] for site_id in wanted}
     query = (
         select(endpoints)
-        .where(
-            endpoints.c.site_id.in_(wanted),
-            _WEBHOOKS,
-            or_(endpoints.c.enabled.is_(True), endpoints.c.disabled_reason.is_not(None)),
-        )
+        .where(endpoints.c.site_id.in_(wanted), *_TAKING_PAYLOADS)
         .order_by(endpoints.c.id)
     )
     keyring = keyring_of(connection)
     for row in (await connection.execute(query)).all():
-        endpoint = _endpoint(row, keyring)
+        endpoint = _endpoint(row._mapping, keyring)
         found[endpoint.site_id].append(endpoint)
     return found
+
+
+#: Which of a site's endpoints routing chooses from (see :func:`enabled_endpoints`).
+_TAKING_PAYLOADS = (
+    _WEBHOOKS,
+    or_(endpoints.c.enabled.is_(True), endpoints.c.disabled_reason.is_not(None)),
+)
+_TAKING_PAYLOADS_OF_SITE = DriverStatement(
+    select(endpoints)
+    .where(endpoints.c.site_id == bindparam("b_site"), *_TAKING_PAYLOADS)
+    .order_by(endpoints.c.id)
+)
+#: The columns of an ``endpoints`` row, in the order ``select(endpoints)`` reads them.
+_ENDPOINT_KEYS = tuple(endpoints.c.keys())
 
 
 async def update_endpoint(
@@ -263,7 +279,7 @@ async def alert_endpoint(connection: AsyncConnection, site_id: str) -> Endpoint 
     """The endpoint a site's operational alerts are posted to; None if it set no alert_url."""
     query = select(endpoints).where(endpoints.c.site_id == site_id, endpoints.c.role == ALERTS)
     row = (await connection.execute(query)).first()
-    return None if row is None else _endpoint(row, keyring_of(connection))
+    return None if row is None else _endpoint(row._mapping, keyring_of(connection))
 
 
 async def rotate_secret(
