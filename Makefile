@@ -57,7 +57,8 @@ pytest: install-dev
 
 # The lowest versions pyproject.toml allows, proven: chathooks' own requirements
 # at their floors (uv's lowest-direct), the test tools at their usual versions,
-# then the unit tests and the inline SQLite engine's tests in that environment.
+# then the unit tests, the inline SQLite engine's tests and those of the statements run
+# straight through the driver (which lean on SQLAlchemy's execution) in that environment.
 LOWEST     ?= .venv-lowest
 TEST_TOOLS := 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2.3' 'hypothesis>=6.100' \
               'httpx>=0.27' 'standardwebhooks>=1.0'
@@ -67,7 +68,8 @@ lowest: install-dev
 	$(BIN)/uv venv -q --python $(BIN)/python $(LOWEST)
 	$(BIN)/uv pip install -q --python $(LOWEST)/bin/python --resolution lowest-direct -e '.[server]'
 	$(BIN)/uv pip install -q --python $(LOWEST)/bin/python $(TEST_TOOLS)
-	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/integration/test_sqlite_inline.py
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/integration/test_sqlite_inline.py \
+		tests/integration/test_driver_statements.py
 
 test: lint typecheck pytest lowest
 
