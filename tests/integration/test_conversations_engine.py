@@ -86,7 +86,8 @@ class World:
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[World]:
     await upgrade_async(database_url)
-    engine = create_engine(database_url)
+    # As the service runs it: on SQLite, a transaction's statements on the event loop's thread.
+    engine = create_engine(database_url, inline=True)
     clock = Clock()
     async with engine.begin() as connection:
         site = (await create_site(connection, "example.com")).site.id

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chathooks.db import engine as engine_module
 from chathooks.db.engine import create_engine
 from chathooks.db.migrate import upgrade_async
+from chathooks.db.outage import database_unavailable
 from chathooks.db.tables import sites
 from chathooks.queue.writer import write_transaction
 
@@ -136,3 +139,50 @@ async def test_a_read_outside_a_transaction_does_not_stall_the_loop(path: Path) 
             during = ticker.ticks - before
     assert counted == 2_000_000
     assert during > 100, during
+
+
+@pytest.mark.parametrize("inline", [True, False])
+async def test_a_lock_held_past_the_busy_timeout_is_an_outage(
+    path: Path,
+    other_process_lock: sqlite3.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    inline: bool,
+) -> None:
+    """What the API answers with a 503 and the worker holds its outcomes for: SQLAlchemy's
+    OperationalError, not the driver's own exception (a 500, and outcomes dropped)."""
+    monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_SECONDS", 0.2)
+    async with engine_at(path, inline=inline) as engine:
+        other_process_lock.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError) as raised:
+            async with write_transaction(engine):
+                pass
+        other_process_lock.execute("ROLLBACK")
+        assert database_unavailable(raised.value)
+        await _insert_sites(engine, "after", 1)  # and it is usable once the lock is free
+
+
+async def test_a_writer_cancelled_while_it_waits_for_the_lock_leaves_no_transaction_open(
+    path: Path, other_process_lock: sqlite3.Connection
+) -> None:
+    """A cancelled wait must not leave a pooled connection holding the write lock later."""
+    async with engine_at(path, inline=True) as engine:
+        other_process_lock.execute("BEGIN IMMEDIATE")
+        writing = asyncio.create_task(_insert_sites(engine, "w", 1))
+        await asyncio.sleep(0.2)  # waiting for the lock, on aiosqlite's thread
+        assert not writing.done()
+        writing.cancel()
+        # The other process finishes soon after; the cancelled writer's BEGIN then gets
+        # the lock, and must let it go again.
+        asyncio.get_running_loop().call_later(0.2, other_process_lock.execute, "ROLLBACK")
+        await asyncio.gather(writing, return_exceptions=True)
+        await asyncio.sleep(0.2)
+        third = sqlite3.connect(path, timeout=0.5, isolation_level=None)
+        try:
+            third.execute("BEGIN IMMEDIATE")  # "database is locked" if a pooled one held it
+            third.execute("ROLLBACK")
+        finally:
+            third.close()
+        await _insert_sites(engine, "after", 1)
+        async with engine.connect() as connection:
+            stored = (await connection.execute(select(sites.c.id))).scalars().all()
+    assert "after0" in stored

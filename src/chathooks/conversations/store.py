@@ -387,7 +387,10 @@ async def read_transcript(connection: AsyncConnection, record: ConversationRecor
 
 
 async def wire_items(connection: AsyncConnection, record: ConversationRecord) -> list[Any]:
-    """The transcript's items as written on the wire (each line is stored in that form)."""
+    """The transcript's items as written on the wire: each line is stored in that form
+    (``dumps(item.to_wire())``, keys in the model's order), and is posted as it was stored
+    (see ``_posted_transcript`` in :mod:`~chathooks.conversations.service`), so whatever
+    writes ``conversation_lines.line`` must write it so."""
     found = await _CHAT_LINES.execute(connection, {"b_site": record.site_id, "b_id": record.id})
     return [json.loads(line) for (line,) in found.rows]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -175,15 +175,19 @@ class InlineConnection(aiosqlite.Connection):
             return None
         return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
-    async def begin_immediate(self) -> None:
-        """``BEGIN IMMEDIATE`` as a statement through :meth:`_execute` runs it: at once, or,
-        while another connection holds the lock, on the thread, waiting for it."""
+    def try_begin_immediate(self) -> bool:
+        """``BEGIN IMMEDIATE`` at once; False, with nothing begun, while another connection
+        holds the lock (then begin through SQLAlchemy, which waits for it on the thread,
+        wraps the driver's errors and finishes the BEGIN before a cancellation takes
+        effect). Any other refusal is raised as SQLAlchemy raises it."""
         connection = self._connection
         if not self._running or connection is None:
             raise ValueError("Connection closed")
         sql = "BEGIN IMMEDIATE"
-        if not _begin_without_waiting(connection, connection.execute, (sql,), {}):
-            await super()._execute(connection.execute, sql)  # type: ignore[no-untyped-call]
+        try:
+            return _begin_without_waiting(connection, connection.execute, (sql,), {})
+        except sqlite3.Error as error:
+            raise exc.DBAPIError.instance(sql, (), error, sqlite3.Error) from error
 
     def open_transaction(self) -> sqlite3.Connection | None:
         """The ``sqlite3`` connection while a transaction is open (a statement run on it runs

@@ -330,7 +330,8 @@ conversation_lines = Table(
     Column("seq", Integer, primary_key=True, autoincrement=False),
     #: ``lead``, ``case``... for a command line; NULL for a chat line (a transcript item).
     Column("command", String(20), nullable=True),
-    #: The line as an item's wire JSON (``kind``, ``body``, ``timestamp``, ``nickname``...).
+    #: The line as an item's wire JSON (``kind``, ``body``, ``timestamp``, ``nickname``...),
+    #: exactly as ``dumps(item.to_wire())`` writes it: a chat line is posted as stored.
     Column("line", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     ForeignKeyConstraint(

@@ -62,10 +62,15 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
             # pysqlite sees a transaction is open and adds no BEGIN of its own.
             await connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            # The same, without a statement's trip through Core: SQLAlchemy's transaction
-            # (which sends nothing on SQLite), then the driver's BEGIN.
+            # The same, without a statement's trip through Core when the lock is free:
+            # SQLAlchemy's transaction (which sends nothing on SQLite), then the driver's.
             await connection.begin()
-            await inline.begin_immediate()
+            if not inline.try_begin_immediate():
+                # Another process holds the lock: wait for it through Core, which wraps the
+                # driver's errors ("database is locked" is an outage) and completes the
+                # BEGIN before a cancellation takes effect, so no pooled connection is left
+                # holding a transaction nobody uses.
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
         try:
             yield connection
         except BaseException:
