@@ -127,3 +127,27 @@ async def test_requests_arriving_over_a_few_turns_of_the_loop_share_one_transact
             )
             # One enqueue stamps its whole batch with one time.
             assert len(set(created.all())) == 1
+
+
+async def test_a_caller_that_gives_up_leaves_its_batch_committed_and_answered(
+    database_url: str,
+) -> None:
+    async with _one_site(database_url) as (engine, site_id):
+        ingestor = Ingestor(engine)
+
+        async def one(conversation_id: str) -> list[str]:
+            payload = Transcript(id=conversation_id)
+            text = dumps(payload.to_wire())
+            return [ref.id for ref in await ingestor.ingest(site_id, payload, text)]
+
+        callers = [asyncio.ensure_future(one(f"c{n}")) for n in range(4)]
+        await asyncio.sleep(0)  # every item is waiting for its batch
+        callers[1].cancel()
+        results = await asyncio.gather(*callers, return_exceptions=True)
+
+        assert isinstance(results[1], asyncio.CancelledError)
+        assert all(isinstance(r, list) and len(r) == 1 for i, r in enumerate(results) if i != 1)
+        async with engine.connect() as connection:
+            stored = await connection.scalars(select(tables.deliveries.c.conversation_id))
+            # The payload was taken before its caller gave up: it is queued, as before.
+            assert sorted(stored.all()) == ["c0", "c1", "c2", "c3"]

@@ -143,6 +143,10 @@ def bearer_key(scope: Mapping[str, Any]) -> str | None:
     return None
 
 
+#: Where :func:`key_gate` leaves the key it let through and its owner, for the route's check.
+_GATE_OWNER = "chathooks.key_owner"
+
+
 def _routed(scope: dict[str, Any]) -> bool:
     routes = scope["app"].router.routes
     return any(route.matches(scope)[0] is Match.FULL for route in routes)
@@ -163,7 +167,9 @@ async def key_gate(scope: dict[str, Any]) -> Refusal | None:
     if key is not None:
         try:
             authenticator: Authenticator = scope["app"].state.services.auth
-            if await authenticator.owner(key) is not None:
+            owner = await authenticator.owner(key)
+            if owner is not None:
+                scope[_GATE_OWNER] = (key, owner)
                 return None
         except Exception:
             return None
@@ -198,9 +204,14 @@ async def site_scope(
 async def open_site(request: Request, site: str) -> str:
     """:data:`SiteId` for a route that reads its request itself: 401, 404 or ``site``.
 
-    The same checks as the dependency, without FastAPI solving one per request.
+    The same checks as the dependency, without FastAPI solving one per request. The
+    owner :func:`key_gate` found for this request's key is not looked up again.
     """
-    return await _scoped(request, await _owner_of(request, bearer_key(request.scope)), site)
+    key = bearer_key(request.scope)
+    gated: tuple[str, KeyOwner] | None = request.scope.get(_GATE_OWNER)
+    if gated is not None and key is not None and gated[0] == key:
+        return await _scoped(request, gated[1], site)
+    return await _scoped(request, await _owner_of(request, key), site)
 
 
 async def _scoped(request: Request, owner: KeyOwner, site: str) -> str:

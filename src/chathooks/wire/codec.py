@@ -102,9 +102,14 @@ def integration_url_of(reply: bytes | str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: ``json.dumps``'s defaults, built once, without its check for a list or object that holds
+#: itself: a document is read from JSON or dumped from a model, so it never does.
+_ENCODER = json.JSONEncoder(check_circular=False)
+
+
 def dumps(document: dict[str, Any]) -> str:
     """JSON text as Olark's sender wrote it (``", "`` and ``": "`` separators, ASCII)."""
-    return json.dumps(document)
+    return _ENCODER.encode(document)
 
 
 def encode_form(payload: WireModel | dict[str, Any]) -> bytes:

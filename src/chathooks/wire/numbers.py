@@ -51,8 +51,45 @@ def _constant(name: str) -> _Refused:
     return _Refused(f"{name} is not a JSON number")
 
 
+class _Unsafe(Exception):
+    """Raised by the quick reading at a number it cannot carry: read again to name its key."""
+
+
+def _quick_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _Unsafe
+    return value
+
+
+def _quick_constant(_name: str) -> Any:
+    raise _Unsafe
+
+
+#: The quick reading: built once, and no Python call per integer. An integer longer than
+#: Python turns into text already fails it (``ValueError``), so it has no callback.
+_QUICK = json.JSONDecoder(parse_float=_quick_float, parse_constant=_quick_constant)
+
+
 def loads_checked(text: str) -> Any:
-    """``json.loads``, refusing (:class:`InvalidPayload`) numbers no JSON reader accepts."""
+    """``json.loads``, refusing (:class:`InvalidPayload`) numbers no JSON reader accepts.
+
+    Nearly every document has no such number, so it is read once without
+    noting where numbers are; only a document the quick reading stops at is
+    read again, noting each refused number to name the first one's key.
+    """
+    # json.loads's own refusal of a byte order mark is left to it, as is a changed digit limit.
+    if sys.get_int_max_str_digits() == MAX_INTEGER_DIGITS and not text.startswith("\ufeff"):
+        try:
+            return _QUICK.decode(text)
+        except json.JSONDecodeError:
+            raise
+        except (_Unsafe, ValueError):
+            pass
+    return _loads_noting(text)
+
+
+def _loads_noting(text: str) -> Any:
     refused: list[_Refused] = []
 
     def integer(value: str) -> Any:
