@@ -163,7 +163,7 @@ async def create_endpoint(
         if await site_rows.get_site(connection, site) is None:
             raise NotFound("site", site)
         endpoint = await endpoint_rows.create_endpoint(connection, site, **body.model_dump())
-        health = await health_of(connection, [endpoint.id])
+        health = await health_of(connection, {endpoint.id: endpoint.enabled})
     return EndpointWithSecret.of(endpoint, health[endpoint.id])
 
 
@@ -174,7 +174,7 @@ async def endpoint_page(
         items, next_cursor = await endpoint_rows.list_endpoints(
             connection, site, limit=limit, cursor=cursor
         )
-        health = await health_of(connection, [e.id for e in items])
+        health = await health_of(connection, {e.id: e.enabled for e in items})
     return Page(items=[EndpointOut.of(e, health[e.id]) for e in items], next_cursor=next_cursor)
 
 
@@ -182,7 +182,7 @@ async def read_endpoint(engine: AsyncEngine, site: str, endpoint: str) -> Endpoi
     """One endpoint of the site, with its health."""
     async with engine.connect() as connection:
         found = await endpoint_rows.get_endpoint(connection, site, endpoint)
-        health = {} if found is None else await health_of(connection, [found.id])
+        health = {} if found is None else await health_of(connection, {found.id: found.enabled})
     if found is None:
         raise NotFound("endpoint", endpoint)
     return EndpointOut.of(found, health[found.id])
@@ -209,7 +209,9 @@ async def change_endpoint(
         updated = await endpoint_rows.update_endpoint(connection, site, endpoint, changes)
         if updated is not None and changes.get("enabled") is True:
             released = await release_held(connection, updated.id)
-        health = {} if updated is None else await health_of(connection, [updated.id])
+        health = (
+            {} if updated is None else await health_of(connection, {updated.id: updated.enabled})
+        )
     if updated is None:
         raise NotFound("endpoint", endpoint)
     return EndpointOut.of(updated, health[updated.id]), released

@@ -36,6 +36,7 @@ from chathooks.queue import (
     Outcome,
     Transition,
     claim,
+    disable_endpoint,
     due_deliveries,
     enqueue,
     get_delivery,
@@ -52,7 +53,7 @@ from chathooks.queue import (
     write_transaction,
 )
 from chathooks.queue.claim import claim_statement
-from chathooks.repository.endpoints import set_alert_url
+from chathooks.repository.endpoints import get_endpoint, set_alert_url
 from chathooks.sealing import keyring_of
 
 T0 = 1_700_000_000.0
@@ -778,7 +779,7 @@ async def test_the_breaker_opens_after_failures_and_lets_one_probe_through_at_a_
     )
 
     async with engine.connect() as connection:
-        health = (await health_of(connection, ["ep_a"], now=T0))["ep_a"]
+        health = (await health_of(connection, {"ep_a": True}, now=T0))["ep_a"]
     assert health["state"] == "failing"
     assert health["consecutive_failures"] == 8
     assert health["next_probe_at"] == pytest.approx(T0 + 5.0, abs=1e-3)
@@ -789,7 +790,7 @@ async def test_the_breaker_opens_after_failures_and_lets_one_probe_through_at_a_
     await settle(engine, settled(probe, SUCCEEDED, now=T0 + 7), now=T0 + 7)
     assert len(await take(engine, now=T0 + 7)) == 8  # closed: the backlog flows at the cap
     async with engine.connect() as connection:
-        health = (await health_of(connection, ["ep_a"], now=T0 + 7))["ep_a"]
+        health = (await health_of(connection, {"ep_a": True}, now=T0 + 7))["ep_a"]
     assert health["state"] == "healthy"
     assert health["success_rate_24h"] == pytest.approx(1 / 9, abs=1e-4)
 
@@ -806,9 +807,29 @@ async def test_a_failed_probe_pushes_the_next_one_further_out(engine: AsyncEngin
         failed = settled(probe, RETRYING, now=probe_at, code=503, next_at=probe_at)
         await settle(engine, failed, now=probe_at)
         async with engine.connect() as connection:
-            health = (await health_of(connection, ["ep_a"], now=probe_at))["ep_a"]
+            health = (await health_of(connection, {"ep_a": True}, now=probe_at))["ep_a"]
         # The failures in flight when it opened did not count; each failed probe doubles.
         assert health["next_probe_at"] == pytest.approx(probe_at + wait, abs=1e-3)
+
+
+async def test_an_endpoint_disabled_between_its_read_and_its_healths_is_shown_as_read(
+    engine: AsyncEngine,
+) -> None:
+    """The API reads an endpoint, then its health: a worker that disables it in between must
+    not make it read as ``enabled`` and ``disabled`` at once (nor one deleted, a 500)."""
+    async with engine.connect() as reader:
+        found = await get_endpoint(reader, SITE, "ep_a")
+        assert found is not None and found.enabled
+        async with write_transaction(engine) as worker:
+            assert await disable_endpoint(worker, "ep_a", "failing for 3 days", now=T0)
+        health = await health_of(reader, {found.id: found.enabled, "ep_gone": True}, now=T0)
+    assert health["ep_a"]["state"] == "healthy"
+    assert health["ep_gone"]["state"] == "healthy"  # no health row yet: a fresh one
+    async with engine.connect() as connection:
+        again = await get_endpoint(connection, SITE, "ep_a")
+        assert again is not None and not again.enabled
+        health = await health_of(connection, {again.id: again.enabled}, now=T0)
+    assert health["ep_a"]["state"] == "disabled"
 
 
 async def test_4xx_answers_do_not_open_the_breaker(engine: AsyncEngine) -> None:
@@ -818,7 +839,7 @@ async def test_4xx_answers_do_not_open_the_breaker(engine: AsyncEngine) -> None:
         engine, *(settled(c, RETRYING, now=T0, code=404, next_at=T0) for c in batch), now=T0
     )
     async with engine.connect() as connection:
-        health = (await health_of(connection, ["ep_a"], now=T0))["ep_a"]
+        health = (await health_of(connection, {"ep_a": True}, now=T0))["ep_a"]
     assert health["state"] == "healthy"
     assert health["consecutive_failures"] == 8  # still counted, towards disabling
 

@@ -333,39 +333,41 @@ async def release_held(
 
 
 async def health_of(
-    connection: AsyncConnection, endpoint_ids: Sequence[str], *, now: float | None = None
+    connection: AsyncConnection, enabled: Mapping[str, bool], *, now: float | None = None
 ) -> dict[str, dict[str, Any]]:
-    """The ``health`` object of each endpoint, as the API shows it (one query).
+    """The ``health`` object of each endpoint of ``enabled`` (whether each is switched on, as
+    the caller read it with the rest of the endpoint), as the API shows it (one query).
 
-    ``state`` is ``disabled`` for a switched-off endpoint, whatever its breaker.
-    ``success_rate_24h`` is None when nothing was attempted in the last 24 hours.
+    ``state`` is ``disabled`` for a switched-off endpoint, whatever its breaker. It is
+    decided by the flag given, not read again: an endpoint and its health are two reads,
+    and a worker disabling the endpoint between them must not show an endpoint that is
+    ``enabled`` and ``disabled`` at once. ``success_rate_24h`` is None when nothing was
+    attempted in the last 24 hours.
     """
     at = time.time() if now is None else now
-    if not endpoint_ids:
+    if not enabled:
         return {}
-    rows = await connection.execute(
-        select(endpoints.c.id, endpoints.c.enabled, endpoint_health)
-        .select_from(
-            endpoints.outerjoin(endpoint_health, endpoint_health.c.endpoint_id == endpoints.c.id)
-        )
-        .where(endpoints.c.id.in_(sorted(set(endpoint_ids))))
-    )
+    ids = sorted(enabled)
+    rows = {row.endpoint_id: row for row in await connection.execute(_HEALTH, {"h_ids": ids})}
     found: dict[str, dict[str, Any]] = {}
     oldest = int(at // _HOUR) - _WINDOW_HOURS
-    for row in rows:
+    for endpoint_id in ids:
+        row = rows.get(endpoint_id)
+        health = _fresh(endpoint_id) if row is None else dict(row._mapping)
         ok = failed = 0
-        for bucket, counts in (row.recent or {}).items():
+        for bucket, counts in (health["recent"] or {}).items():
             if int(bucket) > oldest:
                 ok, failed = ok + int(counts[0]), failed + int(counts[1])
-        state = row.state or HEALTHY
-        found[row.id] = {
-            "state": DISABLED if not row.enabled else state,
-            "consecutive_failures": int(row.consecutive_failures or 0),
-            "failing_since": row.failing_since,
-            "last_success_at": row.last_success_at,
-            "last_failure_at": row.last_failure_at,
-            "last_failure_reason": row.last_failure_reason,
-            "next_probe_at": row.probe_at if state == FAILING and row.enabled else None,
+        state = health["state"] or HEALTHY
+        switched_on = enabled[endpoint_id]
+        found[endpoint_id] = {
+            "state": DISABLED if not switched_on else state,
+            "consecutive_failures": int(health["consecutive_failures"] or 0),
+            "failing_since": health["failing_since"],
+            "last_success_at": health["last_success_at"],
+            "last_failure_at": health["last_failure_at"],
+            "last_failure_reason": health["last_failure_reason"],
+            "next_probe_at": health["probe_at"] if state == FAILING and switched_on else None,
             "attempts_24h": ok + failed,
             "success_rate_24h": None if ok + failed == 0 else round(ok / (ok + failed), 4),
         }
