@@ -162,14 +162,6 @@ def _record(row: Mapping[Any, Any]) -> ConversationRecord:
     )
 
 
-#: The columns of a ``conversations`` row, in the order ``select(conversations)`` reads them.
-_CONVERSATION_KEYS = tuple(conversations.c.keys())
-
-
-def _record_of(values: Sequence[Any]) -> ConversationRecord:
-    return _record(dict(zip(_CONVERSATION_KEYS, values, strict=True)))
-
-
 def _document(transcript: Transcript) -> dict[str, Any]:
     """What is stored: the envelope, without ``items`` (rows of their own) and without
     ``manuallySubmitted``, which each post sets."""
@@ -256,8 +248,7 @@ async def get_conversation(
     result = await _GET_CONVERSATION.execute(
         connection, {"b_site": site_id, "b_id": conversation_id}
     )
-    row = result.first()
-    return None if row is None else _record_of(row)
+    return next((_record(row) for row in result.mappings()), None)
 
 
 async def save_transcript(
@@ -458,8 +449,7 @@ async def close_conversation(
         result = await _CLOSE.execute(connection, parameters)
     else:
         result = await _CLOSE_IDLE.execute(connection, {**parameters, "b_idle_since": idle_since})
-    row = result.first()
-    return None if row is None else _record_of(row)
+    return next((_record(row) for row in result.mappings()), None)
 
 
 _CLOSING = (

@@ -54,9 +54,15 @@ class DriverResult:
 
     rows: list[Values]
     rowcount: int
+    #: The returned columns' keys, in the rows' order.
+    keys: tuple[str, ...] = ()
 
     def first(self) -> Values | None:
         return self.rows[0] if self.rows else None
+
+    def mappings(self) -> list[dict[str, Any]]:
+        """The rows as mappings of their columns' keys."""
+        return [dict(zip(self.keys, row, strict=True)) for row in self.rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,12 @@ class DriverStatement:
         self.statement = statement
         self.columns = None if columns is None else list(columns)
         self._by_dialect: dict[str, _Compiled] = {}
+        #: The keys of the columns it returns (none for a plain INSERT or UPDATE).
+        self.keys = (
+            tuple(column.key for column in statement.exported_columns)
+            if isinstance(statement, ReturnsRows)
+            else ()
+        )
         #: Per backend: the returned rows as Core would give them (None: nothing to convert).
         #: Known from the first result, since a result processor may depend on the type the
         #: driver reports (PostgreSQL's numeric types).
@@ -116,7 +128,7 @@ class DriverStatement:
             convert = self._converters[name]
             if convert is not None:
                 fetched = convert(fetched)
-        return DriverResult(rows=fetched, rowcount=rowcount)
+        return DriverResult(rows=fetched, rowcount=rowcount, keys=self.keys)
 
     async def executemany(self, connection: AsyncConnection, rows: Sequence[Row]) -> None:
         """Run the statement once per row of ``rows`` in ``connection``'s transaction."""

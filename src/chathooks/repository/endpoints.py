@@ -196,7 +196,7 @@ async def enabled_endpoints(connection: AsyncConnection, site_id: str) -> list[E
     """
     keyring = keyring_of(connection)
     found = await _TAKING_PAYLOADS_OF_SITE.execute(connection, {"b_site": site_id})
-    return [_endpoint(dict(zip(_ENDPOINT_KEYS, row, strict=True)), keyring) for row in found.rows]
+    return [_endpoint(row, keyring) for row in found.mappings()]
 
 
 async def enabled_endpoints_of_sites(
@@ -229,8 +229,6 @@ _TAKING_PAYLOADS_OF_SITE = DriverStatement(
     .where(endpoints.c.site_id == bindparam("b_site"), *_TAKING_PAYLOADS)
     .order_by(endpoints.c.id)
 )
-#: The columns of an ``endpoints`` row, in the order ``select(endpoints)`` reads them.
-_ENDPOINT_KEYS = tuple(endpoints.c.keys())
 
 
 async def update_endpoint(
