@@ -645,6 +645,48 @@ async def test_on_sqlite_recording_looks_its_claims_up_by_key(sqlite_url: str) -
     assert plan == ["SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)"], plan
 
 
+async def test_on_a_queue_without_statistics_a_claim_and_a_recording_read_by_key(
+    engine: AsyncEngine,
+) -> None:
+    """A fresh queue (never analyzed) with a backlog: nothing reads every due delivery.
+
+    Before autovacuum's first ANALYZE, PostgreSQL took the claim's "has due work"
+    (written as ``EXISTS``) as a semi-join, hashing every due delivery on each
+    claim, and met the lease check's status condition on ``ix_deliveries_due``,
+    reading every claim in flight: each about 2-3 ms with 8,000 queued.
+    """
+    async with engine.begin() as connection:
+        await enqueue(connection, [new(f"c{n}") for n in range(3000)], now=T0)
+    claimed = await take(engine, now=T0, limit=40)
+    assert len(claimed) == 8  # ep_a's default cap
+    statements: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        statements.append((sql, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        await take(engine, now=T0 + 1, owner="w2")
+        await settle(engine, *(settled(c, SUCCEEDED, now=T0 + 1) for c in claimed), now=T0 + 1)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+    [opening] = [
+        s for s in statements if s[0].lstrip().startswith("SELECT endpoints.id") and "room" in s[0]
+    ]
+    [lease_check] = [s for s in statements if s[0].lstrip().startswith("SELECT deliveries.seq")]
+    explain = "EXPLAIN QUERY PLAN" if engine.dialect.name == "sqlite" else "EXPLAIN"
+    plans = []
+    async with engine.connect() as connection:
+        for sql, parameters in (opening, lease_check):
+            rows = await connection.exec_driver_sql(f"{explain} {sql}", parameters)
+            plans.append("\n".join(str(row[-1]) for row in rows))
+    opened, checked = plans
+    assert "Semi Join" not in opened, opened
+    assert "ix_deliveries_unfinished_endpoint_due" in opened, opened
+    assert "ix_deliveries_due" not in checked, checked
+    assert ("pk_deliveries" if engine.dialect.name == "postgresql" else "PRIMARY KEY") in checked
+
+
 async def _plan(connection: AsyncConnection, query: Select[Any]) -> str:
     """The plan of one of the claim's queries, with the parameters a claim gives it."""
     if connection.dialect.name == "postgresql":
