@@ -457,6 +457,11 @@ async def test_two_workers_on_postgresql_never_send_the_same_delivery_twice(
             Worker(each, settings, worker_id=f"w{n}", on_outcome=counting(f"w{n}"))
             for n, each in enumerate(engines)
         ]
+        # 16 posts at a time of 50 ms each: one worker alone would need about 2 s for the
+        # 600, so the second one, started just after, takes its share (and the claims
+        # overlap, which is what this test is about). With instant answers the first
+        # worker sometimes sent them all before the second had made its first claim.
+        receiver.answer_all(200, delay=0.05)
         async with working(workers[0]), working(workers[1]):
 
             async def all_sent() -> bool:

@@ -65,6 +65,7 @@ from chathooks.db.tables import (
     endpoint_health,
     endpoints,
     unfinished,
+    unfinished_by_elimination,
 )
 from chathooks.queue.notify import announce_due
 from chathooks.queue.statuses import DELIVERING, FAILING, PENDING, RETRYING
@@ -172,13 +173,17 @@ def open_endpoints() -> Select[tuple[str, int]]:
     semi-join and, on a queue without statistics, hashed every due delivery
     of every endpoint on each claim (about 2 ms a claim with 8,000 queued).
     As a subplan it is one probe of ``ix_deliveries_unfinished_endpoint_due``
-    per endpoint.
+    per endpoint. It asks for the earliest due delivery, in that index's
+    order: asked for any one, PostgreSQL trusted statistics that said most
+    deliveries were due (as they were when autovacuum looked) and scanned
+    the table for the first, reading all of it when none was.
     """
     now = _now()
     due = deliveries.alias("due")
     first_due = (
         select(literal_column("1"))
         .where(due.c.endpoint_id == endpoints.c.id, unfinished(due), due.c.next_attempt_at <= now)
+        .order_by(due.c.next_attempt_at)
         .limit(1)
         .scalar_subquery()
     )
@@ -340,8 +345,12 @@ def claim_statement(dialect_name: str) -> Update:
         # meanwhile (its outcome recorded, say) against these conditions. SQLite
         # has one writer, so nothing changes between the choice and the update;
         # there the check would even make it walk every due row of the queue
-        # (on ``ix_deliveries_due``) instead of looking up the chosen ones.
-        picked += [unfinished(deliveries), deliveries.c.next_attempt_at <= _now()]
+        # (on ``ix_deliveries_due``) instead of looking up the chosen ones. On
+        # PostgreSQL it is spelled so that no index answers it: spelled as the
+        # partial indexes' predicate, a queue analysed when it had nothing
+        # unfinished had the UPDATE driven from such an index, every unfinished
+        # delivery matched against the chosen batch (60 ms of a claim out of 2,000).
+        picked += [unfinished_by_elimination(deliveries), deliveries.c.next_attempt_at <= _now()]
     return (
         update(deliveries)
         .where(*picked)

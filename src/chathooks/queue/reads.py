@@ -11,11 +11,11 @@ import json
 import time
 from typing import Any, TypeVar
 
-from sqlalchemy import RowMapping, Select, func, literal_column, select
+from sqlalchemy import Float, RowMapping, Select, bindparam, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chathooks.db.prefix import starts_with
-from chathooks.db.tables import attempts, deliveries, delivery_payloads, unfinished
+from chathooks.db.tables import attempts, deliveries, delivery_payloads
 from chathooks.errors import FieldError
 from chathooks.paging import InvalidCursor, decode_cursor, encode_cursor
 from chathooks.queue.statuses import (
@@ -25,6 +25,7 @@ from chathooks.queue.statuses import (
     STATUSES,
     SUCCEEDED,
     SUPERSEDED,
+    UNFINISHED,
     WAITING,
 )
 
@@ -326,17 +327,27 @@ async def queue_stats(connection: AsyncConnection, *, now: float | None = None) 
         select(deliveries.c.status, func.count()).where(waiting).group_by(deliveries.c.status)
     ):
         counts[row[0]] = int(row[1])
-    oldest_due = (
-        await connection.execute(
-            select(func.min(deliveries.c.next_attempt_at)).where(
-                unfinished(deliveries), deliveries.c.next_attempt_at <= at
-            )
-        )
-    ).scalar()
+    earliest = (await connection.execute(_EARLIEST_DUE, {"at": at})).one()
+    due = [value for value in earliest if value is not None]
     return {
         "by_status": counts,
-        "oldest_pending_age_seconds": 0.0 if oldest_due is None else max(0.0, at - oldest_due),
+        "oldest_pending_age_seconds": max(0.0, at - min(due)) if due else 0.0,
     }
+
+
+#: The earliest due time of each unfinished status that is due by ``:at``: one probe of
+#: ``ix_deliveries_due`` (status, due time) each, however long the backlog.
+_EARLIEST_DUE = select(
+    *(
+        select(func.min(deliveries.c.next_attempt_at))
+        .where(
+            deliveries.c.status == literal_column(f"'{status}'"),
+            deliveries.c.next_attempt_at <= bindparam("at", type_=Float),
+        )
+        .scalar_subquery()
+        for status in UNFINISHED
+    )
+)
 
 
 def _summary(row: RowMapping) -> dict[str, Any]:
