@@ -37,11 +37,13 @@ _ASYNC_DRIVERS = {
 }
 
 
-#: Set on each PostgreSQL connection of the service. ``jit``: PostgreSQL compiles a
-#: query to machine code once its estimated cost passes ``jit_above_cost``. A claim's
-#: estimate passes it on an analysed queue of a few thousand deliveries (its order
-#: checks are costed per candidate), and compiling took about 30 ms of a claim that
-#: ran in 1 ms: every claim paid it. chathooks' statements are all short; none gains.
+#: Set on each PostgreSQL connection of the service when it opens. ``jit``: PostgreSQL
+#: compiles a query to machine code once its estimated cost passes ``jit_above_cost``. A
+#: claim's estimate passes it on an analysed queue of a few thousand deliveries (its
+#: order checks are costed per candidate), and compiling took about 37 ms of a claim
+#: that ran in 2: every claim paid it. chathooks' statements are all short; none gains.
+#: Sent as a ``SET`` once the connection is open, not as a startup parameter, which
+#: connection poolers such as PgBouncer refuse unless told to ignore it.
 POSTGRES_SETTINGS = {"jit": "off"}
 
 
@@ -129,9 +131,17 @@ def create_engine(
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
-    if make_url(async_url).get_driver_name() == "asyncpg":
-        kwargs.setdefault("connect_args", {"server_settings": POSTGRES_SETTINGS})
-    return create_async_engine(async_url, **kwargs)
+    engine = create_async_engine(async_url, **kwargs)
+    event.listen(engine.sync_engine, "connect", _postgres_settings)
+    return engine
+
+
+def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
+    # On the driver's connection itself: through the adapter's cursor the SET would open
+    # a transaction that is then rolled back (undoing it), and a listener's LISTEN would
+    # wait inside it for a commit that never comes.
+    statement = "; ".join(f"SET {name} = {value}" for name, value in POSTGRES_SETTINGS.items())
+    dbapi_connection.run_async(lambda connection: connection.execute(statement))
 
 
 def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> None:

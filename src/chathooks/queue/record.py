@@ -178,21 +178,19 @@ _ATTEMPT_COLUMNS = (
 )
 _INSERT_ATTEMPTS = DriverStatement(insert(attempts), columns=_ATTEMPT_COLUMNS)
 
-#: These claims by key, with their holder and status, locked on PostgreSQL until the
-#: updates that settle them commit; the holder and status are checked in Python. Given
-#: those conditions, a planner met them on ``ix_deliveries_due``, reading every claim in
-#: flight (every worker's) to match it against these: SQLite always, and PostgreSQL on
-#: a queue without statistics (about 3 ms a lookup with 8,000 queued). By key alone it
-#: is one primary-key probe each. A claim another worker has taken since is locked by
-#: this read too, and left unchanged.
+#: These of ``owner``'s claims, locked on PostgreSQL until the updates that settle them
+#: commit; their status is checked in Python. Given ``status = 'delivering'``, a planner met
+#: it on ``ix_deliveries_due`` or ``ix_deliveries_in_flight``, reading every claim in flight
+#: (every worker's) to match it against these: SQLite always, and PostgreSQL on a queue
+#: without statistics (about 3 ms a lookup with 8,000 queued). ``lease_owner`` is in no
+#: index, so with it the lookup stays one primary-key probe a claim; and a claim another
+#: worker has taken since is neither read nor locked.
 _CLAIMS = (
-    select(
-        deliveries.c.seq,
-        deliveries.c.lease_expires_at,
-        deliveries.c.lease_owner,
-        deliveries.c.status,
+    select(deliveries.c.seq, deliveries.c.lease_expires_at, deliveries.c.status)
+    .where(
+        deliveries.c.seq.in_(bindparam("b_seqs", expanding=True)),
+        deliveries.c.lease_owner == bindparam("b_owner"),
     )
-    .where(deliveries.c.seq.in_(bindparam("b_seqs", expanding=True)))
     .with_for_update()
 )
 
@@ -201,10 +199,10 @@ async def _leases(connection: AsyncConnection, seqs: list[int], owner: str) -> d
     """The lease expiry of each of the claims ``seqs`` that ``owner`` still holds."""
     return {
         seq: lease_expires_at
-        for seq, lease_expires_at, lease_owner, status in await connection.execute(
-            _CLAIMS, {"b_seqs": seqs}
+        for seq, lease_expires_at, status in await connection.execute(
+            _CLAIMS, {"b_seqs": seqs, "b_owner": owner}
         )
-        if lease_owner == owner and status == DELIVERING
+        if status == DELIVERING
     }
 
 
